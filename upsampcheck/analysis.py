@@ -1,0 +1,322 @@
+"""Pure measurement functions: spectra, tonal lines, response, images and offsets (DESIGN.md §4).
+
+Conventions. A stage turns ``x: (P, C_in, T_in)`` at ``fs_in`` into ``y: (P, C_out, T_out)`` at
+``fs_out = factor * fs_in``; rows are probes (:mod:`upsampcheck.signals`). Only the interior
+``[margin, T - margin)`` of an output is measured, so boundary transients don't pass for
+broadband content. Power spectra are one-sided Welch averages (Kaiser window with β = 18, whose
+leakage stays below −150 dB beyond ±7 bins, so a loud line has no sidelobes to mistake for
+lines; 50 % overlap; each frame's mean removed), scaled so that the bins sum to the mean power
+per sample; a line's power is the sum over its main lobe, exact wherever the line falls.
+
+All levels are in dB relative to the *signal level*: the RMS the stage gives white noise of the
+same input RMS as the probe analysed, ``probe_rms * noise_gain``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FLOOR_DB = -200.0
+"""Levels are clipped here: what lies below is not a number anyone acts on."""
+KAISER_BETA = 18.0
+LOBE = 7
+"""Half-width, in bins, of a line's main lobe under the Kaiser window (below −150 dB past it)."""
+RESPONSE_POINTS = (0.25, 0.5, 0.75, 0.9)
+"""Where the magnitude response is reported, as fractions of the input Nyquist."""
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """How tonal lines are told from the floor (see ``configs/default.toml``)."""
+
+    min_level_db: float = -110.0
+    min_prominence_db: float = 10.0
+
+
+@dataclass
+class Line:
+    """A tonal line in a stage's output spectrum."""
+
+    freq_hz: float
+    level_db: float
+    prominence_db: float
+    probe: str
+    on_grid: bool
+
+
+@dataclass
+class StageMeasurement:
+    """Everything measured on one stage; ``spectra`` and ``response`` are kept for the plots."""
+
+    fs_in: float
+    factor: float
+    noise_gain_db: float
+    lines: list[Line]
+    response_db: dict[str, float]
+    minus3db_fraction: float | None
+    image_rejection_db: float | None
+    dc_db: float
+    signal_power: float = field(repr=False)
+    freqs_hz: np.ndarray = field(repr=False)
+    spectra: dict[str, np.ndarray] = field(repr=False)
+    response_curve: tuple[np.ndarray, np.ndarray] = field(repr=False)
+    spectrograms: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def max_line_db(self) -> float | None:
+        """The loudest line's level, or None when there is none."""
+        return max((line.level_db for line in self.lines), default=None)
+
+
+def to_db(power: float | np.ndarray) -> float | np.ndarray:
+    """``10 log10(power)``, clipped below at :data:`FLOOR_DB`."""
+    return np.maximum(10 * np.log10(np.maximum(power, 1e-300)), FLOOR_DB)
+
+
+def interior(y: torch.Tensor, margin: int) -> torch.Tensor:
+    """``y[..., margin:T-margin]``; refuses a margin that leaves nothing to measure."""
+    if y.shape[-1] - 2 * margin < 16:
+        raise ValueError(
+            f"signal of {y.shape[-1]} samples is too short to drop {margin} at each end"
+        )
+    return y[..., margin : y.shape[-1] - margin]
+
+
+def choose_nfft(n_samples: int, grid_factor: int, min_frames: int = 6, target: int = 4096) -> int:
+    """A Welch frame length: ``grid_factor · 2^k`` (so lines at multiples of ``fs / grid_factor``
+    fall on bins, 16 or more bins apart), the smallest such length not below ``target``, then
+    halved while ``n_samples`` holds fewer than ``min_frames`` half-overlapping frames."""
+    n_fft = max(1, int(grid_factor)) * 16
+    while n_fft < target:
+        n_fft *= 2
+    while n_fft > 16 * grid_factor and n_fft * (min_frames + 1) > 2 * n_samples:
+        n_fft //= 2
+    return min(n_fft, n_samples)
+
+
+def power_spectrum(y: torch.Tensor, n_fft: int) -> np.ndarray:
+    """One-sided Welch power spectrum of ``y: (..., T)``, averaged over all leading dims.
+
+    Returns ``(n_fft // 2 + 1,)`` float64 bins that sum to the mean power per sample (each
+    frame's mean removed): a line of RMS ``a`` contributes ``a²`` spread over its main lobe.
+    """
+    frames = y.reshape(-1, y.shape[-1]).double().unfold(-1, n_fft, n_fft // 2)
+    frames = frames - frames.mean(-1, keepdim=True)
+    window = torch.kaiser_window(
+        n_fft, periodic=True, beta=KAISER_BETA, dtype=torch.float64, device=y.device
+    )
+    spec = torch.fft.rfft(frames * window, dim=-1).abs().pow(2).mean(dim=(0, 1))
+    spec = spec / (n_fft * window.pow(2).sum())
+    spec[1 : (n_fft + 1) // 2] *= 2  # fold the negative frequencies (not DC, not Nyquist)
+    return spec.cpu().numpy()
+
+
+def line_power(spectrum: np.ndarray, k: int) -> float:
+    """Power of a line centred on bin ``k``: the sum over its main lobe."""
+    return float(spectrum[max(k - LOBE, 0) : k + LOBE + 1].sum())
+
+
+def peaks_with_prominence(spectrum_db: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of ``spectrum_db`` (the highest bin within ±``reach // 2``) and each one's
+    prominence within ±``reach`` bins: its height above the higher of the lowest points on its
+    left and on its right.
+
+    A bounded-window version of ``scipy.signal.find_peaks(prominence=..., wlen=...)``, written
+    with pooling so this hot path needs no ``scipy.signal`` import (half a second of start-up).
+    """
+    x = torch.from_numpy(spectrum_db)[None, None]
+    n = x.shape[-1]
+    # The one-sided spectrum mirrors about DC and the Nyquist: pad by reflection.
+    mirrored = F.pad(x, (reach, reach), mode="reflect")
+    top = F.max_pool1d(
+        mirrored[..., reach - reach // 2 : n + reach + reach // 2], reach // 2 * 2 + 1, 1
+    )
+    low = -F.max_pool1d(-mirrored, reach, 1)  # low[i]: min of x[i - reach .. i - 1]
+    left, right = low[..., :n], low[..., reach + 1 : n + reach + 1]
+    is_peak = x == top
+    prominence = x - torch.maximum(left, right)
+    k = torch.nonzero(is_peak[0, 0]).flatten()
+    return k.numpy(), prominence[0, 0, k].numpy()
+
+
+def find_lines(
+    spectrum: np.ndarray,
+    fs: float,
+    reference_power: float,
+    probe: str,
+    grid_hz: list[float],
+    settings: LineSettings = LineSettings(),
+) -> list[Line]:
+    """Lines that stand ``min_prominence_db`` above their surroundings and ``min_level_db``
+    above the signal level ``reference_power`` (a power, i.e. RMS²).
+
+    Prominence is measured within ±2 main lobes (:func:`peaks_with_prominence`), so a line on a
+    slope or between dense neighbours is judged against its own floor, and the broad lobes of a
+    filter response are not lines. Lines closer to DC than a main lobe are skipped (the offset
+    check covers DC). ``on_grid``: within a bin of ``m * g`` for some ``g`` in ``grid_hz``.
+    """
+    n_fft = 2 * (len(spectrum) - 1)
+    bin_hz = fs / n_fft
+    spectrum_db = 10 * np.log10(spectrum + 1e-300)
+    peaks, prominences = peaks_with_prominence(spectrum_db, 2 * LOBE)
+    lines = []
+    for k, prominence in zip(peaks.tolist(), prominences.tolist(), strict=True):
+        if k <= LOBE or prominence < settings.min_prominence_db:
+            continue
+        lobe = slice(k - LOBE, k + LOBE + 1)
+        base = 10 ** ((spectrum_db[k] - prominence) / 10)
+        power = line_power(spectrum, k) - base * len(spectrum[lobe])
+        level = float(to_db(power / reference_power))
+        if level < settings.min_level_db:
+            continue
+        bins = np.arange(len(spectrum))[lobe]
+        if k + LOBE < len(spectrum):  # a full lobe: its centroid is the frequency
+            freq = float((bins * spectrum[lobe]).sum() / spectrum[lobe].sum() * bin_hz)
+        else:  # half a lobe: the one-sided spectrum folds a line this close onto the Nyquist
+            freq = fs / 2
+        on_grid = any(g > 0 and abs(freq - round(freq / g) * g) <= bin_hz for g in grid_hz)
+        lines.append(Line(freq, level, float(prominence), probe, on_grid))
+    return lines
+
+
+def zero_insert(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """``(..., T) -> (..., factor * T)`` with ``x`` at every ``factor``-th sample, zeros between."""
+    up = x.new_zeros(*x.shape[:-1], x.shape[-1] * factor)
+    up[..., ::factor] = x
+    return up
+
+
+def magnitude_response(
+    x_noise: torch.Tensor, y_noise: torch.Tensor, factor: int, margin: int, n_fft: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Baseband magnitude response of a stage from its white-noise probe.
+
+    ``|H(f)|² = S_yy(f) / S_uu(f)`` with ``u`` the input zero-inserted to the output rate (its
+    baseband is the input's spectrum), over ``0 < f ≤ fs_in / 2``. Pass ``y_noise`` with the
+    silence response already subtracted. Returns (fractions of the input Nyquist, dB relative to
+    the mean gain over 1-5 % of the band).
+    """
+    u = interior(zero_insert(x_noise, factor), margin)
+    y = interior(y_noise, margin)
+    length = min(u.shape[-1], y.shape[-1])
+    ratio = power_spectrum(y[..., :length], n_fft) / (
+        power_spectrum(u[..., :length], n_fft) + 1e-300
+    )
+    fractions = np.arange(len(ratio)) * 2 * factor / n_fft
+    band = (fractions > 0) & (fractions <= 1.0 + 1e-9)
+    fractions, ratio = fractions[band], ratio[band]
+    low = (fractions >= 0.01) & (fractions <= 0.05)
+    reference = ratio[low].mean() if low.any() else ratio[0]
+    return fractions, to_db(ratio / reference)
+
+
+def response_points(fractions: np.ndarray, response_db: np.ndarray) -> dict[str, float]:
+    """The response at :data:`RESPONSE_POINTS`, linearly interpolated between bins."""
+    return {str(p): float(np.interp(p, fractions, response_db)) for p in RESPONSE_POINTS}
+
+
+def minus3db_point(fractions: np.ndarray, response_db: np.ndarray) -> float | None:
+    """First frequency (fraction of the input Nyquist) where the response falls to −3 dB, or
+    None when it stays above −3 dB up to the Nyquist."""
+    below = np.nonzero(response_db <= -3.0)[0]
+    if len(below) == 0:
+        return None
+    k = below[0]
+    if k == 0:
+        return float(fractions[0])
+    f0, f1, r0, r1 = fractions[k - 1], fractions[k], response_db[k - 1], response_db[k]
+    return float(f0 + (f1 - f0) * (-3.0 - r0) / (r1 - r0))
+
+
+def image_rejection(spectrum: np.ndarray, fs_out: float, tone_hz: float, fs_in: float) -> float:
+    """Level of the first image ``fs_in - f0`` relative to the tone ``f0``, in dB (0 dB: no
+    rejection, as zero insertion alone)."""
+    bin_hz = fs_out / (2 * (len(spectrum) - 1))
+    tone = line_power(spectrum, round(tone_hz / bin_hz))
+    image = line_power(spectrum, round((fs_in - tone_hz) / bin_hz))
+    return float(to_db(image / tone)) if tone > 0 else FLOOR_DB
+
+
+def spectrogram(y: torch.Tensor, n_fft: int = 512, max_frames: int = 400) -> np.ndarray:
+    """Power spectrogram ``(n_fft // 2 + 1, frames)`` of ``y: (T,)`` for display (Hann window,
+    hop chosen to give at most ``max_frames`` frames), scaled like :func:`power_spectrum`."""
+    n_fft = min(n_fft, y.shape[-1])
+    hop = max(n_fft // 4, (y.shape[-1] - n_fft) // max_frames + 1)
+    window = torch.hann_window(n_fft, device=y.device, dtype=torch.float64)
+    spec = torch.stft(y.double(), n_fft, hop, window=window, center=False, return_complex=True)
+    return (spec.abs().pow(2) * 2 / (n_fft * window.pow(2).sum())).cpu().numpy()
+
+
+def rms(x: torch.Tensor) -> float:
+    """Root mean square over every element."""
+    return float(x.double().pow(2).mean().sqrt())
+
+
+def measure_stage(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    probes: tuple[str, ...],
+    level: float,
+    fs_in: float,
+    factor: int,
+    margin: int,
+    tone_hz: float | None = None,
+    grid_hz: list[float] | None = None,
+    settings: LineSettings = LineSettings(),
+) -> StageMeasurement:
+    """Measure one stage from probe inputs ``x (P, C_in, T_in)``, outputs ``y (P, C_out, T_out)``.
+
+    ``margin`` output samples are dropped at each end. ``tone_hz`` is the frequency of the
+    ``tone`` probe at this stage's input (None: no image measurement); ``grid_hz`` the input
+    rates whose multiples count as "on grid" (default: this stage's ``fs_in``).
+    """
+    fs_out = fs_in * factor
+    row = {name: i for i, name in enumerate(probes)}
+    silence = y[row["silence"]]
+    noise_part = y[row["noise"]] - silence
+    y_in = interior(y, margin)
+    gain = rms(interior(noise_part, margin)) / max(rms(x[row["noise"]]), 1e-300)
+    signal_power = (level * gain) ** 2 + 1e-300
+
+    n_fft = choose_nfft(y_in.shape[-1], factor)
+    spectra = {name: power_spectrum(y_in[row[name]], n_fft) for name in probes}
+    # Deterministic output (bias, offsets) shows under silence; what noise adds, it adds on top.
+    spectra["noise"] = power_spectrum(interior(noise_part, margin), n_fft)
+    lines = [
+        line
+        for name in ("dc", "silence", "noise")
+        if name in row
+        for line in find_lines(
+            spectra[name], fs_out, signal_power, name, grid_hz or [fs_in], settings
+        )
+    ]
+    fractions, response = magnitude_response(x[row["noise"]], noise_part, factor, margin, n_fft)
+    images = None
+    if tone_hz is not None and "tone" in row:
+        images = image_rejection(spectra["tone"], fs_out, tone_hz, fs_in)
+    dc = interior(silence, margin).double().mean(-1).pow(2).mean().sqrt().item()
+    return StageMeasurement(
+        fs_in=fs_in,
+        factor=factor,
+        noise_gain_db=float(to_db(gain**2)),
+        lines=sorted(lines, key=lambda line: -line.level_db),
+        response_db=response_points(fractions, response),
+        minus3db_fraction=minus3db_point(fractions, response),
+        image_rejection_db=images,
+        dc_db=float(to_db(dc**2 / signal_power)),
+        signal_power=signal_power,
+        freqs_hz=np.arange(n_fft // 2 + 1) * fs_out / n_fft,
+        spectra=spectra,
+        response_curve=(fractions, response),
+        spectrograms={name: spectrogram(y_in[row[name], 0]) for name in probes},
+    )
+
+
+def nyquist_fraction(freq_hz: float, fs_in: float) -> float:
+    """``freq_hz`` as a fraction of the input Nyquist."""
+    return freq_hz / (fs_in / 2) if fs_in > 0 else math.nan

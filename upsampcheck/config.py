@@ -1,0 +1,129 @@
+"""Thresholds: defaults, ``--config`` files, ``[tool.upsampcheck]`` and flags.
+
+Keys are kebab-case, named like the long flags (``tonal-fail-db``, ``fail-on``). Precedence,
+highest first: flags, ``--config FILE`` (its ``[thresholds]`` table), ``[tool.upsampcheck]`` in
+the nearest ``pyproject.toml`` above the working directory, ``configs/default.toml``. The
+report records each value and where it came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from .errors import UsageError
+
+CHECKS = ("tonal", "filtering", "replicas", "offset")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Severity thresholds in dB (see ``configs/default.toml`` for what each one means)."""
+
+    tonal_fail_db: float
+    tonal_warn_db: float
+    line_floor_db: float
+    line_prominence_db: float
+    filtering_warn_db: float
+    replicas_warn_db: float
+    offset_warn_db: float
+    fail_on: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{key: {"value": v, "source": s}}`` with kebab-case keys."""
+        out = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            key = f.name.replace("_", "-")
+            value = getattr(self, f.name)
+            out[key] = {
+                "value": list(value) if isinstance(value, tuple) else value,
+                "source": self.sources.get(key, "default"),
+            }
+        return out
+
+
+KEYS = tuple(f.name.replace("_", "-") for f in fields(Thresholds) if f.name != "sources")
+
+
+def default_config_path() -> Path:
+    """The packaged ``default.toml``."""
+    return Path(str(resources.files("upsampcheck") / "configs" / "default.toml"))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing or malformed file is a one-line :class:`UsageError`."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def check_value(key: str, value: Any, where: str) -> Any:
+    """Validate one threshold value; the error names the source and the key."""
+    if key not in KEYS:
+        raise UsageError(f"{where}: unknown key {key!r}; known keys: {', '.join(KEYS)}")
+    if key == "fail-on":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or any(v not in CHECKS for v in value):
+            raise UsageError(f"{where}: fail-on must be a list drawn from {', '.join(CHECKS)}")
+        return tuple(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{where}: {key} must be a finite number of dB (got {value!r})")
+    return float(value)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_thresholds(
+    config: dict[str, Any] | None = None,
+    config_name: str = "--config",
+    flags: dict[str, Any] | None = None,
+    start: Path | None = None,
+) -> Thresholds:
+    """Merge the threshold sources (lowest first: defaults, pyproject.toml, config, flags).
+
+    ``config`` is the ``[thresholds]`` table of a ``--config`` file (already parsed);
+    ``flags`` maps kebab-case keys to values given on the command line (None = not given).
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    def merge(table: dict[str, Any], source: str) -> None:
+        for key, value in table.items():
+            values[key] = check_value(key, value, source)
+            sources[key] = source
+
+    merge(read_toml(default_config_path())["thresholds"], "default")
+    pyproject = find_pyproject(start or Path.cwd())
+    if pyproject is not None:
+        table = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
+        if not isinstance(table, dict):
+            raise UsageError(f"{pyproject}: [tool.upsampcheck] must be a table")
+        merge(table, str(pyproject))
+    if config:
+        merge(config, config_name)
+    merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
+    return Thresholds(**{k.replace("-", "_"): v for k, v in values.items()}, sources=sources)

@@ -1,0 +1,110 @@
+"""Causes and fixes in words, one pair per artifact and upsampler kind (DESIGN.md §1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fmt_sums(sums: list[float]) -> str:
+    """Polyphase sums as a short list: ``[2, 1, 1, 1]``."""
+    return "[" + ", ".join(f"{v:.3g}" for v in sums) + "]"
+
+
+def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[str, str]:
+    """Why a stage of ``kind`` makes lines on its ``m·fs_in`` grid, and what to change.
+
+    ``probes`` are the probes the lines showed in: DC points at the upsampler's own polyphase
+    gains, silence at an offset (bias, ReLU) being replicated.
+    """
+    length, stride = details.get("length"), details.get("stride")
+    sums = details.get("polyphase_sums")
+    offset = "silence" in probes and "dc" not in probes
+    if offset:
+        cause = (
+            "a DC offset (a bias or ReLU before or inside this stage) is replicated to every "
+            "multiple of its input rate"
+        )
+        fix = "remove the biases before this upsampler, or tie them across output phases"
+        if kind == "subpixel":
+            cause = "each output phase has its own bias, so silence comes out periodic"
+            fix = "tie the per-phase biases (ICNR with --bias) or drop the bias"
+        return cause, fix
+    if kind in ("transposed", "ConvTranspose1d"):
+        where = f" (polyphase sums P_r = {fmt_sums(sums)})" if sums else ""
+        if length and stride and length % stride:
+            cause = (
+                f"partial overlap: kernel length {length} is not a multiple of stride {stride}, "
+                f"so output phases sum different numbers of taps{where}"
+            )
+        else:
+            cause = (
+                f"weight initialization: the kernel's polyphase components have different "
+                f"DC gains{where}, so a constant input comes out periodic"
+            )
+        fix = (
+            "use a kernel length that is a multiple of the stride and tie the polyphase "
+            "components (equal sums), or use nearest-neighbour interpolation + convolution"
+        )
+    elif kind == "subpixel":
+        cause = (
+            "each output phase has its own sub-kernel with its own DC gain, so a constant "
+            "input comes out periodic"
+        )
+        fix = "initialise with ICNR (identical sub-kernels per phase), or use nearest + conv"
+    elif kind == "stretch":
+        cause = (
+            "zero insertion turns a constant into an impulse train: every multiple of the "
+            "input rate carries a copy of DC"
+        )
+        fix = "low-pass after zero insertion (a band-limited resampler), or interpolate instead"
+    else:
+        cause = (
+            "the stage's output phases have unequal DC gains (polyphase mismatch), so a "
+            "constant input comes out periodic"
+        )
+        fix = (
+            "make every output phase's filter sum to the same gain (tied weights, ICNR), or "
+            "use interpolation + convolution"
+        )
+    return cause, fix
+
+
+def filtering_cause(kind: str, details: dict[str, Any]) -> tuple[str, str]:
+    """Why the passband droops, and what to change."""
+    if kind == "nearest":
+        cause = (
+            "nearest-neighbour interpolation is a box filter: its sinc response droops toward "
+            "the input Nyquist"
+        )
+    elif kind == "linear":
+        cause = (
+            "PyTorch's linear interpolation (align_corners=False) is a half-pixel triangle "
+            "kernel: its response droops steeply toward the input Nyquist"
+        )
+    else:
+        cause = "the stage's kernel attenuates the top of the input band"
+    fix = (
+        "let the following convolution compensate (train it), prefer nearest over linear, or "
+        "use a band-limited resampler with a flat passband"
+    )
+    return cause, fix
+
+
+def replicas_cause(kind: str) -> tuple[str, str]:
+    """Why images of the input band survive, and what to change."""
+    if kind == "stretch":
+        cause = (
+            "zero insertion copies the input band to every multiple of the input rate, unattenuated"
+        )
+    else:
+        cause = (
+            "the stage's filter barely attenuates the images that upsampling creates at fs_in ± f"
+        )
+    return cause, "follow the upsampler with a low-pass, or use a band-limited resampler"
+
+
+def offset_cause(details: dict[str, Any]) -> tuple[str, str]:
+    """Why silence comes out with a DC offset, and what to change."""
+    cause = "a bias (or a ReLU) leaves a DC offset at the output under silence"
+    fix = "drop the bias in upsampling layers, or follow them with a DC-blocking high-pass"
+    return cause, fix

@@ -1,0 +1,393 @@
+"""Checkpoint formats and the trust policy (DESIGN.md §5).
+
+Checkpoints are untrusted by default. Plain state dicts (bare, Lightning-style or nested under
+``model``/``state_dict``...) and ``.safetensors`` files hold only tensors: they load with
+``torch.load(weights_only=True)`` / ``safetensors`` into the module built by ``--arch`` with
+``strict=True``. Formats that can run code on load (full pickles, TorchScript, torch.export
+``.pt2`` archives, which also unpickle) are refused unless ``trust_checkpoint=True``: nothing
+is ever unpickled with ``weights_only=False`` without it.
+
+The format is detected from the file's content, never its name:
+
+- zip archive with ``<root>/code/`` or ``<root>/constants.pkl``: TorchScript
+- zip archive with ``<root>/archive_format`` (or an older ``serialized_exported_program.json``):
+  torch.export
+- zip archive with ``<root>/data.pkl``: ``torch.save`` (state dict, or a full pickle)
+- 8-byte little-endian header length, then ``{``: safetensors
+- pickle protocol opcode (``0x80``, protocol 2-5): legacy ``torch.save`` or a raw pickle
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pathlib
+import pickle
+import re
+import sys
+import warnings
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from upsampcheck.errors import UsageError
+
+__all__ = ["LoadedModel", "build_arch", "load_model"]
+
+_TRUST_HINT = "pass --trust-checkpoint only if you trust its source"
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "generator")
+_USUAL_PREFIXES = ("model.", "module.", "net.", "generator.", "model_ema.", "ema.")
+_LIGHTNING_KEYS = ("pytorch-lightning_version", "global_step", "epoch", "optimizer_states")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for probing.
+
+    Attributes:
+        module: the model, in ``eval()`` mode where the format allows it.
+        source: how it was obtained: ``"arch"`` (fresh init), ``"state_dict"``, ``"lightning"``,
+            ``"safetensors"``, ``"torchscript"``, ``"torch_export"`` or ``"pickled_module"``.
+        example_inputs: positional example inputs stored in a torch.export archive, else None.
+        notes: human-readable remarks on what loading did (prefixes stripped, keys used...).
+    """
+
+    module: torch.nn.Module
+    source: str
+    example_inputs: tuple[torch.Tensor, ...] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _oneline(exc: BaseException, limit: int = 200) -> str:
+    """``exc`` as one short line: ANSI codes and newlines removed, truncated to ``limit``."""
+    text = " ".join(_ANSI.sub("", str(exc)).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
+    """Build a module from ``"MODULE:CALLABLE"``, calling ``CALLABLE(**kwargs)``.
+
+    ``MODULE`` is imported from the current directory or ``PYTHONPATH`` (the current directory
+    is put on ``sys.path`` if missing); ``CALLABLE`` may be dotted (``"pkg.mod:Class.make"``).
+    Any failure (bad spec, import error, missing attribute, the callable raising, a result that
+    is not an ``nn.Module``) raises :class:`UsageError` with a one-line message.
+    """
+    mod_name, sep, attr = spec.partition(":")
+    if not (sep and _dotted(mod_name) and _dotted(attr)):
+        raise UsageError(
+            f"bad --arch {spec!r}: expected MODULE:CALLABLE, "
+            "e.g. torchaudio.models:conv_tasnet_base"
+        )
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise UsageError(f"--arch {spec}: keyword arguments must be a table/dict, not {kwargs!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    try:
+        obj = importlib.import_module(mod_name)
+    except Exception as exc:
+        raise UsageError(f"--arch {spec}: cannot import {mod_name!r}: {_oneline(exc)}") from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"--arch {spec}: {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UsageError(f"--arch {spec}: {attr!r} is not callable")
+    try:
+        module = obj(**(kwargs or {}))
+    except Exception as exc:
+        raise UsageError(f"--arch {spec}: calling {attr}() failed: {_oneline(exc)}") from exc
+    if not isinstance(module, torch.nn.Module):
+        raise UsageError(f"--arch {spec} returned {type(module).__name__}, not a torch.nn.Module")
+    return module
+
+
+def _dotted(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def load_model(
+    ckpt: pathlib.Path | None,
+    arch: str | None = None,
+    arch_kwargs: dict | None = None,
+    trust_checkpoint: bool = False,
+    seed: int = 0,
+) -> LoadedModel:
+    """Load ``ckpt`` (any supported format) or, without one, build ``arch`` freshly initialised.
+
+    ``arch`` is built under ``torch.manual_seed(seed)`` (the global RNG state is restored
+    afterwards) and is required for weights-only formats. Every failure, including an untrusted
+    checkpoint that could run code, raises :class:`UsageError` with a one-line message.
+    """
+    if ckpt is None:
+        if arch is None:
+            raise UsageError("nothing to load: give a checkpoint, --arch MODULE:CALLABLE, or both")
+        return LoadedModel(_build_seeded(arch, arch_kwargs, seed).eval(), "arch")
+    path = pathlib.Path(ckpt)
+    kind = _sniff(path)
+    if kind in ("torchscript", "torch_export"):
+        return _load_code_archive(path, kind, arch, trust_checkpoint)
+    if kind == "safetensors":
+        return _load_state_dict(
+            path, _read_safetensors(path), "safetensors", arch, arch_kwargs, seed
+        )
+    obj = _torch_load(path, kind, trust_checkpoint)
+    if isinstance(obj, torch.nn.Module):
+        return _code_module(obj.eval(), "pickled_module", arch)
+    state, source, notes = _unwrap(path, obj)
+    if isinstance(state, torch.nn.Module):  # trusted pickle of {"model": <nn.Module>, ...}
+        return _code_module(state.eval(), "pickled_module", arch, notes)
+    return _load_state_dict(path, state, source, arch, arch_kwargs, seed, notes)
+
+
+def _build_seeded(arch: str, kwargs: dict | None, seed: int) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_arch(arch, kwargs)
+
+
+def _sniff(path: pathlib.Path) -> str:
+    """Name the format of ``path`` from its bytes: see the module docstring."""
+    if not path.exists():
+        raise UsageError(f"checkpoint {path} does not exist: check the path")
+    if path.is_dir():
+        raise UsageError(f"checkpoint {path} is a directory: pass the checkpoint file inside it")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(9)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {_oneline(exc)}") from exc
+    if size == 0:
+        raise UsageError(f"checkpoint {path} is empty: re-save or re-download it")
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise UsageError(
+                f"cannot read {path}: truncated or corrupt zip archive ({_oneline(exc)});"
+                " re-save or re-download it"
+            ) from exc
+        rel = {n.split("/", 1)[1] for n in names if "/" in n}  # paths below the root folder
+        if "constants.pkl" in rel or any(r.startswith("code/") for r in rel):
+            return "torchscript"
+        if "archive_format" in rel or "serialized_exported_program.json" in names:
+            return "torch_export"
+        if "data.pkl" in rel:
+            return "torch_zip"
+        raise UsageError(f"cannot read {path}: a zip archive but not a PyTorch checkpoint")
+    if len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    return "unknown"
+
+
+def _torch_load(path: pathlib.Path, kind: str, trusted: bool) -> object:
+    """``torch.load`` with ``weights_only=True``; a full pickle needs ``trusted``."""
+    try:
+        return _torch_load_file(path, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if kind == "unknown":
+            raise UsageError(
+                f"cannot read {path}: not a PyTorch checkpoint (expected a state dict,"
+                " safetensors, TorchScript or torch.export file)"
+            ) from exc
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        needs = f"it references {found.group(1)}" if found else "not readable as weights only"
+        if not trusted:
+            raise UsageError(
+                f"refusing to load {path}: it is a full pickle ({needs}), which can run"
+                f" arbitrary code when loaded; {_TRUST_HINT}, or re-save it as a state dict"
+            ) from exc
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+    try:  # trusted full pickle
+        return _torch_load_file(path, weights_only=False)
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: pathlib.Path, exc: BaseException) -> UsageError:
+    reason = "unexpected end of file, truncated?" if isinstance(exc, EOFError) else _oneline(exc)
+    return UsageError(f"cannot read {path}: {reason} (re-save or re-download it)")
+
+
+def _torch_load_file(path: pathlib.Path, weights_only: bool) -> object:
+    # An open file, not a path: torch.load hands any path ending in .safetensors to safetensors.
+    with warnings.catch_warnings(), path.open("rb") as f:
+        warnings.simplefilter("ignore")
+        return torch.load(f, map_location="cpu", weights_only=weights_only)
+
+
+def _load_code_archive(
+    path: pathlib.Path, kind: str, arch: str | None, trusted: bool
+) -> LoadedModel:
+    if not trusted:
+        what = {
+            "torchscript": "a TorchScript archive, whose code runs when it is loaded and called",
+            "torch_export": "a torch.export archive, which is unpickled on load and can run code",
+        }[kind]
+        raise UsageError(f"refusing to load {path}: it is {what}; {_TRUST_HINT}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if kind == "torchscript":
+                return _code_module(
+                    torch.jit.load(str(path), map_location="cpu").eval(), kind, arch
+                )
+            program = torch.export.load(path)
+            module = program.module()
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+    loaded = _code_module(module, kind, arch)
+    try:
+        module.eval()
+    except NotImplementedError:  # exported graphs keep the mode they were exported in
+        loaded.notes.append("exported graph keeps the train/eval mode it was exported in")
+    args, kwargs = program.example_inputs or ((), {})
+    if args and not kwargs and all(isinstance(a, torch.Tensor) for a in args):
+        loaded.example_inputs = tuple(args)
+    return loaded
+
+
+def _code_module(
+    module: torch.nn.Module, source: str, arch: str | None, notes: list[str] | None = None
+) -> LoadedModel:
+    notes = list(notes or [])
+    if arch is not None:
+        notes.append(f"ignored --arch {arch}: the checkpoint carries its own architecture")
+    return LoadedModel(module, source, None, notes)
+
+
+def _read_safetensors(path: pathlib.Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise UsageError(f"{path} is a safetensors file: pip install safetensors") from exc
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _is_state_dict(obj: object) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and all(isinstance(k, str) for k in obj)
+        and any(isinstance(v, torch.Tensor) for v in obj.values())
+        and not any(isinstance(v, Mapping | torch.nn.Module) for v in obj.values())
+    )
+
+
+def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, str, list[str]]:
+    """Find the state dict (or, trusted, the module) in a checkpoint: ``(state, source, notes)``."""
+    top, trail = obj, []
+    while not _is_state_dict(obj) and isinstance(obj, Mapping) and len(trail) < 3:
+        key = next(
+            (k for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping | torch.nn.Module)), None
+        )
+        if key is None:
+            break
+        trail.append(key)
+        obj = obj[key]
+        if isinstance(obj, torch.nn.Module):
+            return obj, "pickled_module", [f"used the module in checkpoint{_fmt(trail)}"]
+    if not _is_state_dict(obj):
+        keys = ", ".join(map(repr, list(obj)[:5])) if isinstance(obj, Mapping) else ""
+        found = f"a dict with keys {keys}" if keys else f"a {type(obj).__name__}"
+        raise UsageError(f"{path} holds {found}, not a state dict of tensors or a module")
+    lightning = trail == ["state_dict"] and any(k in top for k in _LIGHTNING_KEYS)
+    notes = [f"using checkpoint{_fmt(trail)}"] if trail else []
+    state = obj if isinstance(obj, dict) else dict(obj)  # keep an OrderedDict's _metadata
+    return state, "lightning" if lightning else "state_dict", notes
+
+
+def _fmt(trail: list[str]) -> str:
+    return "".join(f"[{k!r}]" for k in trail)
+
+
+def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
+    """Match ``state``'s keys to ``expected`` by stripping a prefix such as ``model.``.
+
+    A prefix shared by all keys is stripped if that matches more keys. Otherwise the keys under
+    one prefix are used if they match exactly (e.g. ``generator.`` in a GAN checkpoint); when
+    several prefixes match, a usual name (``model.``, ``module.``...) wins, else it is ambiguous.
+    """
+    notes = []
+    while state.keys() != expected:
+        subs = {
+            pre: {k[len(pre) :]: v for k, v in state.items() if k.startswith(pre)}
+            for pre in {k.split(".", 1)[0] + "." for k in state if "." in k}
+        }
+        overlap = len(state.keys() & expected)
+        shared = [p for p, sub in subs.items() if len(sub) == len(state)]
+        if shared and len(subs[shared[0]].keys() & expected) > overlap:
+            pre = shared[0]
+        else:
+            fits = sorted(p for p, sub in subs.items() if sub.keys() == expected)
+            usual = [p for p in _USUAL_PREFIXES if p in fits]
+            if not fits:
+                break
+            if len(fits) > 1 and not usual:
+                raise UsageError(
+                    f"several parts of the checkpoint fit --arch ({', '.join(fits)});"
+                    " re-save the state dict of the one you want"
+                )
+            pre = (usual or fits)[0]
+        dropped = len(state) - len(subs[pre])
+        notes.append(
+            f"stripped prefix {pre!r} from {len(subs[pre])} keys"
+            + (f" and ignored {dropped} other keys" if dropped else "")
+        )
+        state = subs[pre]
+    return state, notes
+
+
+def _load_state_dict(
+    path: pathlib.Path,
+    state: dict,
+    source: str,
+    arch: str | None,
+    arch_kwargs: dict | None,
+    seed: int,
+    notes: list[str] | None = None,
+) -> LoadedModel:
+    """Build ``arch`` and load ``state`` into it strictly, after aligning key prefixes."""
+    if arch is None:
+        raise UsageError(
+            f"{path} holds weights only ({len(state)} tensors), no architecture: pass --arch"
+            " MODULE:CALLABLE (e.g. torchaudio.models:conv_tasnet_base) to build the model"
+        )
+    module = _build_seeded(arch, arch_kwargs, seed)
+    ref = module.state_dict()
+    state, stripped = _align_prefix(state, set(ref))
+    missing = sorted(ref.keys() - state.keys())
+    unexpected = sorted(state.keys() - ref.keys())
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(ref[k].shape)}"
+        for k in sorted(ref.keys() & state.keys())
+        if isinstance(state[k], torch.Tensor) and state[k].shape != ref[k].shape
+    ]
+    problems = [
+        f"{len(items)} {label} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
+        for label, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", shapes),
+        )
+        if items
+    ]
+    if problems:
+        raise UsageError(f"{path} does not fit --arch {arch}: {'; '.join(problems)}")
+    try:
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise UsageError(f"{path} does not fit --arch {arch}: {_oneline(exc)}") from exc
+    return LoadedModel(module.eval(), source, None, list(notes or []) + stripped)

@@ -1,0 +1,263 @@
+"""Findings, verdict and the report's JSON and text forms (DESIGN.md §4-5)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__, explain
+from .analysis import FLOOR_DB, StageMeasurement
+from .config import Thresholds
+
+SCHEMA_VERSION = 1
+SEVERITIES = ("fail", "warn", "info", "pass")
+
+
+@dataclass
+class Finding:
+    """One check's result on one stage."""
+
+    check: str
+    severity: str
+    stage: str
+    message: str
+    cause: str = ""
+    fix: str = ""
+    freq_hz: float | None = None
+    level_db: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "stage": self.stage,
+            "freq_hz": _round(self.freq_hz, 2),
+            "level_db": _round(self.level_db, 2),
+            "message": self.message,
+            "cause": self.cause,
+            "fix": self.fix,
+        }
+
+
+@dataclass
+class StageResult:
+    """A stage as the report lists it: what it is, and what was measured on it."""
+
+    index: int
+    name: str
+    kind: str
+    factor: float
+    fs_in_hz: float
+    measurement: StageMeasurement
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fs_out_hz(self) -> float:
+        return self.fs_in_hz * self.factor
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.measurement
+        return {
+            "index": self.index,
+            "name": self.name,
+            "kind": self.kind,
+            "factor": self.factor,
+            "fs_in_hz": _round(self.fs_in_hz, 4),
+            "fs_out_hz": _round(self.fs_out_hz, 4),
+            "noise_gain_db": _round(m.noise_gain_db, 3),
+            "tonal": {
+                "lines": [
+                    {
+                        "freq_hz": _round(line.freq_hz, 2),
+                        "level_db": _round(line.level_db, 2),
+                        "prominence_db": _round(line.prominence_db, 1),
+                        "probe": line.probe,
+                        "on_grid": line.on_grid,
+                    }
+                    for line in m.lines
+                ],
+                "max_level_db": _round(m.max_line_db, 2),
+            },
+            "filtering": {
+                "response_db": {k: _round(v, 3) for k, v in m.response_db.items()},
+                "minus3db_fraction": _round(m.minus3db_fraction, 4),
+            },
+            "replicas": {"image_rejection_db": _round(m.image_rejection_db, 2)},
+            "offset": {"dc_db": _round(m.dc_db, 2)},
+        }
+
+
+@dataclass
+class Report:
+    """The whole result of a check: stages, findings and verdict."""
+
+    subject: dict[str, Any]
+    sample_rate_hz: float
+    probe_samples: int
+    seed: int
+    device: str
+    thresholds: Thresholds
+    stages: list[StageResult]
+    findings: list[Finding]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """ "fail" when any finding fails, else "pass"."""
+        return "fail" if any(f.severity == "fail" for f in self.findings) else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for this report: 1 on a failing finding, else 0."""
+        return 1 if self.verdict == "fail" else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``report.json`` document (schema_version 1)."""
+        import torch
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "upsampcheck", "version": __version__},
+            "environment": {"torch": torch.__version__, "device": self.device, "seed": self.seed},
+            "subject": self.subject,
+            "sample_rate_hz": self.sample_rate_hz,
+            "probe_samples": self.probe_samples,
+            "thresholds": self.thresholds.to_json(),
+            "stages": [stage.to_json() for stage in self.stages],
+            "findings": [finding.to_json() for finding in self.findings],
+            "notes": self.notes,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+def escalate(severity: str, check: str, thresholds: Thresholds) -> str:
+    """A warning on a check named in ``fail-on`` fails."""
+    return "fail" if severity == "warn" and check in thresholds.fail_on else severity
+
+
+def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
+    """One finding per check for ``stage``: tonal, filtering, replicas, offset."""
+    m, name, kind = stage.measurement, stage.name, stage.kind
+    found: list[Finding] = []
+
+    if m.lines:
+        worst = m.lines[0]
+        severity = (
+            "fail"
+            if worst.level_db > t.tonal_fail_db
+            else "warn"
+            if worst.level_db > t.tonal_warn_db
+            else "info"
+        )
+        probes = {line.probe for line in m.lines if line.level_db > t.tonal_warn_db} or {
+            worst.probe
+        }
+        cause, fix = explain.tonal_cause(kind, stage.details, probes)
+        grid = "on" if worst.on_grid else "off"
+        message = (
+            f"{len(m.lines)} tonal line(s); loudest {worst.freq_hz:.1f} Hz at "
+            f"{worst.level_db:.1f} dB ({worst.probe} probe, {grid} the {stage.fs_in_hz:g} Hz grid)"
+        )
+        found.append(
+            Finding(
+                "tonal",
+                escalate(severity, "tonal", t),
+                name,
+                message,
+                cause,
+                fix,
+                worst.freq_hz,
+                worst.level_db,
+            )
+        )
+    else:
+        found.append(Finding("tonal", "pass", name, f"no tonal line above {t.line_floor_db:g} dB"))
+
+    at = m.response_db.get("0.9", 0.0)
+    corner = (
+        "stays above -3 dB up to the input Nyquist"
+        if m.minus3db_fraction is None
+        else f"-3 dB at {m.minus3db_fraction:.2f} of the input Nyquist"
+    )
+    message = f"response {at:.1f} dB at 0.9 of the input Nyquist; {corner}"
+    if at < t.filtering_warn_db:
+        cause, fix = explain.filtering_cause(kind, stage.details)
+        found.append(
+            Finding(
+                "filtering",
+                escalate("warn", "filtering", t),
+                name,
+                message,
+                cause,
+                fix,
+                0.9 * stage.fs_in_hz / 2,
+                at,
+            )
+        )
+    else:
+        found.append(Finding("filtering", "pass", name, message, level_db=at))
+
+    if m.image_rejection_db is not None:
+        images = m.image_rejection_db
+        message = f"first image {images:.1f} dB relative to an in-band tone at fs_in/8"
+        if images > t.replicas_warn_db:
+            cause, fix = explain.replicas_cause(kind)
+            found.append(
+                Finding(
+                    "replicas",
+                    escalate("warn", "replicas", t),
+                    name,
+                    message,
+                    cause,
+                    fix,
+                    7 * stage.fs_in_hz / 8,
+                    images,
+                )
+            )
+        else:
+            found.append(Finding("replicas", "pass", name, message, level_db=images))
+
+    dc = m.dc_db
+    shown = "none" if dc <= FLOOR_DB else f"{dc:.1f} dB"
+    message = f"DC under silence: {shown} relative to signal level"
+    if dc > t.offset_warn_db:
+        cause, fix = explain.offset_cause(stage.details)
+        found.append(
+            Finding("offset", escalate("warn", "offset", t), name, message, cause, fix, 0.0, dc)
+        )
+    else:
+        found.append(
+            Finding("offset", "pass", name, message, level_db=None if dc <= FLOOR_DB else dc)
+        )
+    return found
+
+
+def render_text(report: Report) -> str:
+    """``verdict.txt``: one line per finding, then the verdict."""
+    lines = [
+        f"upsampcheck {__version__}: {report.subject.get('kind')} "
+        f"{report.subject.get('name', '')}".rstrip()
+    ]
+    for stage in report.stages:
+        lines.append(
+            f"stage {stage.index} {stage.name} ({stage.kind}, x{stage.factor:g}, "
+            f"{stage.fs_in_hz:g} -> {stage.fs_out_hz:g} Hz)"
+        )
+    for f in report.findings:
+        lines.append(f"  [{f.severity.upper():4}] {f.check:9} {f.stage}: {f.message}")
+        if f.severity in ("fail", "warn"):
+            lines.append(f"         cause: {f.cause}")
+            lines.append(f"         fix:   {f.fix}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    lines.append(f"verdict: {report.verdict.upper()} ({summary})")
+    return "\n".join(lines) + "\n"
