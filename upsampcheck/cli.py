@@ -120,13 +120,13 @@ def threshold_flags(**flags: object) -> dict[str, object]:
     return out
 
 
-def finish(report, out: Path, fmt: Format, plots: bool, exit_zero: bool) -> int:
+def finish(report, out: Path, fmt: Format, renderer, plots: bool, exit_zero: bool) -> int:
     """Write the report folder, print the summary, return the exit code."""
     import json
 
     from .output import print_summary, write_report_folder
 
-    write_report_folder(report, out, figures=plots)
+    write_report_folder(report, out, figures=plots, renderer=renderer)
     if fmt is Format.json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
@@ -194,36 +194,29 @@ def layer(
     exit_zero: ExitZero = False,
 ) -> int:
     """Check one upsampling layer built from flags: probes in, artifacts out."""
-    from .config import load_thresholds
-    from .layers import LayerSpec
-    from .output import check_out_dir
+    from .render import FigureRenderer
 
-    spec = LayerSpec(type.value, stride, length, channels, bias, init.value).validate()
-    check_out_dir(out)
-    thresholds = load_thresholds(
-        flags=threshold_flags(
-            tonal_fail_db=tonal_fail_db,
-            tonal_warn_db=tonal_warn_db,
-            line_floor_db=line_floor_db,
-            line_prominence_db=line_prominence_db,
-            filtering_warn_db=filtering_warn_db,
-            replicas_warn_db=replicas_warn_db,
-            offset_warn_db=offset_warn_db,
-            fail_on=fail_on,
-        )
-    )
+    with FigureRenderer(background=plots) as renderer:  # starts importing matplotlib now
+        from .config import load_thresholds
+        from .layers import LayerSpec
+        from .output import check_out_dir
 
-    from .check import check_layer
+        spec = LayerSpec(type.value, stride, length, channels, bias, init.value).validate()
+        check_out_dir(out)
+        flags = threshold_flags(
+            tonal_fail_db=tonal_fail_db, tonal_warn_db=tonal_warn_db, line_floor_db=line_floor_db,
+            line_prominence_db=line_prominence_db, filtering_warn_db=filtering_warn_db,
+            replicas_warn_db=replicas_warn_db, offset_warn_db=offset_warn_db, fail_on=fail_on,
+        )  # fmt: skip
+        thresholds = load_thresholds(flags=flags)
 
-    report = check_layer(
-        spec,
-        sample_rate,
-        seed=seed,
-        device=device,
-        probe_samples=probe_samples,
-        thresholds=thresholds,
-    )
-    return finish(report, out, format, plots, exit_zero)
+        from .check import check_layer
+
+        report = check_layer(
+            spec, sample_rate, seed=seed, device=device, probe_samples=probe_samples,
+            thresholds=thresholds,
+        )  # fmt: skip
+        return finish(report, out, format, renderer, plots, exit_zero)
 
 
 def one_line(text: str) -> str:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import UsageError
+from .render import FigureRenderer
 from .report import Report, render_text
 
 REPORT_FILES = ("report.json", "verdict.txt")
@@ -27,7 +28,9 @@ def check_out_dir(out: Path) -> Path:
     return out
 
 
-def write_report_folder(report: Report, out: Path, figures: bool = True) -> Path:
+def write_report_folder(
+    report: Report, out: Path, figures: bool = True, renderer: FigureRenderer | None = None
+) -> Path:
     """Write ``report.json``, ``verdict.txt`` and the figures into ``out``, atomically.
 
     Everything goes to a temporary sibling folder first, which then replaces ``out`` with one
@@ -40,9 +43,7 @@ def write_report_folder(report: Report, out: Path, figures: bool = True) -> Path
         (staging / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
         (staging / "verdict.txt").write_text(render_text(report))
         if figures:
-            from .plotting import write_figures
-
-            write_figures(report, staging)
+            (renderer or FigureRenderer(background=False)).render(report.figure_data(), staging)
         os.chmod(staging, 0o755)
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

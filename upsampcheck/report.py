@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__, explain
-from .analysis import FLOOR_DB, StageMeasurement
+from .analysis import FLOOR_DB, StageMeasurement, to_db
 from .config import Thresholds
 
 SCHEMA_VERSION = 1
@@ -111,6 +111,28 @@ class Report:
     def exit_code(self) -> int:
         """The CLI's exit code for this report: 1 on a failing finding, else 0."""
         return 1 if self.verdict == "fail" else 0
+
+    def figure_data(self) -> dict[str, Any]:
+        """The plain payload :mod:`upsampcheck.plotting` draws: numpy arrays in dB relative to
+        each stage's signal level, picklable without torch."""
+        stages = []
+        for stage in self.stages:
+            m = stage.measurement
+            ref = m.signal_power
+            stages.append({
+                "index": stage.index,
+                "name": stage.name,
+                "factor": stage.factor,
+                "fs_in_hz": stage.fs_in_hz,
+                "fs_out_hz": stage.fs_out_hz,
+                "grid_hz": [stage.fs_in_hz * k for k in range(1, int(stage.factor // 2) + 1)],
+                "freqs_hz": m.freqs_hz,
+                "spectra": {name: to_db(p / ref) for name, p in m.spectra.items()},
+                "spectrograms": {name: to_db(p / ref) for name, p in m.spectrograms.items()},
+                "lines": [(line.freq_hz, line.level_db, line.probe) for line in m.lines],
+                "response": m.response_curve,
+            })  # fmt: skip
+        return {"title": self.subject.get("name", ""), "verdict": self.verdict, "stages": stages}
 
     def to_json(self) -> dict[str, Any]:
         """The ``report.json`` document (schema_version 1)."""

@@ -1,0 +1,165 @@
+"""The command line contract (DESIGN.md §5): exit codes, one-line errors, the report folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import upsampcheck.output
+from upsampcheck.cli import main
+
+FAILING = ["layer", "--type", "transposed", "--length", "5", "--stride", "4"]
+PASSING = ["layer", "--type", "transposed", "--length", "8", "--stride", "4", "--init", "ones",
+           "--no-bias"]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [["--help"], ["layer", "--help"]])
+def test_help_shows_examples_without_importing_torch_or_matplotlib(args):
+    code = (
+        f"import sys; from upsampcheck.cli import main; rc = main({args!r}); "
+        "heavy = [m for m in ('torch', 'matplotlib', 'numpy') if m in sys.modules]; "
+        f"print('HEAVY', heavy); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "HEAVY []" in proc.stdout
+    assert "upsampcheck" in proc.stdout
+    if args[0] == "layer":
+        assert "Examples" in proc.stdout and "--init ones" in proc.stdout
+
+
+def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
+    result = cli(*FAILING, out=tmp_path / "r")
+    assert result.code == 1
+    folder = tmp_path / "r"
+    names = sorted(p.name for p in folder.iterdir())
+    probes = ("dc", "noise", "silence", "sweep", "tone")
+    assert names == sorted(
+        ["report.json", "summary.png", "verdict.txt"]
+        + [f"stage0_transposed_{p}.png" for p in probes]
+    )
+    report = json.loads((folder / "report.json").read_text())
+    assert set(report) >= {
+        "schema_version", "tool", "environment", "subject", "sample_rate_hz", "probe_samples",
+        "thresholds", "stages", "findings", "verdict", "exit_code",
+    }  # fmt: skip
+    assert report["schema_version"] == 1 and report["subject"]["kind"] == "layer"
+    assert report["verdict"] == "fail" and report["exit_code"] == 1
+    stage = report["stages"][0]
+    assert (stage["factor"], stage["fs_in_hz"], stage["fs_out_hz"]) == (4, 4000.0, 16000.0)
+    assert set(stage["filtering"]["response_db"]) == {"0.25", "0.5", "0.75", "0.9"}
+    assert [round(line["freq_hz"]) for line in stage["tonal"]["lines"]] == [4000, 8000]
+    assert "verdict: FAIL" in (folder / "verdict.txt").read_text()
+    assert "verdict: FAIL" in result.out
+    assert all(
+        (folder / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n[-3:] == "png"
+    )
+
+
+def test_passing_layer_exits_0(cli):
+    result = cli(*PASSING, "--no-plots")
+    assert result.code == 0 and "verdict: PASS" in result.out
+
+
+def test_format_json_prints_the_report_on_stdout(cli, tmp_path):
+    result = cli(*FAILING, "--format", "json", "--no-plots", out=tmp_path / "r")
+    printed = result.json()
+    assert printed == json.loads((tmp_path / "r" / "report.json").read_text())
+    assert printed["exit_code"] == result.code == 1
+
+
+def test_exit_zero_keeps_the_verdict_but_exits_0(cli):
+    result = cli(*FAILING, "--no-plots", "--exit-zero")
+    assert result.code == 0 and "verdict: FAIL" in result.out
+
+
+def test_rerun_replaces_an_earlier_report(cli, tmp_path):
+    cli(*FAILING, "--no-plots", out=tmp_path / "r")
+    assert cli(*PASSING, "--no-plots", out=tmp_path / "r").code == 0
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["verdict"] == "pass"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+BAD_INPUTS = {
+    "stride 1": ["layer", "--stride", "1"],
+    "stride 0": ["layer", "--stride", "0"],
+    "negative length": ["layer", "--length", "-1"],
+    "zero channels": ["layer", "--channels", "0"],
+    "unknown type": ["layer", "--type", "bilinear"],
+    "icnr on transposed": ["layer", "--type", "transposed", "--init", "icnr"],
+    "length 0 on transposed": ["layer", "--type", "transposed", "--length", "0"],
+    "nan sample rate": ["layer", "--sample-rate", "nan"],
+    "infinite sample rate": ["layer", "--sample-rate", "inf"],
+    "negative sample rate": ["layer", "--sample-rate", "-16000"],
+    "too few probe samples": ["layer", "--probe-samples", "10"],
+    "unknown option": ["layer", "--strides", "4"],
+    "non-integer stride": ["layer", "--stride", "2.5"],
+    "unknown device": ["layer", "--device", "tpu"],
+    "unknown fail-on": ["layer", "--fail-on", "loudness"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_exits_2_with_one_line_and_no_report(cli, tmp_path, args):
+    result = cli(*args, out=tmp_path / "r")
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and result.err.startswith("upsampcheck: error: ")
+    assert "Traceback" not in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cuda_without_a_gpu_is_bad_input(cli, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = cli("layer", "--device", "cuda", out=tmp_path / "r")
+    assert result.code == 2 and "no CUDA device" in result.err
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_that_is_a_file_or_a_foreign_folder_is_refused(cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert cli(*PASSING, out=tmp_path / "file").code == 2
+    foreign = tmp_path / "data"
+    foreign.mkdir()
+    (foreign / "keep.wav").write_text("x")
+    assert cli(*PASSING, out=foreign).code == 2
+    assert (foreign / "keep.wav").exists()
+
+
+def test_internal_error_exits_3_and_leaves_no_half_written_report(cli, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(upsampcheck.output.FigureRenderer, "render", broken)
+    result = cli(*FAILING, out=tmp_path / "r")
+    assert result.code == 3
+    assert "internal error" in result.err and result.err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_env_shows_the_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("UPSAMPCHECK_DEBUG", "1")
+    monkeypatch.setattr(upsampcheck.output, "render_text", lambda r: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main([*PASSING, "--out", str(tmp_path / "r")])
+
+
+def test_console_script_runs_as_a_real_process(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "upsampcheck", *FAILING, "--out", str(tmp_path / "r")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert len(list(Path(tmp_path / "r").glob("*.png"))) == 6
+    bad = subprocess.run(
+        [sys.executable, "-m", "upsampcheck", "layer", "--stride", "1"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
+    assert list(Path(tmp_path).iterdir()) == [tmp_path / "r"]
