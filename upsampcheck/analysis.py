@@ -47,6 +47,8 @@ class Line:
     prominence_db: float
     probe: str
     on_grid: bool
+    origin: str = ""
+    """The stage that introduced the line (filled in by :mod:`upsampcheck.attribution`)."""
 
 
 @dataclass
@@ -61,6 +63,7 @@ class StageMeasurement:
     minus3db_fraction: float | None
     image_rejection_db: float | None
     dc_db: float
+    input_dc_db: float
     signal_power: float = field(repr=False)
     freqs_hz: np.ndarray = field(repr=False)
     spectra: dict[str, np.ndarray] = field(repr=False)
@@ -257,58 +260,91 @@ def rms(x: torch.Tensor) -> float:
     return float(x.double().pow(2).mean().sqrt())
 
 
+def probe_lines(
+    y: torch.Tensor,
+    probes: tuple[str, ...],
+    fs: float,
+    margin: int,
+    n_fft: int,
+    grid_hz: list[float],
+    settings: LineSettings = LineSettings(),
+) -> tuple[dict[str, np.ndarray], list[Line]]:
+    """Power spectra of every probe's output ``y (P, C, T)`` and the tonal lines of the DC,
+    silence and noise probes, relative to the signal level ``rms(y_noise - y_silence)``.
+
+    Deterministic output (bias, offsets) shows under silence; for the noise probe only what
+    noise adds on top of silence is analysed, so the same line is not reported twice, and only
+    lines on a stage's grid count: a nonlinearity turns noise into an offset that upsamplers
+    replicate onto their grids, while an off-grid peak in a noise spectrum is a fluctuation.
+    """
+    row = {name: i for i, name in enumerate(probes)}
+    y_in = interior(y, margin)
+    noise_part = y_in[row["noise"]] - y_in[row["silence"]]
+    signal_power = rms(noise_part) ** 2 + 1e-300
+    spectra = {name: power_spectrum(y_in[row[name]], n_fft) for name in probes}
+    spectra["noise"] = power_spectrum(noise_part, n_fft)
+    lines = [
+        line
+        for name in ("dc", "silence", "noise")
+        if name in row
+        for line in find_lines(spectra[name], fs, signal_power, name, grid_hz, settings)
+        if line.on_grid or name != "noise"
+    ]
+    return spectra, sorted(lines, key=lambda line: -line.level_db)
+
+
 def measure_stage(
     x: torch.Tensor,
     y: torch.Tensor,
     probes: tuple[str, ...],
-    level: float,
     fs_in: float,
     factor: int,
     margin: int,
     tone_hz: float | None = None,
     grid_hz: list[float] | None = None,
     settings: LineSettings = LineSettings(),
+    grid_factor: int | None = None,
 ) -> StageMeasurement:
     """Measure one stage from probe inputs ``x (P, C_in, T_in)``, outputs ``y (P, C_out, T_out)``.
 
-    ``margin`` output samples are dropped at each end. ``tone_hz`` is the frequency of the
-    ``tone`` probe at this stage's input (None: no image measurement); ``grid_hz`` the input
-    rates whose multiples count as "on grid" (default: this stage's ``fs_in``).
+    The probes may have passed through earlier stages (a stack or model): what noise adds to
+    silence is the signal, so the signal level is ``rms(y_noise - y_silence)`` and the gain its
+    ratio to ``rms(x_noise - x_silence)``. ``margin`` output samples are dropped at each end
+    (``margin // factor`` input samples). ``tone_hz`` is the frequency of the ``tone`` probe
+    (None: no image measurement); ``grid_hz`` the input rates whose multiples count as "on
+    grid" (default: this stage's ``fs_in``), ``grid_factor`` the ratio of ``fs_out`` to the
+    lowest of them (the Welch frame is a multiple of it, so every grid line falls on a bin).
     """
     fs_out = fs_in * factor
     row = {name: i for i, name in enumerate(probes)}
     silence = y[row["silence"]]
     noise_part = y[row["noise"]] - silence
+    x_noise = x[row["noise"]] - x[row["silence"]]
+    x_in = interior(x[row["silence"]], margin // factor)
     y_in = interior(y, margin)
-    gain = rms(interior(noise_part, margin)) / max(rms(x[row["noise"]]), 1e-300)
-    signal_power = (level * gain) ** 2 + 1e-300
+    signal_rms = rms(interior(noise_part, margin))
+    input_rms = max(rms(interior(x_noise, margin // factor)), 1e-300)
+    gain = signal_rms / input_rms
+    signal_power = signal_rms**2 + 1e-300
 
-    n_fft = choose_nfft(y_in.shape[-1], factor)
-    spectra = {name: power_spectrum(y_in[row[name]], n_fft) for name in probes}
-    # Deterministic output (bias, offsets) shows under silence; what noise adds, it adds on top.
-    spectra["noise"] = power_spectrum(interior(noise_part, margin), n_fft)
-    lines = [
-        line
-        for name in ("dc", "silence", "noise")
-        if name in row
-        for line in find_lines(
-            spectra[name], fs_out, signal_power, name, grid_hz or [fs_in], settings
-        )
-    ]
-    fractions, response = magnitude_response(x[row["noise"]], noise_part, factor, margin, n_fft)
+    n_fft = choose_nfft(y_in.shape[-1], grid_factor or factor)
+    spectra, lines = probe_lines(y, probes, fs_out, margin, n_fft, grid_hz or [fs_in], settings)
+    fractions, response = magnitude_response(x_noise, noise_part, factor, margin, n_fft)
     images = None
     if tone_hz is not None and "tone" in row:
         images = image_rejection(spectra["tone"], fs_out, tone_hz, fs_in)
     dc = interior(silence, margin).double().mean(-1).pow(2).mean().sqrt().item()
+    dc_in = x_in.double().mean(-1).pow(2).mean().sqrt().item()
     return StageMeasurement(
         fs_in=fs_in,
         factor=factor,
         noise_gain_db=float(to_db(gain**2)),
-        lines=sorted(lines, key=lambda line: -line.level_db),
+        lines=lines,
         response_db=response_points(fractions, response),
         minus3db_fraction=minus3db_point(fractions, response),
         image_rejection_db=images,
         dc_db=float(to_db(dc**2 / signal_power)),
+        input_dc_db=float(to_db(dc_in**2 / input_rms**2)),
         signal_power=signal_power,
         freqs_hz=np.arange(n_fft // 2 + 1) * fs_out / n_fft,
         spectra=spectra,

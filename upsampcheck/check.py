@@ -1,27 +1,36 @@
-"""Run the probes through layers and turn the measurements into a :class:`Report`.
+"""Run the probes through layers and stacks and turn the measurements into a :class:`Report`.
 
 This is the Python API the CLI is a thin layer over::
 
     from upsampcheck import check_layer
     report = check_layer(LayerSpec("transposed", stride=4, length=5), sample_rate=16000)
     assert report.verdict == "fail"
+
+A stack runs as one batched forward pass with every upsampler's input and output kept
+(the *chain*): each stage is measured there at its own rates, lines are traced to the stage
+that introduced them, and offsets to the lines they become. Each upsampler of a stack is also
+driven alone with fresh probes at its own input rate (``standalone``), so its numbers match
+``upsampcheck layer`` for the same layer.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from .analysis import LineSettings, measure_stage
+from .analysis import LineSettings, StageMeasurement, choose_nfft, measure_stage, probe_lines
+from .attribution import assign_origins, match_origins
 from .config import Thresholds, load_thresholds
 from .errors import UsageError
-from .layers import LayerSpec, build_layer, edge_margin, polyphase_sums
-from .report import Report, StageResult, stage_findings
+from .layers import LayerSpec, edge_margin, polyphase_sums
+from .report import Report, StageResult, chain_findings, stage_findings
 from .signals import make_probes, tone_frequency
+from .stack import BlockSpec, StackSpec, block_margin, build_stack, single_layer_stack
 
 OUTPUT_SAMPLES = 2**15
-"""Output samples per probe a stage is driven with (unless ``probe_samples`` says otherwise)."""
+"""Output samples per probe, at least (more when a stack's grid needs longer frames)."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -36,15 +45,12 @@ def resolve_device(device: str) -> torch.device:
         raise UsageError(f"unknown device {device!r}; use auto, cpu or cuda") from None
 
 
-def check_sample_rate(sample_rate: float, factor: int) -> float:
-    """The input rate ``sample_rate / factor``; a non-finite or non-positive rate is refused."""
-    if (
-        not isinstance(sample_rate, (int, float))
-        or not math.isfinite(sample_rate)
-        or sample_rate <= 0
-    ):
+def check_sample_rate(sample_rate: float) -> float:
+    """A finite, positive rate in Hz, or a usage error."""
+    ok = isinstance(sample_rate, (int, float)) and math.isfinite(sample_rate) and sample_rate > 0
+    if not ok:
         raise UsageError(f"sample rate must be a positive number of Hz (got {sample_rate!r})")
-    return sample_rate / factor
+    return float(sample_rate)
 
 
 def layer_details(spec: LayerSpec, layer: torch.nn.Module) -> dict:
@@ -56,48 +62,173 @@ def layer_details(spec: LayerSpec, layer: torch.nn.Module) -> dict:
     return details
 
 
-def probe_length(spec: LayerSpec, probe_samples: int | None) -> int:
-    """Input samples per probe: enough for :data:`OUTPUT_SAMPLES` at the output plus edges."""
+def probe_length(factor: int, margin: int, probe_samples: int | None) -> int:
+    """Input samples per probe: the output must hold :data:`OUTPUT_SAMPLES` and four Welch
+    frames of the grid-resolving length, plus ``margin`` output samples at each end."""
     if probe_samples is not None:
-        if probe_samples < 64:
-            raise UsageError(f"--probe-samples must be at least 64 (got {probe_samples})")
+        if probe_samples < 16:
+            raise UsageError(f"--probe-samples must be at least 16 (got {probe_samples})")
         return probe_samples
-    return math.ceil(OUTPUT_SAMPLES / spec.stride) + 2 * (spec.kernel_length + 2)
+    n_fft = choose_nfft(1 << 40, factor)
+    return math.ceil((max(OUTPUT_SAMPLES, 4 * n_fft) + 2 * margin) / factor)
 
 
-def measure_layer(
-    spec: LayerSpec,
-    layer: torch.nn.Module,
-    fs_in: float,
-    n_samples: int,
-    *,
-    seed: int,
-    device: torch.device,
-    settings: LineSettings,
-) -> tuple[StageResult, int]:
-    """Drive ``layer`` alone with the probe batch at ``fs_in`` (one forward pass) and measure it."""
-    probes = make_probes(n_samples, fs_in, spec.channels, seed=seed)
+@dataclass
+class Tap:
+    """One upsampler's input and output during the chain pass."""
+
+    index: int
+    spec: LayerSpec
+    module: torch.nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    margin: int
+    fs_in: float
+    factor_before: int
+
+
+def run_chain(
+    modules: list[torch.nn.Module], spec: StackSpec, signals: torch.Tensor, fs_model_in: float
+) -> tuple[list[Tap], torch.Tensor, int]:
+    """Forward the probe batch through the stack once, keeping each upsampler's input and
+    output; returns (taps, final output, final edge margin)."""
+    taps, x, margin, factor = [], signals, 0, 1
     with torch.no_grad():
-        y = layer.to(device)(probes.signals.to(device))
-    margin = edge_margin(spec)
-    if y.shape[-1] - 2 * margin < 256:
+        for layer, module in zip(spec.layers, modules, strict=True):
+            y = module(x)
+            margin = block_margin(layer, margin)
+            if isinstance(layer, LayerSpec):
+                fs_in = fs_model_in * factor
+                taps.append(Tap(len(taps), layer, module, x, y, margin, fs_in, factor))
+                factor *= layer.stride
+            x = y
+    if x.shape[-1] - 2 * margin < 256:
         raise UsageError(
-            f"{n_samples} probe samples leave too little output to measure; raise --probe-samples"
+            "too few probe samples to measure the stack's output; raise --probe-samples"
         )
-    measurement = measure_stage(
-        probes.signals.to(device),
-        y,
-        probes.names,
-        probes.level,
-        fs_in,
-        spec.stride,
-        margin,
-        tone_hz=tone_frequency(fs_in),
-        settings=settings,
+    return taps, x, margin
+
+
+def measure_tap(tap: Tap, names: tuple[str, ...], tone_hz: float, grids: list[float],
+                settings: LineSettings) -> StageMeasurement:  # fmt: skip
+    return measure_stage(
+        tap.x, tap.y, names, tap.fs_in, tap.spec.stride, tap.margin, tone_hz=tone_hz,
+        grid_hz=grids, settings=settings, grid_factor=tap.factor_before * tap.spec.stride,
+    )  # fmt: skip
+
+
+def measure_standalone(
+    spec: LayerSpec, module: torch.nn.Module, fs_in: float, seed: int, device: torch.device,
+    settings: LineSettings,
+) -> StageMeasurement:  # fmt: skip
+    """Drive one upsampler alone with fresh probes at its own input rate."""
+    margin = edge_margin(spec)
+    probes = make_probes(probe_length(spec.stride, margin, None), fs_in, spec.channels, seed=seed)
+    x = probes.signals.to(device)
+    with torch.no_grad():
+        y = module(x)
+    return measure_stage(x, y, probes.names, fs_in, spec.stride, margin,
+                         tone_hz=tone_frequency(fs_in), settings=settings)  # fmt: skip
+
+
+def stage_name(tap: Tap, count: int) -> str:
+    return tap.spec.type if count == 1 else f"{tap.index + 1}:{tap.spec.type}"
+
+
+def upstream_offset_source(spec: StackSpec, tap_index: int) -> str:
+    """Words for what put a DC offset in front of upsampler ``tap_index``."""
+    seen, source = 0, ""
+    for position, layer in enumerate(spec.layers, 1):
+        if isinstance(layer, LayerSpec):
+            if seen == tap_index:
+                break
+            seen += 1
+            if layer.bias:
+                source = f"the bias of layer {position} ({layer.type})"
+        elif layer.type == "conv" and layer.bias:
+            source = f"the bias of layer {position} (conv)"
+        elif layer.type in ("relu", "leaky_relu"):
+            source = f"layer {position} ({layer.type})"
+    return source or "upstream layers"
+
+
+def check_stack(
+    spec: StackSpec,
+    *,
+    seed: int | None = None,
+    device: str = "auto",
+    probe_samples: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> Report:
+    """Check a stack (or a single layer as a stack of one); ``spec.sample_rate`` is the rate
+    of the stack's **output**."""
+    sample_rate = check_sample_rate(spec.sample_rate)
+    seed = spec.seed if seed is None else seed
+    thresholds = thresholds or load_thresholds(config=spec.thresholds, config_name=spec.source)
+    torch_device = resolve_device(device)
+    settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
+    fs_model_in = sample_rate / spec.factor
+
+    modules = [m.to(torch_device).eval() for m in build_stack(spec, seed)]
+    margin = 0
+    for layer in spec.layers:
+        margin = block_margin(layer, margin)
+    n_samples = probe_length(spec.factor, margin, probe_samples)
+    probes = make_probes(n_samples, fs_model_in, spec.channels, seed=seed)
+    taps, output, out_margin = run_chain(
+        modules, spec, probes.signals.to(torch_device), fs_model_in
     )
-    details = layer_details(spec, layer)
-    stage = StageResult(0, spec.type, spec.type, spec.stride, fs_in, measurement, details)
-    return stage, n_samples
+    tone_hz = tone_frequency(fs_model_in)
+
+    stages: list[StageResult] = []
+    upstream: list = []
+    grids_all = [fs_model_in * f for f in _cumulative_factors(spec)]
+    for tap in taps:
+        grids = grids_all[: tap.index + 1]
+        measurement = measure_tap(tap, probes.names, tone_hz, grids, settings)
+        name = stage_name(tap, len(taps))
+        bin_hz = measurement.freqs_hz[1]
+        assign_origins(measurement.lines, upstream, tap.fs_in, tap.spec.stride, name, 2 * bin_hz)
+        upstream = measurement.lines
+        details = layer_details(tap.spec, tap.module)
+        if len(spec.layers) > 1:
+            alone = measure_standalone(tap.spec, tap.module, tap.fs_in, seed, torch_device,
+                                       settings)  # fmt: skip
+            details["standalone"] = alone
+            details["offset_source"] = upstream_offset_source(spec, tap.index)
+        stages.append(StageResult(tap.index, name, tap.spec.type, tap.spec.stride, tap.fs_in,
+                                  measurement, details))  # fmt: skip
+
+    findings = [f for stage in stages for f in stage_findings(stage, thresholds)]
+    output_lines = stages[-1].measurement.lines
+    if isinstance(spec.layers[-1], BlockSpec):  # blocks after the last upsampler
+        n_fft = choose_nfft(output.shape[-1] - 2 * out_margin, spec.factor)
+        _, output_lines = probe_lines(output, probes.names, sample_rate, out_margin, n_fft,
+                                      grids_all, settings)  # fmt: skip
+        match_origins(output_lines, stages[-1].measurement.lines, "output",
+                      2 * sample_rate / n_fft)  # fmt: skip
+    if len(spec.layers) > 1:
+        findings += chain_findings(stages, output_lines, thresholds)
+    return Report(
+        subject={"kind": "layer", "name": spec.name, "spec": spec.describe()},
+        sample_rate_hz=sample_rate,
+        probe_samples=n_samples,
+        seed=seed,
+        device=str(torch_device),
+        thresholds=thresholds,
+        stages=stages,
+        findings=findings,
+        output_lines=output_lines if len(spec.layers) > 1 else None,
+    )
+
+
+def _cumulative_factors(spec: StackSpec) -> list[int]:
+    """The factor from the stack input to each upsampler's input."""
+    factors, total = [], 1
+    for layer in spec.upsamplers:
+        factors.append(total)
+        total *= layer.stride
+    return factors
 
 
 def check_layer(
@@ -110,28 +241,6 @@ def check_layer(
     thresholds: Thresholds | None = None,
 ) -> Report:
     """Check one upsampling layer; ``sample_rate`` is the rate of its **output**."""
-    spec.validate()
-    fs_in = check_sample_rate(sample_rate, spec.stride)
-    thresholds = thresholds or load_thresholds()
-    torch_device = resolve_device(device)
-    settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
-    layer = build_layer(spec, seed=seed)
-    stage, n = measure_layer(
-        spec,
-        layer,
-        fs_in,
-        probe_length(spec, probe_samples),
-        seed=seed,
-        device=torch_device,
-        settings=settings,
-    )
-    return Report(
-        subject={"kind": "layer", "name": spec.type, "spec": spec.describe()},
-        sample_rate_hz=float(sample_rate),
-        probe_samples=n,
-        seed=seed,
-        device=str(torch_device),
-        thresholds=thresholds,
-        stages=[stage],
-        findings=stage_findings(stage, thresholds),
-    )
+    stack = single_layer_stack(spec, check_sample_rate(sample_rate))
+    return check_stack(stack, seed=seed, device=device, probe_samples=probe_samples,
+                       thresholds=thresholds)  # fmt: skip

@@ -56,6 +56,8 @@ class Init(str, Enum):
 class Format(str, Enum):
     text = "text"
     json = "json"
+    junit = "junit"
+    github = "github"
 
 
 class Check(str, Enum):
@@ -65,18 +67,39 @@ class Check(str, Enum):
     offset = "offset"
 
 
-T = "Thresholds"
-Out = Annotated[Path, typer.Option("--out", "-o", help="Report folder (replaced atomically).")]
-Seed = Annotated[int, typer.Option(help="Seed for weights and noise probes.")]
+T, CI = "Thresholds", "Output and CI"
+Out = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="Report folder (replaced atomically).", rich_help_panel=CI),
+]
+Seed = Annotated[
+    Optional[int], typer.Option(help="Seed for weights and noise probes [default: 0].")
+]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fmt = Annotated[
-    Format, typer.Option("--format", help="text: table + verdict; json: report.json on stdout.")
+    Format,
+    typer.Option(
+        "--format",
+        help="What goes to stdout: text (table), json (report.json), junit (XML), github (workflow commands).",
+        rich_help_panel=CI,
+    ),
 ]
-Plots = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG figures.")]
+Plots = Annotated[
+    bool, typer.Option("--plots/--no-plots", help="Write the PNG figures.", rich_help_panel=CI)
+]
 ProbeSamples = Annotated[
     Optional[int],
     typer.Option(help="Input samples per probe (default: enough for 32768 output samples)."),
 ]
+Baseline = Annotated[
+    Optional[Path],
+    typer.Option(help="Fail only on regressions against this baseline.", rich_help_panel=CI),
+]
+WriteBaseline = Annotated[
+    Optional[Path],
+    typer.Option(help="Store this run's measurements as a baseline.", rich_help_panel=CI),
+]
+Tolerance = Annotated[float, typer.Option(help="Baseline tolerance in dB.", rich_help_panel=CI)]
 TonalFail = Annotated[
     Optional[float],
     typer.Option(help="Fail on a tonal line above this (dB re signal).", rich_help_panel=T),
@@ -108,7 +131,7 @@ FailOn = Annotated[
     typer.Option(help="Warnings of this check fail too (repeatable).", rich_help_panel=T),
 ]
 ExitZero = Annotated[
-    bool, typer.Option("--exit-zero", help="Exit 0 even when a finding fails.", rich_help_panel=T)
+    bool, typer.Option("--exit-zero", help="Exit 0 even when a finding fails.", rich_help_panel=CI)
 ]
 
 
@@ -118,20 +141,6 @@ def threshold_flags(**flags: object) -> dict[str, object]:
     if out.get("fail-on") is not None:
         out["fail-on"] = [c.value for c in out["fail-on"]] or None
     return out
-
-
-def finish(report, out: Path, fmt: Format, renderer, plots: bool, exit_zero: bool) -> int:
-    """Write the report folder, print the summary, return the exit code."""
-    import json
-
-    from .output import print_summary, write_report_folder
-
-    write_report_folder(report, out, figures=plots, renderer=renderer)
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-    else:
-        print_summary(report, out)
-    return 0 if exit_zero else report.exit_code
 
 
 def show_version(value: bool) -> None:
@@ -154,35 +163,75 @@ def root(
     """Diagnose upsampling artifacts in neural audio layers and models."""
 
 
+def list_configs() -> int:
+    """Print the shipped stack specs with their descriptions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .config import read_toml, shipped_configs
+
+    table = Table(title="shipped stack specs (upsampcheck layer --config NAME)")
+    table.add_column("name")
+    table.add_column("description", overflow="fold")
+    for name, path in shipped_configs().items():
+        table.add_row(name, str(read_toml(path).get("description", "")))
+    Console().print(table)
+    return 0
+
+
 @app.command(epilog=LAYER_EXAMPLES)
 def layer(
     type: Annotated[
-        LayerType, typer.Option("--type", "-t", help="Upsampler kind.")
-    ] = LayerType.transposed,
-    stride: Annotated[int, typer.Option("--stride", "-s", help="Upsampling factor (>= 2).")] = 4,
+        Optional[LayerType],
+        typer.Option("--type", "-t", help="Upsampler kind [default: transposed]."),
+    ] = None,
+    stride: Annotated[
+        Optional[int], typer.Option("--stride", "-s", help="Upsampling factor, >= 2 [default: 4].")
+    ] = None,
     length: Annotated[
         Optional[int],
         typer.Option(
             "--length",
             "-l",
-            help="Kernel length (0: interpolation alone). "
-            "Default: 2*stride transposed, 3 subpixel, 9 otherwise.",
+            help="Kernel length (0: interpolation alone) [default: 2*stride transposed, 3 subpixel, 9 otherwise].",
         ),
     ] = None,
-    channels: Annotated[int, typer.Option("--channels", "-c", help="Channels in and out.")] = 1,
-    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Give the layer a bias.")] = True,
+    channels: Annotated[
+        Optional[int], typer.Option("--channels", "-c", help="Channels in and out [default: 1].")
+    ] = None,
+    bias: Annotated[
+        Optional[bool],
+        typer.Option("--bias/--no-bias", help="Give the layer a bias [default: bias]."),
+    ] = None,
     init: Annotated[
-        Init, typer.Option(help="default (PyTorch's, seeded), ones, icnr (subpixel).")
-    ] = Init.default,
-    seed: Seed = 0,
+        Optional[Init], typer.Option(help="default (PyTorch's, seeded), ones, icnr (subpixel).")
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            help="A stack spec (TOML) instead of the layer flags: a path or a shipped name (see --list-configs).",
+        ),
+    ] = None,
+    list_configs_: Annotated[
+        bool, typer.Option("--list-configs", help="List the shipped stack specs and exit.")
+    ] = False,
     sample_rate: Annotated[
-        float, typer.Option(help="Output sample rate in Hz; input rate = this / stride.")
-    ] = 16000.0,
+        Optional[float],
+        typer.Option(
+            help="Output sample rate in Hz; input rate = this / stride [default: 16000, or the spec's]."
+        ),
+    ] = None,
+    seed: Seed = None,
     device: Device = "auto",
     probe_samples: ProbeSamples = None,
     out: Out = Path("upsampcheck-report"),
     format: Fmt = Format.text,
     plots: Plots = True,
+    baseline: Baseline = None,
+    write_baseline: WriteBaseline = None,
+    tolerance_db: Tolerance = 1.0,
+    exit_zero: ExitZero = False,
     tonal_fail_db: TonalFail = None,
     tonal_warn_db: TonalWarn = None,
     line_floor_db: LineFloor = None,
@@ -191,32 +240,52 @@ def layer(
     replicas_warn_db: RepWarn = None,
     offset_warn_db: OffWarn = None,
     fail_on: FailOn = None,
-    exit_zero: ExitZero = False,
 ) -> int:
-    """Check one upsampling layer built from flags: probes in, artifacts out."""
+    """Check one upsampling layer built from flags, or a stack from a TOML spec."""
+    if list_configs_:
+        return list_configs()
+    from .output import Delivery
     from .render import FigureRenderer
 
     with FigureRenderer(background=plots) as renderer:  # starts importing matplotlib now
-        from .config import load_thresholds
-        from .layers import LayerSpec
-        from .output import check_out_dir
-
-        spec = LayerSpec(type.value, stride, length, channels, bias, init.value).validate()
-        check_out_dir(out)
         flags = threshold_flags(
             tonal_fail_db=tonal_fail_db, tonal_warn_db=tonal_warn_db, line_floor_db=line_floor_db,
             line_prominence_db=line_prominence_db, filtering_warn_db=filtering_warn_db,
             replicas_warn_db=replicas_warn_db, offset_warn_db=offset_warn_db, fail_on=fail_on,
         )  # fmt: skip
-        thresholds = load_thresholds(flags=flags)
+        delivery = Delivery(out, format.value, plots, baseline, write_baseline, tolerance_db,
+                            exit_zero, renderer)  # fmt: skip
+        layer_flags = {"type": type, "stride": stride, "length": length, "channels": channels,
+                       "bias": bias, "init": init}  # fmt: skip
+        if config is not None:
+            given = [f"--{k}" for k, v in layer_flags.items() if v is not None]
+            if given:
+                raise UsageError(f"--config describes the stack; drop {', '.join(given)}")
+            from .config import find_config
+            from .stack import load_stack
 
-        from .check import check_layer
+            stack = load_stack(find_config(config))
+        else:
+            from .layers import LayerSpec
+            from .stack import single_layer_stack
 
-        report = check_layer(
-            spec, sample_rate, seed=seed, device=device, probe_samples=probe_samples,
-            thresholds=thresholds,
-        )  # fmt: skip
-        return finish(report, out, format, renderer, plots, exit_zero)
+            spec = LayerSpec(
+                (type or LayerType.transposed).value, 4 if stride is None else stride, length,
+                1 if channels is None else channels, True if bias is None else bias,
+                (init or Init.default).value,
+            ).validate()  # fmt: skip
+            stack = single_layer_stack(spec, 16000.0 if sample_rate is None else sample_rate)
+        if sample_rate is not None:
+            stack.sample_rate = sample_rate
+        delivery.prepare()
+        from .check import check_stack
+        from .config import load_thresholds
+
+        thresholds = load_thresholds(config=stack.thresholds, config_name=stack.source or "--config",
+                                     flags=flags)  # fmt: skip
+        report = check_stack(stack, seed=seed, device=device, probe_samples=probe_samples,
+                             thresholds=thresholds)  # fmt: skip
+        return delivery.deliver(report)
 
 
 def one_line(text: str) -> str:

@@ -127,3 +127,29 @@ def load_thresholds(
         merge(config, config_name)
     merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
     return Thresholds(**{k.replace("-", "_"): v for k, v in values.items()}, sources=sources)
+
+
+def configs_dir() -> Path:
+    """The packaged ``configs`` folder (default.toml and the shipped stack specs)."""
+    return default_config_path().parent
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Shipped stack specs by name (``paper/fig8_transposed``), sorted."""
+    root = configs_dir()
+    found = {p.relative_to(root).with_suffix("").as_posix(): p for p in root.rglob("*.toml")}
+    found.pop("default", None)
+    return dict(sorted(found.items()))
+
+
+def find_config(name: Path) -> Path:
+    """A spec path as given, or a shipped spec by name (``fig8_transposed`` or
+    ``paper/fig8_transposed``); a one-line :class:`UsageError` when neither exists."""
+    if name.exists():
+        return name
+    shipped = shipped_configs()
+    key = name.as_posix().removesuffix(".toml")
+    for candidate in (key, f"paper/{key}"):
+        if candidate in shipped:
+            return shipped[candidate]
+    raise UsageError(f"{name}: no such file, and no shipped spec of that name (see --list-configs)")

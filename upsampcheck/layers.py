@@ -129,9 +129,15 @@ class Interpolate1d(nn.Module):
 
 def build_layer(spec: LayerSpec, seed: int = 0) -> nn.Module:
     """Build the layer ``spec`` describes, initialised under ``torch.manual_seed(seed)``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make_layer(spec)
+
+
+def make_layer(spec: LayerSpec) -> nn.Module:
+    """Build the layer ``spec`` describes from the current random state."""
     spec.validate()
     length, channels, stride = spec.kernel_length, spec.channels, spec.stride
-    torch.manual_seed(seed)
     if spec.type == "transposed":
         layer: nn.Module = nn.ConvTranspose1d(channels, channels, length, stride, bias=spec.bias)
     elif spec.type == "subpixel":

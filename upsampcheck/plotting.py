@@ -23,7 +23,11 @@ SUMMARY_PROBES = ("noise", "silence", "dc", "tone")
 
 def stage_label(stage: dict[str, Any]) -> str:
     index, name, factor, fs_in = (stage[k] for k in ("index", "name", "factor", "fs_in_hz"))
-    return f"stage {index} {name} (x{factor:g}, {fs_in:g} Hz in)"
+    return (
+        f"stage {index} {name} (x{factor:g}, {fs_in:g} Hz in)"
+        if name[0].isalpha()
+        else f"stage {name} (x{factor:g}, {fs_in:g} Hz in)"
+    )
 
 
 def file_stem(stage: dict[str, Any]) -> str:

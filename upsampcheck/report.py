@@ -56,8 +56,17 @@ class StageResult:
     def fs_out_hz(self) -> float:
         return self.fs_in_hz * self.factor
 
+    @property
+    def own_lines(self) -> list:
+        """Lines this stage introduced (not images of lines made upstream)."""
+        return [ln for ln in self.measurement.lines if ln.origin in ("", self.name)]
+
     def to_json(self) -> dict[str, Any]:
         m = self.measurement
+        details = {k: v for k, v in self.details.items() if k != "standalone"}
+        out = measurement_json(m)
+        out["offset"]["input_dc_db"] = _round(m.input_dc_db, 2)
+        alone = self.details.get("standalone")
         return {
             "index": self.index,
             "name": self.name,
@@ -65,27 +74,40 @@ class StageResult:
             "factor": self.factor,
             "fs_in_hz": _round(self.fs_in_hz, 4),
             "fs_out_hz": _round(self.fs_out_hz, 4),
-            "noise_gain_db": _round(m.noise_gain_db, 3),
-            "tonal": {
-                "lines": [
-                    {
-                        "freq_hz": _round(line.freq_hz, 2),
-                        "level_db": _round(line.level_db, 2),
-                        "prominence_db": _round(line.prominence_db, 1),
-                        "probe": line.probe,
-                        "on_grid": line.on_grid,
-                    }
-                    for line in m.lines
-                ],
-                "max_level_db": _round(m.max_line_db, 2),
-            },
-            "filtering": {
-                "response_db": {k: _round(v, 3) for k, v in m.response_db.items()},
-                "minus3db_fraction": _round(m.minus3db_fraction, 4),
-            },
-            "replicas": {"image_rejection_db": _round(m.image_rejection_db, 2)},
-            "offset": {"dc_db": _round(m.dc_db, 2)},
+            "details": details,
+            **out,
+            **({"standalone": measurement_json(alone)} if alone is not None else {}),
         }
+
+
+def line_json(line) -> dict[str, Any]:
+    out = {
+        "freq_hz": _round(line.freq_hz, 2),
+        "level_db": _round(line.level_db, 2),
+        "prominence_db": _round(line.prominence_db, 1),
+        "probe": line.probe,
+        "on_grid": line.on_grid,
+    }
+    if line.origin:
+        out["introduced_by"] = line.origin
+    return out
+
+
+def measurement_json(m: StageMeasurement) -> dict[str, Any]:
+    """The measured numbers of one stage, as report.json lists them."""
+    return {
+        "noise_gain_db": _round(m.noise_gain_db, 3),
+        "tonal": {
+            "lines": [line_json(line) for line in m.lines],
+            "max_level_db": _round(m.max_line_db, 2),
+        },
+        "filtering": {
+            "response_db": {k: _round(v, 3) for k, v in m.response_db.items()},
+            "minus3db_fraction": _round(m.minus3db_fraction, 4),
+        },
+        "replicas": {"image_rejection_db": _round(m.image_rejection_db, 2)},
+        "offset": {"dc_db": _round(m.dc_db, 2)},
+    }
 
 
 @dataclass
@@ -101,6 +123,8 @@ class Report:
     stages: list[StageResult]
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
+    output_lines: list | None = None
+    """A stack's or model's final-output lines, each with the stage that introduced it."""
 
     @property
     def verdict(self) -> str:
@@ -147,6 +171,11 @@ class Report:
             "probe_samples": self.probe_samples,
             "thresholds": self.thresholds.to_json(),
             "stages": [stage.to_json() for stage in self.stages],
+            **(
+                {"output": {"lines": [line_json(ln) for ln in self.output_lines]}}
+                if self.output_lines is not None
+                else {}
+            ),  # fmt: skip
             "findings": [finding.to_json() for finding in self.findings],
             "notes": self.notes,
             "verdict": self.verdict,
@@ -170,8 +199,9 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
     m, name, kind = stage.measurement, stage.name, stage.kind
     found: list[Finding] = []
 
-    if m.lines:
-        worst = m.lines[0]
+    own = stage.own_lines
+    if own:
+        worst = own[0]
         severity = (
             "fail"
             if worst.level_db > t.tonal_fail_db
@@ -179,13 +209,11 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
             if worst.level_db > t.tonal_warn_db
             else "info"
         )
-        probes = {line.probe for line in m.lines if line.level_db > t.tonal_warn_db} or {
-            worst.probe
-        }
+        probes = {ln.probe for ln in own if ln.level_db > t.tonal_warn_db} or {worst.probe}
         cause, fix = explain.tonal_cause(kind, stage.details, probes)
         grid = "on" if worst.on_grid else "off"
         message = (
-            f"{len(m.lines)} tonal line(s); loudest {worst.freq_hz:.1f} Hz at "
+            f"{len(own)} tonal line(s); loudest {worst.freq_hz:.1f} Hz at "
             f"{worst.level_db:.1f} dB ({worst.probe} probe, {grid} the {stage.fs_in_hz:g} Hz grid)"
         )
         found.append(
@@ -262,24 +290,78 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
     return found
 
 
-def render_text(report: Report) -> str:
-    """``verdict.txt``: one line per finding, then the verdict."""
-    lines = [
-        f"upsampcheck {__version__}: {report.subject.get('kind')} "
-        f"{report.subject.get('name', '')}".rstrip()
-    ]
-    for stage in report.stages:
-        lines.append(
-            f"stage {stage.index} {stage.name} ({stage.kind}, x{stage.factor:g}, "
-            f"{stage.fs_in_hz:g} -> {stage.fs_out_hz:g} Hz)"
-        )
-    for f in report.findings:
-        lines.append(f"  [{f.severity.upper():4}] {f.check:9} {f.stage}: {f.message}")
-        if f.severity in ("fail", "warn"):
-            lines.append(f"         cause: {f.cause}")
-            lines.append(f"         fix:   {f.fix}")
-    lines.extend(f"note: {note}" for note in report.notes)
-    counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
+def render_text(report: dict[str, Any]) -> str:
+    """``verdict.txt`` from a report's JSON: stages, one line per finding, then the verdict."""
+    subject = report["subject"]
+    lines = [f"upsampcheck {__version__}: {subject.get('kind')} {subject.get('name', '')}".rstrip()]
+    for st in report["stages"]:
+        lines.append(f"stage {st['index']} {st['name']} ({st['kind']}, x{st['factor']:g}, "
+                     f"{st['fs_in_hz']:g} -> {st['fs_out_hz']:g} Hz)")  # fmt: skip
+    for f in report["findings"]:
+        lines.append(f"  [{f['severity'].upper():4}] {f['check']:9} {f['stage']}: {f['message']}")
+        if f["severity"] in ("fail", "warn"):
+            lines.append(f"         cause: {f['cause']}")
+            lines.append(f"         fix:   {f['fix']}")
+    lines.extend(f"note: {note}" for note in report.get("notes", []))
+    counts = {s: sum(f["severity"] == s for f in report["findings"]) for s in SEVERITIES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    lines.append(f"verdict: {report.verdict.upper()} ({summary})")
+    lines.append(f"verdict: {report['verdict'].upper()} ({summary})")
     return "\n".join(lines) + "\n"
+
+
+def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds) -> list[Finding]:
+    """Findings about a stack or model as a whole: the lines its output carries, each traced to
+    the stage that introduced it, and offsets traced to the lines they become."""
+    found = []
+    by_name = {stage.name: stage for stage in stages}
+    for stage in stages:
+        m = stage.measurement
+        made = [ln for ln in stage.own_lines if ln.probe == "silence"]
+        if m.input_dc_db > t.offset_warn_db and made:
+            source = stage.details.get("offset_source", "upstream layers")
+            freqs = ", ".join(f"{ln.freq_hz:.0f}" for ln in made[:4])
+            message = (
+                f"offset of {m.input_dc_db:.1f} dB entering {stage.name} (from {source}) "
+                f"-> line(s) at {freqs} Hz made by {stage.name}"
+            )
+            found.append(Finding(
+                "offset", escalate(severity_of(made[0].level_db, t), "offset", t), stage.name,
+                message,
+                f"a DC offset from {source} is replicated by {stage.name} to every multiple of "
+                f"its input rate ({stage.fs_in_hz:g} Hz)",
+                "remove that bias/ReLU offset before the upsampler, or tie the upsampler's "
+                "polyphase gains so DC stays DC",
+                made[0].freq_hz, made[0].level_db,
+            ))  # fmt: skip
+    if output_lines:
+        worst = output_lines[0]
+        origins = sorted({ln.origin for ln in output_lines}, key=lambda n: (n not in by_name, n))
+        where = "; ".join(
+            f"{name}: {sum(ln.origin == name for ln in output_lines)}" for name in origins
+        )
+        message = (f"{len(output_lines)} line(s) in the output; loudest {worst.freq_hz:.1f} Hz "
+                   f"at {worst.level_db:.1f} dB, introduced by {worst.origin} "
+                   f"(lines per stage: {where})")  # fmt: skip
+        origin = by_name.get(worst.origin)
+        cause, fix = (explain.tonal_cause(origin.kind, origin.details, {worst.probe})
+                      if origin else ("a nonlinearity after the last upsampler", ""))  # fmt: skip
+        found.append(
+            Finding(
+                "tonal",
+                escalate(severity_of(worst.level_db, t), "tonal", t),
+                "output",
+                message,
+                cause,
+                fix,
+                worst.freq_hz,
+                worst.level_db,
+            )
+        )
+    return found
+
+
+def severity_of(level_db: float, t: Thresholds) -> str:
+    """A tonal line's severity by its level."""
+    if level_db > t.tonal_fail_db:
+        return "fail"
+    return "warn" if level_db > t.tonal_warn_db else "info"

@@ -1,6 +1,6 @@
 """Probe signals (DESIGN.md §3), generated at a stage's input rate, seeded and batched.
 
-Every probe has the same nominal RMS ``level`` so that levels measured on different probes
+Every probe has the same RMS ``level`` so that levels measured on different probes
 compare: white noise has RMS ``level``, DC the value ``level``, the sweep and the tone an
 amplitude of ``level * sqrt(2)``. Silence is all zeros (or ``silence_value``); its nominal
 level is still ``level``, the level of a typical signal it stands in for.
@@ -82,9 +82,8 @@ def make_probes(
     for name in names:
         if name == "noise":
             gen = torch.Generator().manual_seed(seed)
-            rows.append(
-                level * torch.randn(channels, n_samples, generator=gen, dtype=torch.float64)
-            )
+            noise = torch.randn(channels, n_samples, generator=gen, dtype=torch.float64)
+            rows.append(noise * (level / noise.pow(2).mean().sqrt()))  # RMS exactly `level`
             continue
         if name == "silence":
             wave = torch.full_like(t, silence_value)
