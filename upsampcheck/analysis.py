@@ -201,18 +201,22 @@ def magnitude_response(
 
     ``|H(f)|² = S_yy(f) / S_uu(f)`` with ``u`` the input zero-inserted to the output rate (its
     baseband is the input's spectrum), over ``0 < f ≤ fs_in / 2``. Pass ``y_noise`` with the
-    silence response already subtracted. Returns (fractions of the input Nyquist, dB relative to
-    the mean gain over 1-5 % of the band).
+    silence response already subtracted. Where the input carries no energy (an earlier stage's
+    null, 40 dB or more below the band's median) the ratio means nothing: the response there is
+    interpolated from the bins around it. Returns (fractions of the input Nyquist, dB relative
+    to the mean gain over 1-5 % of the band).
     """
     u = interior(zero_insert(x_noise, factor), margin)
     y = interior(y_noise, margin)
     length = min(u.shape[-1], y.shape[-1])
-    ratio = power_spectrum(y[..., :length], n_fft) / (
-        power_spectrum(u[..., :length], n_fft) + 1e-300
-    )
+    s_uu = power_spectrum(u[..., :length], n_fft)
+    ratio = power_spectrum(y[..., :length], n_fft) / (s_uu + 1e-300)
     fractions = np.arange(len(ratio)) * 2 * factor / n_fft
     band = (fractions > 0) & (fractions <= 1.0 + 1e-9)
-    fractions, ratio = fractions[band], ratio[band]
+    fractions, ratio, s_uu = fractions[band], ratio[band], s_uu[band]
+    driven = s_uu > 1e-4 * np.median(s_uu)
+    if driven.sum() >= 2:
+        ratio = np.interp(fractions, fractions[driven], ratio[driven])
     low = (fractions >= 0.01) & (fractions <= 0.05)
     reference = ratio[low].mean() if low.any() else ratio[0]
     return fractions, to_db(ratio / reference)
