@@ -288,6 +288,161 @@ def layer(
         return delivery.deliver(report)
 
 
+MODEL_EXAMPLES = """
+**Examples**
+
+* A state dict into its architecture: `upsampcheck model ckpt.pt --arch mymodels:Vocoder --sample-rate 22050`
+
+* A fresh architecture, before training: `upsampcheck model --arch torchaudio.models:conv_tasnet_base --sample-rate 8000`
+
+* A log-mel vocoder, silence at its log floor: `upsampcheck model g.pt --arch hifigan:Generator --input-shape 80,200 --silence-value -11.5`
+
+* TorchScript or torch.export archives run code when loaded: add `--trust-checkpoint` only for files you trust.
+"""
+
+
+@app.command(epilog=MODEL_EXAMPLES)
+def model(
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help="Checkpoint: state dict, Lightning .ckpt, .safetensors, TorchScript, .pt2.",
+            show_default=False,
+        ),
+    ] = None,
+    arch: Annotated[
+        Optional[str],
+        typer.Option(
+            help="MODULE:CALLABLE that builds the model (importable from here or PYTHONPATH)."
+        ),
+    ] = None,
+    arch_kwargs: Annotated[
+        Optional[str], typer.Option(help="JSON object of keyword arguments for --arch.")
+    ] = None,
+    trust_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--trust-checkpoint",
+            help="Allow formats that run code when loaded (TorchScript, .pt2, pickled modules).",
+        ),
+    ] = False,
+    input_shape: Annotated[
+        Optional[str],
+        typer.Option(
+            help="One example's input shape, no batch, time last: D1,...,T [default: inferred]."
+        ),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="Method to call instead of forward (e.g. decode).")
+    ] = "forward",
+    sample_rate: Annotated[
+        float, typer.Option(help="Sample rate of the output audio in Hz.")
+    ] = 16000.0,
+    silence_value: Annotated[
+        float,
+        typer.Option(help="What silence means at the input (a log-mel vocoder: its log floor)."),
+    ] = 0.0,
+    stage: Annotated[
+        Optional[str], typer.Option(help="Only measure stages whose name contains this.")
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config", help="A TOML file whose [thresholds] table overrides pyproject.toml."
+        ),
+    ] = None,
+    seed: Seed = None,
+    device: Device = "auto",
+    out: Out = Path("upsampcheck-report"),
+    format: Fmt = Format.text,
+    plots: Plots = True,
+    baseline: Baseline = None,
+    write_baseline: WriteBaseline = None,
+    tolerance_db: Tolerance = 1.0,
+    exit_zero: ExitZero = False,
+    tonal_fail_db: TonalFail = None,
+    tonal_warn_db: TonalWarn = None,
+    line_floor_db: LineFloor = None,
+    line_prominence_db: LineProm = None,
+    filtering_warn_db: FiltWarn = None,
+    replicas_warn_db: RepWarn = None,
+    offset_warn_db: OffWarn = None,
+    fail_on: FailOn = None,
+) -> int:
+    """Check a model: find its upsampling stages, probe them, trace every line to its stage."""
+    from .output import Delivery
+    from .render import FigureRenderer
+
+    with FigureRenderer(background=plots) as renderer:
+        flags = threshold_flags(
+            tonal_fail_db=tonal_fail_db, tonal_warn_db=tonal_warn_db, line_floor_db=line_floor_db,
+            line_prominence_db=line_prominence_db, filtering_warn_db=filtering_warn_db,
+            replicas_warn_db=replicas_warn_db, offset_warn_db=offset_warn_db, fail_on=fail_on,
+        )  # fmt: skip
+        delivery = Delivery(out, format.value, plots, baseline, write_baseline, tolerance_db,
+                            exit_zero, renderer)  # fmt: skip
+        kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
+        if checkpoint is None and arch is None:
+            raise UsageError("give a CHECKPOINT, an --arch MODULE:CALLABLE, or both")
+        from .config import load_thresholds, read_toml
+
+        table = read_toml(config).get("thresholds", {}) if config is not None else {}
+        thresholds = load_thresholds(config=table, config_name=str(config), flags=flags)
+        delivery.prepare()
+        from .model_check import ModelOptions, check_model, parse_shape
+
+        opts = ModelOptions(
+            sample_rate=sample_rate, input_shape=parse_shape(input_shape) if input_shape else None,
+            method=method, silence_value=silence_value, stage=stage,
+            seed=0 if seed is None else seed, device=device,
+        )  # fmt: skip
+        from .loading import load_model
+
+        with progress_reporter() as step:
+            step("loading the model")
+            loaded = load_model(checkpoint, arch, kwargs, trust_checkpoint, opts.seed)
+            subject = {"kind": "model", "name": checkpoint.name if checkpoint else arch,
+                       "checkpoint": str(checkpoint) if checkpoint else None, "arch": arch,
+                       "format": loaded.source, "method": method}  # fmt: skip
+            report = check_model(loaded, opts, thresholds, subject, progress=step)
+            step("writing the report")
+            return delivery.deliver(report)
+
+
+def parse_json_object(text: str) -> dict:
+    """``--arch-kwargs``: a JSON object, or a one-line usage error."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--arch-kwargs is not valid JSON: {exc.msg} (column {exc.colno})"
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError('--arch-kwargs must be a JSON object, e.g. \'{"sources": ["a"]}\'')
+    return value
+
+
+class progress_reporter:
+    """A transient rich spinner on stderr naming the current step; silent off a terminal."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=console, transient=True,
+                                 disable=not console.is_terminal)  # fmt: skip
+        self.progress.__enter__()
+        self.task = self.progress.add_task("starting", total=None)
+        return lambda text: self.progress.update(self.task, description=text)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+
 def one_line(text: str) -> str:
     """Collapse a message to one line."""
     return " ".join(str(text).split())
