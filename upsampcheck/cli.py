@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .report import Report
 
 app = typer.Typer(
     name="upsampcheck",
@@ -303,10 +307,11 @@ MODEL_EXAMPLES = """
 
 @app.command(epilog=MODEL_EXAMPLES)
 def model(
-    checkpoint: Annotated[
-        Optional[Path],
+    checkpoints: Annotated[
+        Optional[list[Path]],
         typer.Argument(
-            help="Checkpoint: state dict, Lightning .ckpt, .safetensors, TorchScript, .pt2.",
+            help="Checkpoint(s): state dict, Lightning .ckpt, .safetensors, TorchScript, .pt2. "
+            "Several (or a quoted glob) give one report each plus trend.json/trend.png.",
             show_default=False,
         ),
     ] = None,
@@ -382,8 +387,13 @@ def model(
         delivery = Delivery(out, format.value, plots, baseline, write_baseline, tolerance_db,
                             exit_zero, renderer)  # fmt: skip
         kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
-        if checkpoint is None and arch is None:
+        from .trend import expand_checkpoints, order_checkpoints
+
+        paths = expand_checkpoints(checkpoints or [])
+        if not paths and arch is None:
             raise UsageError("give a CHECKPOINT, an --arch MODULE:CALLABLE, or both")
+        if len(paths) > 1 and write_baseline is not None:
+            raise UsageError("--write-baseline takes one checkpoint; give one at a time")
         from .config import load_thresholds, read_toml
 
         table = read_toml(config).get("thresholds", {}) if config is not None else {}
@@ -392,21 +402,41 @@ def model(
         from .model_check import ModelOptions, check_model, parse_shape
 
         opts = ModelOptions(
-            sample_rate=sample_rate, input_shape=parse_shape(input_shape) if input_shape else None,
-            method=method, silence_value=silence_value, stage=stage,
-            seed=0 if seed is None else seed, device=device,
-        )  # fmt: skip
+            sample_rate=sample_rate,
+            input_shape=parse_shape(input_shape) if input_shape else None,
+            method=method,
+            silence_value=silence_value,
+            stage=stage,
+            seed=0 if seed is None else seed,
+            device=device,
+        )
         from .loading import load_model
 
+        def run_one(path: Path | None, step: Callable[[str], None]) -> Report:
+            step(f"loading {path.name if path else arch}")
+            loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed)
+            subject = {
+                "kind": "model",
+                "name": path.name if path else arch,
+                "checkpoint": str(path) if path else None,
+                "arch": arch,
+                "format": loaded.source,
+                "method": method,
+            }
+            return check_model(loaded, opts, thresholds, subject, progress=step)
+
         with progress_reporter() as step:
-            step("loading the model")
-            loaded = load_model(checkpoint, arch, kwargs, trust_checkpoint, opts.seed)
-            subject = {"kind": "model", "name": checkpoint.name if checkpoint else arch,
-                       "checkpoint": str(checkpoint) if checkpoint else None, "arch": arch,
-                       "format": loaded.source, "method": method}  # fmt: skip
-            report = check_model(loaded, opts, thresholds, subject, progress=step)
-            step("writing the report")
-            return delivery.deliver(report)
+            if len(paths) <= 1:
+                report = run_one(paths[0] if paths else None, step)
+                step("writing the report")
+                return delivery.deliver(report)
+            entries = [
+                {"name": path.name, "checkpoint": str(path), "step": number,
+                 "report": run_one(path, step)}
+                for path, number in order_checkpoints(paths)
+            ]  # fmt: skip
+            step("writing the reports")
+            return delivery.deliver_series(entries)
 
 
 def parse_json_object(text: str) -> dict:

@@ -25,7 +25,8 @@ def check_out_dir(out: Path) -> Path:
     out = out.expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+    ours = (out / "report.json").is_file() or (out / "trend.json").is_file()
+    if out.is_dir() and any(out.iterdir()) and not ours:
         raise UsageError(
             f"--out {out}: folder is not empty and holds no earlier report; pick another"
         )
@@ -54,14 +55,7 @@ def write_report_folder(
         if figures:
             payload = {**report.figure_data(), "verdict": data["verdict"]}
             (renderer or FigureRenderer(background=False)).render(payload, staging)
-        os.chmod(staging, 0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -128,33 +122,130 @@ class Delivery:
         if self.write_baseline is not None and self.write_baseline.is_dir():
             raise UsageError(f"--write-baseline {self.write_baseline}: is a folder, not a file")
 
-    def deliver(self, report: Report) -> int:
-        """Gate, write, print; returns the exit code."""
+    def gate(self, report: Report) -> dict[str, Any]:
+        """The report's JSON, with the baseline applied when one was given."""
         data = report.to_json()
         if self._baseline is not None:
             from .baseline import apply_baseline
 
             data = apply_baseline(data, self._baseline, self.tolerance_db)
+        return data
+
+    def exit_code(self, data: dict[str, Any]) -> int:
+        return 0 if self.exit_zero else int(data["exit_code"])
+
+    def deliver(self, report: Report) -> int:
+        """Gate, write, print; returns the exit code."""
+        data = self.gate(report)
         write_report_folder(report, data, self.out, figures=self.plots, renderer=self.renderer)
         if self.write_baseline is not None:
             from .baseline import write_baseline
 
             write_baseline(report.to_json(), self.write_baseline)
-        summary_png = str(self.out / "summary.png") if self.plots else None
+        self.emit([data], [self.out])
+        return self.exit_code(data)
+
+    def emit(self, reports: list[dict[str, Any]], folders: list[Path]) -> None:
+        """Print the reports in the chosen format (several: one document where the format
+        allows, i.e. a JSON list and one JUnit document)."""
         if self.format == "json":
-            sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        elif self.format == "junit":
+            payload = reports[0] if len(reports) == 1 else reports
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+            return
+        if self.format == "junit":
             from .formats import to_junit
 
-            sys.stdout.write(to_junit(data) + "\n")
-        else:
-            from .formats import github_actions, to_github, write_step_summary
+            sys.stdout.write(merge_junit([to_junit(data) for data in reports]) + "\n")
+            return
+        from .formats import github_actions, to_github, write_step_summary
 
+        for data, folder in zip(reports, folders, strict=True):
             if self.format == "text":
-                print_summary(data, self.out)
+                print_summary(data, folder)
             if self.format == "github" or github_actions():
-                commands, markdown = to_github(data, summary_png)
+                png = str(folder / "summary.png") if self.plots else None
+                commands, markdown = to_github(data, png)
                 if commands:
                     sys.stdout.write(commands if commands.endswith("\n") else commands + "\n")
                 write_step_summary(markdown)
-        return 0 if self.exit_zero else int(data["exit_code"])
+
+    def deliver_series(self, entries: list[dict[str, Any]]) -> int:
+        """Several checkpoints: one report folder each plus ``trend.json`` / ``trend.png``, all
+        under ``out`` and written together (a staging folder renamed at the end).
+
+        ``entries``: ``{"name", "checkpoint", "step", "report": Report}`` in trend order.
+        """
+        from .trend import folder_names, trend_data
+
+        out = check_out_dir(self.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            names = folder_names([Path(e["checkpoint"]) for e in entries])
+            gated = []
+            for entry, folder in zip(entries, names, strict=True):
+                data = self.gate(entry["report"])
+                write_report_folder(entry["report"], data, staging / folder, self.plots,
+                                    self.renderer)  # fmt: skip
+                gated.append({**entry, "folder": folder, "report": data})
+            trend = trend_data(gated)
+            (staging / "trend.json").write_text(json.dumps(trend, indent=2) + "\n")
+            if self.plots:
+                from .plotting import plot_trend
+
+                plot_trend(trend, staging / "trend.png")
+            replace_folder(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.emit([g["report"] for g in gated], [out / name for name in names])
+        if self.format == "text":
+            print_trend(trend, out)
+        return max(self.exit_code(g["report"]) for g in gated)
+
+
+def replace_folder(staging: Path, out: Path) -> None:
+    """Move a finished ``staging`` folder to ``out``, replacing an earlier one in one rename."""
+    os.chmod(staging, 0o755)
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)
+
+
+def merge_junit(documents: list[str]) -> str:
+    """One ``<testsuites>`` holding every document's test suites."""
+    import xml.etree.ElementTree as ET
+
+    roots = [ET.fromstring(doc) for doc in documents]
+    merged = roots[0]
+    for root in roots[1:]:
+        merged.extend(list(root))
+    for key in ("tests", "failures", "errors", "skipped"):
+        total = sum(int(suite.get(key, 0)) for suite in merged.findall("testsuite"))
+        merged.set(key, str(total))
+    return ET.tostring(merged, encoding="unicode")
+
+
+def print_trend(trend: dict[str, Any], out: Path) -> None:
+    """The trend as a table: checkpoints down, stages across (loudest line in dB)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"loudest tonal line per stage (dB), ordered by {trend['ordered_by']}")
+    table.add_column("checkpoint")
+    table.add_column("step")
+    for stage in trend["stages"]:
+        table.add_column(stage, justify="right")
+    table.add_column("verdict")
+    for row in trend["checkpoints"]:
+        levels = [row["worst_line_db"].get(stage) for stage in trend["stages"]]
+        cells = ["-" if v is None else f"{v:.1f}" for v in levels]
+        step = "" if row["step"] is None else str(row["step"])
+        table.add_row(row["name"], step, *cells, row["verdict"])
+    console = Console()
+    console.print(table)
+    console.print(f"trend in {out / 'trend.json'}")

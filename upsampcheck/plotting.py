@@ -117,3 +117,27 @@ def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
         names += plot_spectrograms(stage, folder)
     plot_summary(data, folder / "summary.png")
     return [*names, "summary.png"]
+
+
+def plot_trend(trend: dict[str, Any], path: Path) -> None:
+    """Each stage's loudest line across checkpoints, with the tonal thresholds dashed."""
+    rows = trend["checkpoints"]
+    by_step = trend["ordered_by"] == "step"
+    x = [row["step"] if by_step else i for i, row in enumerate(rows)]
+    fig = Figure(figsize=(7, 3.6), dpi=72)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.22, top=0.9)
+    ax = fig.add_subplot()
+    for stage in trend["stages"]:
+        levels = [row["worst_line_db"].get(stage) for row in rows]
+        ys = [np.nan if v is None else v for v in levels]
+        ax.plot(x, ys, "o-", label=stage, ms=4)
+    for key, style in (("tonal_fail_db", "r--"), ("tonal_warn_db", "y--")):
+        if trend.get(key) is not None:
+            ax.axhline(trend[key], color=style[0], ls="--", lw=0.8, label=key.replace("_", " "))
+    if not by_step:
+        ax.set_xticks(x, [row["name"] for row in rows], rotation=30, fontsize=7, ha="right")
+    ax.set(xlabel="step" if by_step else "checkpoint", ylabel="loudest line (dB re signal)",
+           title="upsampcheck: loudest tonal line per stage across checkpoints")  # fmt: skip
+    ax.legend(fontsize=7, loc="best")
+    FigureCanvasAgg(fig)
+    fig.savefig(path, pil_kwargs={"compress_level": 1})

@@ -1,0 +1,76 @@
+"""The Python API: what the CLI does, as functions returning a :class:`~upsampcheck.report.Report`.
+
+from upsampcheck import LayerSpec, check_layer, check_model
+
+report = check_layer(LayerSpec("transposed", stride=4, length=5), sample_rate=16000)
+report.verdict, report.exit_code, report.findings, report.to_json()
+
+report = check_model(my_vocoder, sample_rate=22050, input_shape=(80, 200))
+assert report.verdict == "pass", [f.message for f in report.findings]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .check import check_layer, check_stack
+from .config import Thresholds, load_thresholds
+from .layers import LayerSpec
+from .loading import LoadedModel, load_model
+from .model_check import ModelOptions
+from .model_check import check_model as _check_loaded
+from .report import Report
+from .stack import StackSpec, load_stack
+
+__all__ = [
+    "LayerSpec",
+    "Report",
+    "StackSpec",
+    "Thresholds",
+    "check_layer",
+    "check_model",
+    "check_stack",
+    "load_stack",
+    "load_thresholds",
+]
+
+
+def check_model(
+    model: nn.Module | str | Path | None = None,
+    *,
+    arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
+    trust_checkpoint: bool = False,
+    sample_rate: float = 16000.0,
+    input_shape: tuple[int, ...] | None = None,
+    method: str = "forward",
+    silence_value: float = 0.0,
+    stage: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    thresholds: Thresholds | None = None,
+) -> Report:
+    """Check a model: an ``nn.Module`` you built, or a checkpoint path (with ``arch`` for state
+    dicts), or ``arch`` alone for a fresh init. ``sample_rate`` is the output audio's rate;
+    ``input_shape`` one example's input (no batch, time last), inferred when None."""
+    if isinstance(model, nn.Module):
+        loaded = LoadedModel(module=model.eval(), source="module")
+        name = type(model).__name__
+    else:
+        path = Path(model) if model is not None else None
+        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed)
+        name = path.name if path else arch
+    opts = ModelOptions(
+        sample_rate=sample_rate,
+        input_shape=input_shape,
+        method=method,
+        silence_value=silence_value,
+        stage=stage,
+        seed=seed,
+        device=device,
+    )
+    subject = {"kind": "model", "name": name, "format": loaded.source, "method": method}
+    return _check_loaded(loaded, opts, thresholds or load_thresholds(), subject)
