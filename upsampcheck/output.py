@@ -63,7 +63,8 @@ def write_report_folder(
 
 
 def print_summary(data: dict[str, Any], out: Path | None) -> None:
-    """The findings as a rich table and the one-line verdict, on stdout."""
+    """The findings as a rich table, why and what to change for each failure or warning, and
+    the one-line verdict, on stdout."""
     from rich.console import Console
     from rich.table import Table
 
@@ -73,17 +74,21 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     for column in ("", "check", "stage", "Hz", "dB", "finding"):
         table.add_column(column, overflow="fold")
     for f in data["findings"]:
-        fix = f"\n[dim]fix: {f['fix']}[/]" if f["severity"] in ("fail", "warn") and f["fix"] else ""
         table.add_row(
             f"[{styles[f['severity']]}]{f['severity']}[/]",
             f["check"],
             f["stage"],
             "" if f["freq_hz"] is None else f"{f['freq_hz']:.0f}",
             "" if f["level_db"] is None else f"{f['level_db']:.1f}",
-            f["message"] + fix,
+            f["message"],
         )
     console = Console()
     console.print(table)
+    for f in data["findings"]:
+        if f["severity"] in ("fail", "warn") and f["cause"]:
+            console.print(f"[{styles[f['severity']]}]{f['check']}[/] ({f['stage']}): {f['cause']}")
+            if f["fix"]:
+                console.print(f"  [bold]fix:[/] {f['fix']}")
     for note in data.get("notes", []):
         console.print(f"[dim]note: {note}[/]")
     where = f"; report in {out}" if out else ""

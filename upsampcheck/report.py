@@ -333,7 +333,8 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
                 "polyphase gains so DC stays DC",
                 made[0].freq_hz, made[0].level_db,
             ))  # fmt: skip
-    if output_lines:
+    only_own = len(stages) == 1 and all(ln.origin == stages[0].name for ln in output_lines)
+    if output_lines and not only_own:  # one stage: its own tonal finding already says it
         worst = output_lines[0]
         origins = sorted({ln.origin for ln in output_lines}, key=lambda n: (n not in by_name, n))
         where = "; ".join(
