@@ -173,8 +173,10 @@ def trace_offset(spec) -> float:
 
 
 BAD_SPECS = {
-    "unknown key": ('sample_rate = 16000\n[[layer]]\ntype = "transposed"\nstride = 2\nstrides = 3\n',
-                    "layer 1: unknown key 'strides'"),
+    "unknown key": (
+        'sample_rate = 16000\n[[layer]]\ntype = "transposed"\nstride = 2\nstrides = 3\n',
+        "layer 1: unknown key 'strides'",
+    ),
     "stride 0": ('sample_rate = 16000\n[[layer]]\ntype = "transposed"\nstride = 0\n',
                  "layer 1: key 'stride'"),
     "missing layers": ('sample_rate = 16000\nname = "x"\n', "no [[layer]] tables"),
