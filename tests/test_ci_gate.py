@@ -14,8 +14,19 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-L5_ONES = ["layer", "--type", "transposed", "--length", "5", "--stride", "4", "--init", "ones",
-           "--no-bias", "--no-plots"]  # fmt: skip
+L5_ONES = [
+    "layer",
+    "--type",
+    "transposed",
+    "--length",
+    "5",
+    "--stride",
+    "4",
+    "--init",
+    "ones",
+    "--no-bias",
+    "--no-plots",
+]
 NEAREST = ["layer", "--type", "nearest", "--stride", "2", "--length", "0", "--no-plots"]
 LINEAR = ["layer", "--type", "linear", "--stride", "2", "--length", "0", "--no-plots"]
 
@@ -45,8 +56,9 @@ def test_each_threshold_source_overrides_the_next(cli, tmp_path, monkeypatch):
     assert thresholds_of(result)["tonal-fail-db"] == {"value": -12.0, "source": str(spec)}
     assert result.code == 1  # -10 dB > -12 dB
 
-    result = cli("layer", "--config", str(spec), "--no-plots", "--format", "json",
-                 "--tonal-fail-db", "-3")  # fmt: skip
+    result = cli(
+        "layer", "--config", str(spec), "--no-plots", "--format", "json", "--tonal-fail-db", "-3"
+    )
     assert thresholds_of(result)["tonal-fail-db"] == {"value": -3.0, "source": "flag"}
     assert thresholds_of(result)["tonal-warn-db"]["source"] == "default"
     assert result.code == 0
@@ -130,8 +142,18 @@ def test_baseline_round_trip(cli, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def check(ckpt: Path, *args: str):
-        return cli("model", str(ckpt), "--arch", "upsampler:make", "--input-shape", "1,4096",
-                   "--no-plots", "--format", "json", *args)  # fmt: skip
+        return cli(
+            "model",
+            str(ckpt),
+            "--arch",
+            "upsampler:make",
+            "--input-shape",
+            "1,4096",
+            "--no-plots",
+            "--format",
+            "json",
+            *args,
+        )
 
     baseline = tmp_path / "baseline.json"
     base = save_upsampler(tmp_path, "base", 0.1)
@@ -184,8 +206,15 @@ def test_many_checkpoints_give_a_report_each_and_a_trend_by_step(cli, tmp_path, 
     save_checkpoints(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    result = cli("model", str(tmp_path / "g_*.ckpt"), "--arch", "tinygen:Generator",
-                 "--input-shape", "1,2048", out=tmp_path / "out")  # fmt: skip
+    result = cli(
+        "model",
+        str(tmp_path / "g_*.ckpt"),
+        "--arch",
+        "tinygen:Generator",
+        "--input-shape",
+        "1,2048",
+        out=tmp_path / "out",
+    )
     assert result.code == 1
     out = tmp_path / "out"
     trend = json.loads((out / "trend.json").read_text())
@@ -220,15 +249,22 @@ def test_readme_pytest_snippet_runs_as_a_test():
 
 def test_readme_github_actions_job_runs_as_written(tmp_path):
     workflow = readme_block("yaml", "## Use in CI")
-    commands = [line.split("run:", 1)[1].strip() for line in workflow.splitlines()
-                if line.strip().startswith("- run: upsampcheck")]  # fmt: skip
+    commands = [
+        line.split("run:", 1)[1].strip()
+        for line in workflow.splitlines()
+        if line.strip().startswith("- run: upsampcheck")
+    ]
     assert len(commands) == 2
     save_checkpoints(tmp_path)
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "g_01000.ckpt").rename(tmp_path / "checkpoints" / "last.ckpt")
     (tmp_path / "mymodels.py").write_text((tmp_path / "tinygen.py").read_text())
-    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "GITHUB_ACTIONS": "true",
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}  # fmt: skip
+    env = {
+        **__import__("os").environ,
+        "PYTHONPATH": str(tmp_path),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
     make_baseline = (
         commands[1].split("--baseline")[0].replace("--format junit", "")
         + "--write-baseline upsampcheck-baseline.json --exit-zero --no-plots"
@@ -236,8 +272,13 @@ def test_readme_github_actions_job_runs_as_written(tmp_path):
     steps = [commands[0], make_baseline, commands[1]]
     for command in steps:
         args = shlex.split(command.split(">")[0])
-        stdout = subprocess.run([sys.executable, "-m", "upsampcheck", *args[1:]], cwd=tmp_path,
-                                env=env, capture_output=True, text=True)  # fmt: skip
+        stdout = subprocess.run(
+            [sys.executable, "-m", "upsampcheck", *args[1:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert stdout.returncode == 0, (command, stdout.stderr, stdout.stdout[-2000:])
         if "--format junit" in command:
             ET.fromstring(stdout.stdout)  # what the job redirects to upsampcheck.xml parses

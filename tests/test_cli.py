@@ -13,8 +13,18 @@ import upsampcheck.output
 from upsampcheck.cli import main
 
 FAILING = ["layer", "--type", "transposed", "--length", "5", "--stride", "4"]
-PASSING = ["layer", "--type", "transposed", "--length", "8", "--stride", "4", "--init", "ones",
-           "--no-bias"]  # fmt: skip
+PASSING = [
+    "layer",
+    "--type",
+    "transposed",
+    "--length",
+    "8",
+    "--stride",
+    "4",
+    "--init",
+    "ones",
+    "--no-bias",
+]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["layer", "--help"]])
@@ -44,9 +54,18 @@ def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
     )
     report = json.loads((folder / "report.json").read_text())
     assert set(report) >= {
-        "schema_version", "tool", "environment", "subject", "sample_rate_hz", "probe_samples",
-        "thresholds", "stages", "findings", "verdict", "exit_code",
-    }  # fmt: skip
+        "schema_version",
+        "tool",
+        "environment",
+        "subject",
+        "sample_rate_hz",
+        "probe_samples",
+        "thresholds",
+        "stages",
+        "findings",
+        "verdict",
+        "exit_code",
+    }
     assert report["schema_version"] == 1 and report["subject"]["kind"] == "layer"
     assert report["verdict"] == "fail" and report["exit_code"] == 1
     stage = report["stages"][0]
@@ -153,13 +172,16 @@ def test_debug_env_shows_the_traceback(monkeypatch, tmp_path):
 def test_console_script_runs_as_a_real_process(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "upsampcheck", *FAILING, "--out", str(tmp_path / "r")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1, proc.stderr
     assert len(list(Path(tmp_path / "r").glob("*.png"))) == 6
     bad = subprocess.run(
         [sys.executable, "-m", "upsampcheck", "layer", "--stride", "1"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
     assert list(Path(tmp_path).iterdir()) == [tmp_path / "r"]

@@ -89,8 +89,12 @@ def test_fig8_transposed_lines_sit_at_4_8_12_16_khz_and_nowhere_else():
     assert freqs == {4000.0, 8000.0, 12000.0, 16000.0}
     origin = {round(ln.freq_hz): ln.origin for ln in output_lines(report) if ln.probe == "dc"}
     # each stage makes a line at its own input rate; stage 3 replicates 4 kHz to 16 - 4 = 12 kHz
-    assert origin == {4000: "1:transposed", 8000: "2:transposed", 12000: "1:transposed",
-                      16000: "3:transposed"}  # fmt: skip
+    assert origin == {
+        4000: "1:transposed",
+        8000: "2:transposed",
+        12000: "1:transposed",
+        16000: "3:transposed",
+    }
     assert report.verdict == "fail"
 
 
@@ -136,14 +140,19 @@ def test_demucs_variants_subpixel_tonal_nearest_not():
 
 
 def test_a_bias_before_the_last_upsampler_is_traced_to_the_line_it_becomes():
-    spec = parse_stack({
-        "name": "late-bias", "sample_rate": 16000, "seed": 1,
-        "layer": [
-            {"type": "transposed", "stride": 2, "length": 4, "bias": False},
-            {"type": "conv", "length": 3, "bias": True},
-            {"type": "transposed", "stride": 2, "length": 3, "bias": False},
-        ],
-    }, "late-bias.toml")  # fmt: skip
+    spec = parse_stack(
+        {
+            "name": "late-bias",
+            "sample_rate": 16000,
+            "seed": 1,
+            "layer": [
+                {"type": "transposed", "stride": 2, "length": 4, "bias": False},
+                {"type": "conv", "length": 3, "bias": True},
+                {"type": "transposed", "stride": 2, "length": 3, "bias": False},
+            ],
+        },
+        "late-bias.toml",
+    )
     report = check_stack(spec)
     first, last = report.stages
     assert [ln for ln in first.measurement.lines if ln.probe == "silence"] == []
@@ -177,14 +186,16 @@ BAD_SPECS = {
         'sample_rate = 16000\n[[layer]]\ntype = "transposed"\nstride = 2\nstrides = 3\n',
         "layer 1: unknown key 'strides'",
     ),
-    "stride 0": ('sample_rate = 16000\n[[layer]]\ntype = "transposed"\nstride = 0\n',
-                 "layer 1: key 'stride'"),
+    "stride 0": (
+        'sample_rate = 16000\n[[layer]]\ntype = "transposed"\nstride = 0\n',
+        "layer 1: key 'stride'",
+    ),
     "missing layers": ('sample_rate = 16000\nname = "x"\n', "no [[layer]] tables"),
     "wrong type": ('sample_rate = "fast"\n[[layer]]\ntype = "relu"\n', "key 'sample_rate'"),
     "only blocks": ('sample_rate = 16000\n[[layer]]\ntype = "relu"\n', "no upsampling layer"),
-    "unknown top key": ('sample_rate = 16000\nrate = 3\n', "unknown key 'rate'"),
+    "unknown top key": ("sample_rate = 16000\nrate = 3\n", "unknown key 'rate'"),
     "not toml": ("sample_rate = = 1\n", "not valid TOML"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("text,expected", BAD_SPECS.values(), ids=BAD_SPECS.keys())
@@ -210,7 +221,10 @@ def test_a_shipped_config_runs_by_name_and_writes_a_row_per_stage(cli, tmp_path)
     assert result.code == 1 and report["subject"]["name"] == "fig8_transposed"
     assert [s["fs_in_hz"] for s in report["stages"]] == [4000.0, 8000.0, 16000.0]
     assert {ln["introduced_by"] for ln in report["output"]["lines"]} == {
-        "1:transposed", "2:transposed", "3:transposed"}  # fmt: skip
+        "1:transposed",
+        "2:transposed",
+        "3:transposed",
+    }
     assert all("standalone" in s for s in report["stages"])
     pngs = sorted(p.name for p in (tmp_path / "r").glob("stage*.png"))
     assert len(pngs) == 3 * 5 and (tmp_path / "r" / "summary.png").exists()

@@ -8,8 +8,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("LayerSpec", "Report", "StackSpec", "Thresholds", "check_layer", "check_model",
-        "check_stack", "load_stack", "load_thresholds")  # fmt: skip
+_API = (
+    "LayerSpec",
+    "Report",
+    "StackSpec",
+    "Thresholds",
+    "check_layer",
+    "check_model",
+    "check_stack",
+    "load_stack",
+    "load_thresholds",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -109,26 +109,47 @@ def run_chain(
     return taps, x, margin
 
 
-def measure_tap(tap: Tap, names: tuple[str, ...], tone_hz: float, grids: list[float],
-                settings: LineSettings) -> StageMeasurement:  # fmt: skip
+def measure_tap(
+    tap: Tap, names: tuple[str, ...], tone_hz: float, grids: list[float], settings: LineSettings
+) -> StageMeasurement:
     return measure_stage(
-        tap.x, tap.y, names, tap.fs_in, tap.spec.stride, tap.margin, tone_hz=tone_hz,
-        grid_hz=grids, settings=settings, grid_factor=tap.factor_before * tap.spec.stride,
-    )  # fmt: skip
+        tap.x,
+        tap.y,
+        names,
+        tap.fs_in,
+        tap.spec.stride,
+        tap.margin,
+        tone_hz=tone_hz,
+        grid_hz=grids,
+        settings=settings,
+        grid_factor=tap.factor_before * tap.spec.stride,
+    )
 
 
 def measure_standalone(
-    spec: LayerSpec, module: torch.nn.Module, fs_in: float, seed: int, device: torch.device,
+    spec: LayerSpec,
+    module: torch.nn.Module,
+    fs_in: float,
+    seed: int,
+    device: torch.device,
     settings: LineSettings,
-) -> StageMeasurement:  # fmt: skip
+) -> StageMeasurement:
     """Drive one upsampler alone with fresh probes at its own input rate."""
     margin = edge_margin(spec)
     probes = make_probes(probe_length(spec.stride, margin, None), fs_in, spec.channels, seed=seed)
     x = probes.signals.to(device)
     with torch.no_grad():
         y = module(x)
-    return measure_stage(x, y, probes.names, fs_in, spec.stride, margin,
-                         tone_hz=tone_frequency(fs_in), settings=settings)  # fmt: skip
+    return measure_stage(
+        x,
+        y,
+        probes.names,
+        fs_in,
+        spec.stride,
+        margin,
+        tone_hz=tone_frequency(fs_in),
+        settings=settings,
+    )
 
 
 def stage_name(tap: Tap, count: int) -> str:
@@ -192,21 +213,25 @@ def check_stack(
         upstream = measurement.lines
         details = layer_details(tap.spec, tap.module)
         if len(spec.layers) > 1:
-            alone = measure_standalone(tap.spec, tap.module, tap.fs_in, seed, torch_device,
-                                       settings)  # fmt: skip
+            alone = measure_standalone(
+                tap.spec, tap.module, tap.fs_in, seed, torch_device, settings
+            )
             details["standalone"] = alone
             details["offset_source"] = upstream_offset_source(spec, tap.index)
-        stages.append(StageResult(tap.index, name, tap.spec.type, tap.spec.stride, tap.fs_in,
-                                  measurement, details))  # fmt: skip
+        stages.append(
+            StageResult(
+                tap.index, name, tap.spec.type, tap.spec.stride, tap.fs_in, measurement, details
+            )
+        )
 
     findings = [f for stage in stages for f in stage_findings(stage, thresholds)]
     output_lines = stages[-1].measurement.lines
     if isinstance(spec.layers[-1], BlockSpec):  # blocks after the last upsampler
         n_fft = choose_nfft(output.shape[-1] - 2 * out_margin, spec.factor)
-        _, output_lines = probe_lines(output, probes.names, sample_rate, out_margin, n_fft,
-                                      grids_all, settings)  # fmt: skip
-        match_origins(output_lines, stages[-1].measurement.lines, "output",
-                      2 * sample_rate / n_fft)  # fmt: skip
+        _, output_lines = probe_lines(
+            output, probes.names, sample_rate, out_margin, n_fft, grids_all, settings
+        )
+        match_origins(output_lines, stages[-1].measurement.lines, "output", 2 * sample_rate / n_fft)
     if len(spec.layers) > 1:
         findings += chain_findings(stages, output_lines, thresholds)
     return Report(
@@ -242,5 +267,6 @@ def check_layer(
 ) -> Report:
     """Check one upsampling layer; ``sample_rate`` is the rate of its **output**."""
     stack = single_layer_stack(spec, check_sample_rate(sample_rate))
-    return check_stack(stack, seed=seed, device=device, probe_samples=probe_samples,
-                       thresholds=thresholds)  # fmt: skip
+    return check_stack(
+        stack, seed=seed, device=device, probe_samples=probe_samples, thresholds=thresholds
+    )

@@ -253,14 +253,26 @@ def layer(
 
     with FigureRenderer(background=plots) as renderer:  # starts importing matplotlib now
         flags = threshold_flags(
-            tonal_fail_db=tonal_fail_db, tonal_warn_db=tonal_warn_db, line_floor_db=line_floor_db,
-            line_prominence_db=line_prominence_db, filtering_warn_db=filtering_warn_db,
-            replicas_warn_db=replicas_warn_db, offset_warn_db=offset_warn_db, fail_on=fail_on,
-        )  # fmt: skip
-        delivery = Delivery(out, format.value, plots, baseline, write_baseline, tolerance_db,
-                            exit_zero, renderer)  # fmt: skip
-        layer_flags = {"type": type, "stride": stride, "length": length, "channels": channels,
-                       "bias": bias, "init": init}  # fmt: skip
+            tonal_fail_db=tonal_fail_db,
+            tonal_warn_db=tonal_warn_db,
+            line_floor_db=line_floor_db,
+            line_prominence_db=line_prominence_db,
+            filtering_warn_db=filtering_warn_db,
+            replicas_warn_db=replicas_warn_db,
+            offset_warn_db=offset_warn_db,
+            fail_on=fail_on,
+        )
+        delivery = Delivery(
+            out, format.value, plots, baseline, write_baseline, tolerance_db, exit_zero, renderer
+        )
+        layer_flags = {
+            "type": type,
+            "stride": stride,
+            "length": length,
+            "channels": channels,
+            "bias": bias,
+            "init": init,
+        }
         if config is not None:
             given = [f"--{k}" for k, v in layer_flags.items() if v is not None]
             if given:
@@ -274,10 +286,13 @@ def layer(
             from .stack import single_layer_stack
 
             spec = LayerSpec(
-                (type or LayerType.transposed).value, 4 if stride is None else stride, length,
-                1 if channels is None else channels, True if bias is None else bias,
+                (type or LayerType.transposed).value,
+                4 if stride is None else stride,
+                length,
+                1 if channels is None else channels,
+                True if bias is None else bias,
                 (init or Init.default).value,
-            ).validate()  # fmt: skip
+            ).validate()
             stack = single_layer_stack(spec, 16000.0 if sample_rate is None else sample_rate)
         if sample_rate is not None:
             stack.sample_rate = sample_rate
@@ -285,10 +300,12 @@ def layer(
         from .check import check_stack
         from .config import load_thresholds
 
-        thresholds = load_thresholds(config=stack.thresholds, config_name=stack.source or "--config",
-                                     flags=flags)  # fmt: skip
-        report = check_stack(stack, seed=seed, device=device, probe_samples=probe_samples,
-                             thresholds=thresholds)  # fmt: skip
+        thresholds = load_thresholds(
+            config=stack.thresholds, config_name=stack.source or "--config", flags=flags
+        )
+        report = check_stack(
+            stack, seed=seed, device=device, probe_samples=probe_samples, thresholds=thresholds
+        )
         return delivery.deliver(report)
 
 
@@ -380,12 +397,18 @@ def model(
 
     with FigureRenderer(background=plots) as renderer:
         flags = threshold_flags(
-            tonal_fail_db=tonal_fail_db, tonal_warn_db=tonal_warn_db, line_floor_db=line_floor_db,
-            line_prominence_db=line_prominence_db, filtering_warn_db=filtering_warn_db,
-            replicas_warn_db=replicas_warn_db, offset_warn_db=offset_warn_db, fail_on=fail_on,
-        )  # fmt: skip
-        delivery = Delivery(out, format.value, plots, baseline, write_baseline, tolerance_db,
-                            exit_zero, renderer)  # fmt: skip
+            tonal_fail_db=tonal_fail_db,
+            tonal_warn_db=tonal_warn_db,
+            line_floor_db=line_floor_db,
+            line_prominence_db=line_prominence_db,
+            filtering_warn_db=filtering_warn_db,
+            replicas_warn_db=replicas_warn_db,
+            offset_warn_db=offset_warn_db,
+            fail_on=fail_on,
+        )
+        delivery = Delivery(
+            out, format.value, plots, baseline, write_baseline, tolerance_db, exit_zero, renderer
+        )
         kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
         from .trend import expand_checkpoints, order_checkpoints
 
@@ -431,10 +454,14 @@ def model(
                 step("writing the report")
                 return delivery.deliver(report)
             entries = [
-                {"name": path.name, "checkpoint": str(path), "step": number,
-                 "report": run_one(path, step)}
+                {
+                    "name": path.name,
+                    "checkpoint": str(path),
+                    "step": number,
+                    "report": run_one(path, step),
+                }
                 for path, number in order_checkpoints(paths)
-            ]  # fmt: skip
+            ]
             step("writing the reports")
             return delivery.deliver_series(entries)
 
@@ -462,9 +489,14 @@ class progress_reporter:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         console = Console(stderr=True)
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                 TimeElapsedColumn(), console=console, transient=True,
-                                 disable=not console.is_terminal)  # fmt: skip
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
         self.progress.__enter__()
         self.task = self.progress.add_task("starting", total=None)
         return lambda text: self.progress.update(self.task, description=text)

@@ -190,8 +190,9 @@ class Delivery:
             gated = []
             for entry, folder in zip(entries, names, strict=True):
                 data = self.gate(entry["report"])
-                write_report_folder(entry["report"], data, staging / folder, self.plots,
-                                    self.renderer)  # fmt: skip
+                write_report_folder(
+                    entry["report"], data, staging / folder, self.plots, self.renderer
+                )
                 gated.append({**entry, "folder": folder, "report": data})
             trend = trend_data(gated)
             (staging / "trend.json").write_text(json.dumps(trend, indent=2) + "\n")

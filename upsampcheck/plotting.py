@@ -44,10 +44,15 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path) -> list[str]:
     ax = fig.add_subplot()
     first = next(iter(stage["spectrograms"].values()))
     image = ax.imshow(
-        np.zeros_like(first), origin="lower", aspect="auto", cmap="magma", vmin=DB_RANGE[0],
-        vmax=DB_RANGE[1], interpolation="nearest",
+        np.zeros_like(first),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=DB_RANGE[0],
+        vmax=DB_RANGE[1],
+        interpolation="nearest",
         extent=(0, first.shape[1], 0, stage["fs_out_hz"] / 2),
-    )  # fmt: skip
+    )
     marks = [ax.axhline(f, color="cyan", lw=0.6, ls="--", alpha=0.7) for f in stage["grid_hz"]]
     ax.set(xlabel="frame", ylabel="Hz")
     fig.colorbar(image, ax=ax, label="dB re signal level", pad=0.02)
@@ -88,8 +93,14 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
                 ax.axvline(freq, color="0.6", lw=0.5, ls=":")
             for freq, level, _ in (ln for ln in stage["lines"] if ln[2] == probe):
                 ax.plot(freq, level, "o", mfc="none", color="C3", ms=6)
-                ax.annotate(f"{freq:.0f} Hz\n{level:.0f} dB", (freq, level), fontsize=6,
-                            color="C3", xytext=(3, 3), textcoords="offset points")  # fmt: skip
+                ax.annotate(
+                    f"{freq:.0f} Hz\n{level:.0f} dB",
+                    (freq, level),
+                    fontsize=6,
+                    color="C3",
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
             ax.set_ylim(*DB_RANGE)
             ax.set_xlim(0, stage["fs_out_hz"] / 2)
             if row == 0:
@@ -136,8 +147,11 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
             ax.axhline(trend[key], color=style[0], ls="--", lw=0.8, label=key.replace("_", " "))
     if not by_step:
         ax.set_xticks(x, [row["name"] for row in rows], rotation=30, fontsize=7, ha="right")
-    ax.set(xlabel="step" if by_step else "checkpoint", ylabel="loudest line (dB re signal)",
-           title="upsampcheck: loudest tonal line per stage across checkpoints")  # fmt: skip
+    ax.set(
+        xlabel="step" if by_step else "checkpoint",
+        ylabel="loudest line (dB re signal)",
+        title="upsampcheck: loudest tonal line per stage across checkpoints",
+    )
     ax.legend(fontsize=7, loc="best")
     FigureCanvasAgg(fig)
     fig.savefig(path, pil_kwargs={"compress_level": 1})

@@ -143,19 +143,21 @@ class Report:
         for stage in self.stages:
             m = stage.measurement
             ref = m.signal_power
-            stages.append({
-                "index": stage.index,
-                "name": stage.name,
-                "factor": stage.factor,
-                "fs_in_hz": stage.fs_in_hz,
-                "fs_out_hz": stage.fs_out_hz,
-                "grid_hz": [stage.fs_in_hz * k for k in range(1, int(stage.factor // 2) + 1)],
-                "freqs_hz": m.freqs_hz,
-                "spectra": {name: to_db(p / ref) for name, p in m.spectra.items()},
-                "spectrograms": {name: to_db(p / ref) for name, p in m.spectrograms.items()},
-                "lines": [(line.freq_hz, line.level_db, line.probe) for line in m.lines],
-                "response": m.response_curve,
-            })  # fmt: skip
+            stages.append(
+                {
+                    "index": stage.index,
+                    "name": stage.name,
+                    "factor": stage.factor,
+                    "fs_in_hz": stage.fs_in_hz,
+                    "fs_out_hz": stage.fs_out_hz,
+                    "grid_hz": [stage.fs_in_hz * k for k in range(1, int(stage.factor // 2) + 1)],
+                    "freqs_hz": m.freqs_hz,
+                    "spectra": {name: to_db(p / ref) for name, p in m.spectra.items()},
+                    "spectrograms": {name: to_db(p / ref) for name, p in m.spectrograms.items()},
+                    "lines": [(line.freq_hz, line.level_db, line.probe) for line in m.lines],
+                    "response": m.response_curve,
+                }
+            )
         return {"title": self.subject.get("name", ""), "verdict": self.verdict, "stages": stages}
 
     def to_json(self) -> dict[str, Any]:
@@ -175,7 +177,7 @@ class Report:
                 {"output": {"lines": [line_json(ln) for ln in self.output_lines]}}
                 if self.output_lines is not None
                 else {}
-            ),  # fmt: skip
+            ),
             "findings": [finding.to_json() for finding in self.findings],
             "notes": self.notes,
             "verdict": self.verdict,
@@ -295,8 +297,10 @@ def render_text(report: dict[str, Any]) -> str:
     subject = report["subject"]
     lines = [f"upsampcheck {__version__}: {subject.get('kind')} {subject.get('name', '')}".rstrip()]
     for st in report["stages"]:
-        lines.append(f"stage {st['index']} {st['name']} ({st['kind']}, x{st['factor']:g}, "
-                     f"{st['fs_in_hz']:g} -> {st['fs_out_hz']:g} Hz)")  # fmt: skip
+        lines.append(
+            f"stage {st['index']} {st['name']} ({st['kind']}, x{st['factor']:g}, "
+            f"{st['fs_in_hz']:g} -> {st['fs_out_hz']:g} Hz)"
+        )
     for f in report["findings"]:
         lines.append(f"  [{f['severity'].upper():4}] {f['check']:9} {f['stage']}: {f['message']}")
         if f["severity"] in ("fail", "warn"):
@@ -324,15 +328,20 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
                 f"offset of {m.input_dc_db:.1f} dB entering {stage.name} (from {source}) "
                 f"-> line(s) at {freqs} Hz made by {stage.name}"
             )
-            found.append(Finding(
-                "offset", escalate(severity_of(made[0].level_db, t), "offset", t), stage.name,
-                message,
-                f"a DC offset from {source} is replicated by {stage.name} to every multiple of "
-                f"its input rate ({stage.fs_in_hz:g} Hz)",
-                "remove that bias/ReLU offset before the upsampler, or tie the upsampler's "
-                "polyphase gains so DC stays DC",
-                made[0].freq_hz, made[0].level_db,
-            ))  # fmt: skip
+            found.append(
+                Finding(
+                    "offset",
+                    escalate(severity_of(made[0].level_db, t), "offset", t),
+                    stage.name,
+                    message,
+                    f"a DC offset from {source} is replicated by {stage.name} to every multiple of "
+                    f"its input rate ({stage.fs_in_hz:g} Hz)",
+                    "remove that bias/ReLU offset before the upsampler, or tie the upsampler's "
+                    "polyphase gains so DC stays DC",
+                    made[0].freq_hz,
+                    made[0].level_db,
+                )
+            )
     only_own = len(stages) == 1 and all(ln.origin == stages[0].name for ln in output_lines)
     if output_lines and not only_own:  # one stage: its own tonal finding already says it
         worst = output_lines[0]
@@ -340,12 +349,17 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
         where = "; ".join(
             f"{name}: {sum(ln.origin == name for ln in output_lines)}" for name in origins
         )
-        message = (f"{len(output_lines)} line(s) in the output; loudest {worst.freq_hz:.1f} Hz "
-                   f"at {worst.level_db:.1f} dB, introduced by {worst.origin} "
-                   f"(lines per stage: {where})")  # fmt: skip
+        message = (
+            f"{len(output_lines)} line(s) in the output; loudest {worst.freq_hz:.1f} Hz "
+            f"at {worst.level_db:.1f} dB, introduced by {worst.origin} "
+            f"(lines per stage: {where})"
+        )
         origin = by_name.get(worst.origin)
-        cause, fix = (explain.tonal_cause(origin.kind, origin.details, {worst.probe})
-                      if origin else ("a nonlinearity after the last upsampler", ""))  # fmt: skip
+        cause, fix = (
+            explain.tonal_cause(origin.kind, origin.details, {worst.probe})
+            if origin
+            else ("a nonlinearity after the last upsampler", "")
+        )
         found.append(
             Finding(
                 "tonal",

@@ -47,9 +47,15 @@ BLOCK_KEYS = {
     "leaky_relu": {"type": str, "slope": float},
 }
 TOP_KEYS = {
-    "name": str, "description": str, "sample_rate": float, "seed": int, "channels": int,
-    "probes": list, "layer": list, "thresholds": dict,
-}  # fmt: skip
+    "name": str,
+    "description": str,
+    "sample_rate": float,
+    "seed": int,
+    "channels": int,
+    "probes": list,
+    "layer": list,
+    "thresholds": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -197,8 +203,9 @@ def load_stack(path: Path) -> StackSpec:
 
 def single_layer_stack(spec: LayerSpec, sample_rate: float) -> StackSpec:
     """A stack of one: what ``upsampcheck layer`` without ``--config`` checks."""
-    return StackSpec(name=spec.type, sample_rate=sample_rate, layers=[spec.validate()],
-                     channels=spec.channels)  # fmt: skip
+    return StackSpec(
+        name=spec.type, sample_rate=sample_rate, layers=[spec.validate()], channels=spec.channels
+    )
 
 
 def make_block(spec: BlockSpec, channels: int) -> nn.Module:

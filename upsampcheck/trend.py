@@ -89,14 +89,16 @@ def trend_data(entries: list[dict[str, Any]]) -> dict[str, Any]:
             worst[stage["name"]] = stage["tonal"]["max_level_db"]
             if stage["name"] not in stages:
                 stages.append(stage["name"])
-        rows.append({
-            "name": entry["name"],
-            "checkpoint": entry["checkpoint"],
-            "step": entry["step"],
-            "report": f"{entry['folder']}/report.json",
-            "verdict": report["verdict"],
-            "worst_line_db": worst,
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": entry["name"],
+                "checkpoint": entry["checkpoint"],
+                "step": entry["step"],
+                "report": f"{entry['folder']}/report.json",
+                "verdict": report["verdict"],
+                "worst_line_db": worst,
+            }
+        )
     ordered_by = "step" if all(row["step"] is not None for row in rows) else "name"
     thresholds = entries[0]["report"]["thresholds"] if entries else {}
     return {
