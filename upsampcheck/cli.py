@@ -15,6 +15,7 @@ import typer
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    from .output import Delivery
     from .report import Report
 
 app = typer.Typer(
@@ -139,12 +140,40 @@ ExitZero = Annotated[
 ]
 
 
-def threshold_flags(**flags: object) -> dict[str, object]:
-    """Flag values keyed like the config keys (``tonal_fail_db`` -> ``tonal-fail-db``)."""
-    out = {k.replace("_", "-"): v for k, v in flags.items()}
-    if out.get("fail-on") is not None:
+THRESHOLD_PARAMS = (
+    "tonal_fail_db",
+    "tonal_warn_db",
+    "line_floor_db",
+    "line_prominence_db",
+    "filtering_warn_db",
+    "replicas_warn_db",
+    "offset_warn_db",
+    "fail_on",
+)
+
+
+def threshold_flags(params: dict[str, object]) -> dict[str, object]:
+    """A command's threshold flags keyed like the config keys (``tonal-fail-db``)."""
+    out = {name.replace("_", "-"): params[name] for name in THRESHOLD_PARAMS}
+    if out["fail-on"] is not None:
         out["fail-on"] = [c.value for c in out["fail-on"]] or None
     return out
+
+
+def make_delivery(params: dict[str, object], renderer: object) -> Delivery:
+    """What happens to a command's report, from its output and CI options."""
+    from .output import Delivery
+
+    return Delivery(
+        params["out"],
+        params["format"].value,
+        params["plots"],
+        params["baseline"],
+        params["write_baseline"],
+        params["tolerance_db"],
+        params["exit_zero"],
+        renderer,
+    )
 
 
 def show_version(value: bool) -> None:
@@ -246,25 +275,14 @@ def layer(
     fail_on: FailOn = None,
 ) -> int:
     """Check one upsampling layer built from flags, or a stack from a TOML spec."""
+    params = dict(locals())
     if list_configs_:
         return list_configs()
-    from .output import Delivery
     from .render import FigureRenderer
 
     with FigureRenderer(background=plots) as renderer:  # starts importing matplotlib now
-        flags = threshold_flags(
-            tonal_fail_db=tonal_fail_db,
-            tonal_warn_db=tonal_warn_db,
-            line_floor_db=line_floor_db,
-            line_prominence_db=line_prominence_db,
-            filtering_warn_db=filtering_warn_db,
-            replicas_warn_db=replicas_warn_db,
-            offset_warn_db=offset_warn_db,
-            fail_on=fail_on,
-        )
-        delivery = Delivery(
-            out, format.value, plots, baseline, write_baseline, tolerance_db, exit_zero, renderer
-        )
+        flags = threshold_flags(params)
+        delivery = make_delivery(params, renderer)
         layer_flags = {
             "type": type,
             "stride": stride,
@@ -392,23 +410,12 @@ def model(
     fail_on: FailOn = None,
 ) -> int:
     """Check a model: find its upsampling stages, probe them, trace every line to its stage."""
-    from .output import Delivery
+    params = dict(locals())
     from .render import FigureRenderer
 
     with FigureRenderer(background=plots) as renderer:
-        flags = threshold_flags(
-            tonal_fail_db=tonal_fail_db,
-            tonal_warn_db=tonal_warn_db,
-            line_floor_db=line_floor_db,
-            line_prominence_db=line_prominence_db,
-            filtering_warn_db=filtering_warn_db,
-            replicas_warn_db=replicas_warn_db,
-            offset_warn_db=offset_warn_db,
-            fail_on=fail_on,
-        )
-        delivery = Delivery(
-            out, format.value, plots, baseline, write_baseline, tolerance_db, exit_zero, renderer
-        )
+        flags = threshold_flags(params)
+        delivery = make_delivery(params, renderer)
         kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
         from .trend import expand_checkpoints, order_checkpoints
 

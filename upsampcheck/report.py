@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +197,23 @@ def escalate(severity: str, check: str, thresholds: Thresholds) -> str:
     return "fail" if severity == "warn" and check in thresholds.fail_on else severity
 
 
+def warn_or_pass(
+    check: str,
+    warned: bool,
+    stage: str,
+    message: str,
+    why: Callable[[], tuple[str, str]],
+    freq_hz: float | None,
+    level_db: float | None,
+    t: Thresholds,
+) -> Finding:
+    """A warning (a failure when ``check`` is in fail-on) with cause and fix, or a pass."""
+    if not warned:
+        return Finding(check, "pass", stage, message, level_db=level_db)
+    cause, fix = why()
+    return Finding(check, escalate("warn", check, t), stage, message, cause, fix, freq_hz, level_db)
+
+
 def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
     """One finding per check for ``stage``: tonal, filtering, replicas, offset."""
     m, name, kind = stage.measurement, stage.name, stage.kind
@@ -204,31 +222,16 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
     own = stage.own_lines
     if own:
         worst = own[0]
-        severity = (
-            "fail"
-            if worst.level_db > t.tonal_fail_db
-            else "warn"
-            if worst.level_db > t.tonal_warn_db
-            else "info"
-        )
         probes = {ln.probe for ln in own if ln.level_db > t.tonal_warn_db} or {worst.probe}
         cause, fix = explain.tonal_cause(kind, stage.details, probes)
         grid = "on" if worst.on_grid else "off"
         message = (
-            f"{len(own)} tonal line(s); loudest {worst.freq_hz:.1f} Hz at "
-            f"{worst.level_db:.1f} dB ({worst.probe} probe, {grid} the {stage.fs_in_hz:g} Hz grid)"
+            f"{len(own)} tonal line(s); loudest {worst.freq_hz:.1f} Hz at {worst.level_db:.1f} dB "
+            f"({worst.probe} probe, {grid} the {stage.fs_in_hz:g} Hz grid)"
         )
+        severity = escalate(severity_of(worst.level_db, t), "tonal", t)
         found.append(
-            Finding(
-                "tonal",
-                escalate(severity, "tonal", t),
-                name,
-                message,
-                cause,
-                fix,
-                worst.freq_hz,
-                worst.level_db,
-            )
+            Finding("tonal", severity, name, message, cause, fix, worst.freq_hz, worst.level_db)
         )
     else:
         found.append(Finding("tonal", "pass", name, f"no tonal line above {t.line_floor_db:g} dB"))
@@ -239,56 +242,31 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
         if m.minus3db_fraction is None
         else f"-3 dB at {m.minus3db_fraction:.2f} of the input Nyquist"
     )
-    message = f"response {at:.1f} dB at 0.9 of the input Nyquist; {corner}"
-    if at < t.filtering_warn_db:
-        cause, fix = explain.filtering_cause(kind, stage.details)
-        found.append(
-            Finding(
-                "filtering",
-                escalate("warn", "filtering", t),
-                name,
-                message,
-                cause,
-                fix,
-                0.9 * stage.fs_in_hz / 2,
-                at,
-            )
+    found.append(
+        warn_or_pass(
+            "filtering", at < t.filtering_warn_db, name,
+            f"response {at:.1f} dB at 0.9 of the input Nyquist; {corner}",
+            lambda: explain.filtering_cause(kind, stage.details), 0.9 * stage.fs_in_hz / 2, at, t,
         )
-    else:
-        found.append(Finding("filtering", "pass", name, message, level_db=at))
-
+    )  # fmt: skip
     if m.image_rejection_db is not None:
         images = m.image_rejection_db
-        message = f"first image {images:.1f} dB relative to an in-band tone at fs_in/8"
-        if images > t.replicas_warn_db:
-            cause, fix = explain.replicas_cause(kind)
-            found.append(
-                Finding(
-                    "replicas",
-                    escalate("warn", "replicas", t),
-                    name,
-                    message,
-                    cause,
-                    fix,
-                    7 * stage.fs_in_hz / 8,
-                    images,
-                )
+        found.append(
+            warn_or_pass(
+                "replicas", images > t.replicas_warn_db, name,
+                f"first image {images:.1f} dB relative to an in-band tone at fs_in/8",
+                lambda: explain.replicas_cause(kind), 7 * stage.fs_in_hz / 8, images, t,
             )
-        else:
-            found.append(Finding("replicas", "pass", name, message, level_db=images))
-
+        )  # fmt: skip
     dc = m.dc_db
     shown = "none" if dc <= FLOOR_DB else f"{dc:.1f} dB"
-    message = f"DC under silence: {shown} relative to signal level"
-    if dc > t.offset_warn_db:
-        cause, fix = explain.offset_cause(stage.details)
-        found.append(
-            Finding("offset", escalate("warn", "offset", t), name, message, cause, fix, 0.0, dc)
+    found.append(
+        warn_or_pass(
+            "offset", dc > t.offset_warn_db, name,
+            f"DC under silence: {shown} relative to signal level",
+            lambda: explain.offset_cause(stage.details), 0.0, None if dc <= FLOOR_DB else dc, t,
         )
-    else:
-        found.append(
-            Finding("offset", "pass", name, message, level_db=None if dc <= FLOOR_DB else dc)
-        )
+    )  # fmt: skip
     return found
 
 
