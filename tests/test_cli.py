@@ -185,3 +185,15 @@ def test_console_script_runs_as_a_real_process(tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stdout == ""
     assert list(Path(tmp_path).iterdir()) == [tmp_path / "r"]
+
+
+def test_the_python_api_is_importable_from_the_package_and_lazy():
+    code = (
+        "import sys, upsampcheck; assert 'torch' not in sys.modules; "
+        "from upsampcheck import check_layer, LayerSpec; import upsampcheck.api as api; "
+        "assert upsampcheck.API == set(api.__all__); "
+        "print(check_layer(LayerSpec('nearest', 2, 0)).verdict)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "pass"

@@ -1,8 +1,7 @@
 """upsampcheck: diagnose upsampling artifacts in neural audio models.
 
 ``from upsampcheck import check_layer, check_model, LayerSpec`` gives the Python API
-(:mod:`upsampcheck.api`, see its ``__all__``); it is imported on first use, so the command line
-starts without torch.
+(:mod:`upsampcheck.api`); it is imported on first use, so the command line starts without torch.
 """
 
 from importlib import import_module
@@ -10,10 +9,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+API = frozenset(
+    {"LayerSpec", "Report", "StackSpec", "Thresholds", "check_layer", "check_model",
+     "check_stack", "load_stack", "load_thresholds"}
+)  # fmt: skip
+"""The names :mod:`upsampcheck.api` exports (its ``__all__``; a test keeps the two equal)."""
+
 
 def __getattr__(name: str) -> Any:
-    if not name.startswith("_") and name != "api":
-        api = import_module(".api", __name__)
-        if name in api.__all__:
-            return getattr(api, name)
+    if name in API:
+        return getattr(import_module(".api", __name__), name)
     raise AttributeError(f"module 'upsampcheck' has no attribute {name!r}")
