@@ -27,7 +27,7 @@ PASSING = [
 ]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["layer", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["layer", "--help"], ["model", "--help"]])
 def test_help_shows_examples_without_importing_torch_or_matplotlib(args):
     code = (
         f"import sys; from upsampcheck.cli import main; rc = main({args!r}); "
@@ -40,6 +40,8 @@ def test_help_shows_examples_without_importing_torch_or_matplotlib(args):
     assert "upsampcheck" in proc.stdout
     if args[0] == "layer":
         assert "Examples" in proc.stdout and "--init ones" in proc.stdout
+    if args[0] == "model":
+        assert "Examples" in proc.stdout and "--trust-checkpoint" in proc.stdout
 
 
 def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
