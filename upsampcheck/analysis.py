@@ -107,14 +107,23 @@ def power_spectrum(y: torch.Tensor, n_fft: int) -> np.ndarray:
 
     Returns ``(n_fft // 2 + 1,)`` float64 bins that sum to the mean power per sample (each
     frame's mean removed): a line of RMS ``a`` contributes ``a²`` spread over its main lobe.
+    Rows are transformed a block at a time, so a 512-channel signal costs no more memory than
+    a few rows.
     """
-    frames = y.reshape(-1, y.shape[-1]).double().unfold(-1, n_fft, n_fft // 2)
-    frames = frames - frames.mean(-1, keepdim=True)
+    rows = y.reshape(-1, y.shape[-1])
     window = torch.kaiser_window(
         n_fft, periodic=True, beta=KAISER_BETA, dtype=torch.float64, device=y.device
     )
-    spec = torch.fft.rfft(frames * window, dim=-1).abs().pow(2).mean(dim=(0, 1))
-    spec = spec / (n_fft * window.pow(2).sum())
+    block = max(1, (1 << 22) // max(1, 2 * rows.shape[-1]))  # about 64 MB of frames a block
+    spec = torch.zeros(n_fft // 2 + 1, dtype=torch.float64, device=y.device)
+    count = 0
+    for start in range(0, rows.shape[0], block):
+        frames = rows[start : start + block].double().unfold(-1, n_fft, n_fft // 2)
+        frames = frames - frames.mean(-1, keepdim=True)
+        bins = torch.fft.rfft(frames * window, dim=-1)
+        spec += (bins.real.square() + bins.imag.square()).sum(dim=(0, 1))
+        count += frames.shape[0] * frames.shape[1]
+    spec = spec / (count * n_fft * window.pow(2).sum())
     spec[1 : (n_fft + 1) // 2] *= 2  # fold the negative frequencies (not DC, not Nyquist)
     return spec.cpu().numpy()
 
@@ -199,18 +208,26 @@ def magnitude_response(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Baseband magnitude response of a stage from its white-noise probe.
 
-    ``|H(f)|² = S_yy(f) / S_uu(f)`` with ``u`` the input zero-inserted to the output rate (its
-    baseband is the input's spectrum), over ``0 < f ≤ fs_in / 2``. Pass ``y_noise`` with the
+    ``|H(f)|² = S_yy(f) / S_xx(f)`` over ``0 < f ≤ fs_in / 2``, the input's spectrum taken at
+    its own rate with frames of the same duration (the baseband of the input zero-inserted to
+    the output rate, without the ``factor``-times larger transform). Pass ``y_noise`` with the
     silence response already subtracted. Where the input carries no energy (an earlier stage's
     null, 40 dB or more below the band's median) the ratio means nothing: the response there is
     interpolated from the bins around it. Returns (fractions of the input Nyquist, dB relative
     to the mean gain over 1-5 % of the band).
     """
-    u = interior(zero_insert(x_noise, factor), margin)
     y = interior(y_noise, margin)
-    length = min(u.shape[-1], y.shape[-1])
-    s_uu = power_spectrum(u[..., :length], n_fft)
-    ratio = power_spectrum(y[..., :length], n_fft) / (s_uu + 1e-300)
+    if n_fft % factor == 0:  # the same time span per frame, at the input rate
+        u = interior(x_noise, margin // factor)
+        length = min(u.shape[-1], y.shape[-1] // factor)
+        s_uu = power_spectrum(u[..., :length], n_fft // factor) / factor
+        s_yy = power_spectrum(y[..., : length * factor], n_fft)[: len(s_uu)]
+    else:
+        u = interior(zero_insert(x_noise, factor), margin)
+        length = min(u.shape[-1], y.shape[-1])
+        s_uu = power_spectrum(u[..., :length], n_fft)
+        s_yy = power_spectrum(y[..., :length], n_fft)
+    ratio = s_yy[: len(s_uu)] / (s_uu + 1e-300)
     fractions = np.arange(len(ratio)) * 2 * factor / n_fft
     band = (fractions > 0) & (fractions <= 1.0 + 1e-9)
     fractions, ratio, s_uu = fractions[band], ratio[band], s_uu[band]
