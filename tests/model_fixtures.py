@@ -391,3 +391,103 @@ class Codec(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+# ---- models for `upsampcheck model` (tests/test_model.py) ---------------------------------
+
+
+class OnesTransposed(nn.Module):
+    """``up`` ConvTranspose1d(1, 1, length, stride), all-ones weights, no bias: the layer of
+    tests/test_layer_math.py inside a model (DC lines by the polyphase formula)."""
+
+    def __init__(self, stride: int = 4, length: int = 5) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, length, stride, bias=False)
+        with torch.no_grad():
+            self.up.weight.fill_(1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x)
+
+
+class TorchaudioResample(nn.Module):
+    """``torchaudio.functional.resample`` from ``orig`` to ``new`` Hz (16 -> 48 kHz: the root is
+    one shape-growth stage x3: a strided conv1d to 3 phases, interleaved by reshape)."""
+
+    def __init__(self, orig: int = 16000, new: int = 48000) -> None:
+        super().__init__()
+        from torchaudio.functional import resample
+
+        self.orig, self.new, self.resample = orig, new, resample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.resample(x, self.orig, self.new)
+
+
+class ZeroInsertion(nn.Module):
+    """Zero insertion by ``factor`` and nothing else: the root is a shape-growth stage; on DC
+    every ``m * fs_in`` line is as loud as the signal, and images are not attenuated (0 dB)."""
+
+    def __init__(self, factor: int = 3) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.new_zeros(*x.shape[:-1], x.shape[-1] * self.factor)
+        y[..., :: self.factor] = x
+        return y
+
+
+class SincResampler(nn.Module):
+    """Upsample by ``factor`` the julius way (``julius.resample_frac``): one windowed-sinc
+    kernel per output phase, each normalised to unit DC gain, applied with conv1d and the
+    phases interleaved by reshape (the root: one shape-growth stage).
+
+    Phase ``r`` computes ``y[S m + r] = sum_j x[m - j] h_r(j)``, ``h_r(j) = rolloff
+    sinc(rolloff (j + r / S)) w(j + r / S)`` with a Hann window over ``|t| <= zeros``: the
+    low-pass passes ``rolloff`` of the input band and stops the images; equal phase DC gains
+    make it tone-free on DC (DESIGN.md §2: all polyphase sums equal).
+    """
+
+    def __init__(self, factor: int = 3, zeros: int = 24, rolloff: float = 0.945) -> None:
+        super().__init__()
+        self.factor, self.zeros = factor, zeros
+        taps = torch.arange(zeros, -zeros - 1, -1, dtype=torch.float64)  # j = W .. -W
+        t = taps[None, :] + torch.arange(factor, dtype=torch.float64)[:, None] / factor
+        window = torch.where(t.abs() <= zeros, torch.cos(torch.pi * t / (2 * zeros)) ** 2, 0.0)
+        kernel = rolloff * torch.sinc(rolloff * t) * window
+        kernel = kernel / kernel.sum(-1, keepdim=True)  # every phase: DC gain exactly 1
+        self.register_buffer("kernel", kernel[:, None, :].float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = F.pad(x.reshape(-1, 1, shape[-1]), (self.zeros, self.zeros), mode="replicate")
+        phases = F.conv1d(flat, self.kernel)  # (N, S, T)
+        return phases.transpose(1, 2).reshape(*shape[:-1], shape[-1] * self.factor)
+
+
+class NaNOutput(nn.Module):
+    """``up`` ConvTranspose1d x2, then ``log``: NaN wherever the upsampled signal is negative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.up(x))
+
+
+def conv_tasnet() -> nn.Module:
+    """torchaudio's ``conv_tasnet_base`` (two sources): ``--arch model_fixtures:conv_tasnet``."""
+    import torchaudio
+
+    return torchaudio.models.conv_tasnet_base()
+
+
+def wavernn_upsampler() -> nn.Module:
+    """WaveRNN's ``UpsampleNetwork`` (scales 5, 5, 11: hop 275), small hidden sizes."""
+    from torchaudio.models.wavernn import UpsampleNetwork
+
+    return UpsampleNetwork(
+        upsample_scales=[5, 5, 11], n_res_block=1, n_freq=80, n_hidden=16, n_output=16
+    )

@@ -384,10 +384,11 @@ def _load_state_dict(
         )
         if items
     ]
+    hint = "give the --arch (and --arch-kwargs) the checkpoint was saved from"
     if problems:
-        raise UsageError(f"{path} does not fit --arch {arch}: {'; '.join(problems)}")
+        raise UsageError(f"{path} does not fit --arch {arch}: {'; '.join(problems)}; {hint}")
     try:
         module.load_state_dict(state, strict=True)
     except Exception as exc:
-        raise UsageError(f"{path} does not fit --arch {arch}: {_oneline(exc)}") from exc
+        raise UsageError(f"{path} does not fit --arch {arch}: {_oneline(exc)}; {hint}") from exc
     return LoadedModel(module.eval(), source, None, list(notes or []) + stripped)
