@@ -284,3 +284,16 @@ def test_readme_github_actions_job_runs_as_written(tmp_path):
             ET.fromstring(stdout.stdout)  # what the job redirects to upsampcheck.xml parses
     assert "upsampcheck" in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "upsampcheck-report" / "report.json").exists()
+
+
+def test_a_baseline_never_excuses_nan_output():
+    from upsampcheck.baseline import apply_baseline, make_baseline
+
+    report = {
+        "schema_version": 1, "subject": {"kind": "model", "name": "m"}, "stages": [],
+        "thresholds": {}, "notes": [], "verdict": "fail", "exit_code": 1,
+        "findings": [{"check": "numerics", "severity": "fail", "stage": "output",
+                      "freq_hz": None, "level_db": None, "message": "NaN", "cause": "", "fix": ""}],
+    }  # fmt: skip
+    gated = apply_baseline(report, make_baseline(report))
+    assert gated["verdict"] == "fail" and gated["exit_code"] == 1

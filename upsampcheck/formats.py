@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-CHECK_ORDER = ("tonal", "filtering", "replicas", "offset")
+CHECK_ORDER = ("tonal", "filtering", "replicas", "offset", "numerics", "discovery")
 _SEVERITY_RANK = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
 # Characters XML 1.0 cannot carry at all (ElementTree would write them unescaped).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -452,7 +452,8 @@ def stage_details(stage: Stage, rate: int) -> dict:
 def kind_of(stage: Stage) -> str:
     """The report's kind: ``transposed`` for transposed convs (so causes and fixes match the
     layer command's), else the discovered kind."""
-    return "transposed" if stage.kind.startswith("ConvTranspose1d") else stage.kind
+    transposed = stage.kind.startswith("ConvTranspose1d") or stage.kind == "conv_transpose1d"
+    return "transposed" if transposed else stage.kind
 
 
 def trace_output(lines: list, stages: list[StageResult], tol_hz: float) -> None:

@@ -9,6 +9,7 @@ in a separate process. All panels share one dB scale, so a line's colour reads a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ def stage_label(stage: dict[str, Any]) -> str:
 
 
 def file_stem(stage: dict[str, Any]) -> str:
-    return f"stage{stage['index']}_{stage['name']}".replace("/", "_").replace(":", "_")
+    """``stage<index>_<name>`` with anything but letters, digits, ``.``, ``_``, ``-`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"stage{stage['index']}_{stage['name']}").strip("_")
 
 
 def plot_spectrograms(stage: dict[str, Any], folder: Path) -> list[str]:
