@@ -267,10 +267,23 @@ def check_model(
     explicit_length = not inferred
 
     progress("discovering stages")
-    first = probe_batch(shape, 1.0, opts)[:1].to(device)
-    try:
-        found = discover(model, first.expand(batch or 1, *shape), opts.method)
-    except StageError as exc:
+    # Discovery needs the graph, not the length: try a 16x shorter input first (one cheap
+    # pass), the full length when the model refuses it. A .pt2 keeps its exported shape.
+    lengths = [shape[-1]]
+    if batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
+        lengths.insert(0, shape[-1] // 16)
+    for attempt, length in enumerate(lengths):
+        probe_shape = (*shape[:-1], length)
+        first = probe_batch(probe_shape, 1.0, opts)[:1].to(device)
+        try:
+            found = discover(model, first.expand(batch or 1, *probe_shape), opts.method)
+            break
+        except StageError as exc:
+            if attempt + 1 < len(lengths):
+                continue
+            failure = exc
+    else:
+        exc = failure
         hint = (
             f"input shape {','.join(map(str, shape))} was inferred; pass --input-shape"
             if inferred
@@ -298,10 +311,10 @@ def check_model(
             raise UsageError(f"--stage {opts.stage!r} matches no stage (stages: {names})")
         stages = chosen
     factors = [s.factor for s in found.stages]
-    factor, clean = nominal_ratio(found.output_shape[-1], shape[-1], factors)
+    factor, clean = nominal_ratio(found.output_shape[-1], probe_shape[-1], factors)
     if not clean:
         notes.append(
-            f"output/input length ratio {found.output_shape[-1] / shape[-1]:.4g} taken as "
+            f"output/input length ratio {found.output_shape[-1] / probe_shape[-1]:.4g} taken as "
             f"{factor:.4g}: the input rate is sample rate / {factor:.4g}"
         )
     if not explicit_length and factor > 0:
