@@ -28,19 +28,22 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode="rich",
 )
 
-LAYER_EXAMPLES = """
-**Examples**
+LAYER_EXAMPLES = """[bold]Examples[/bold]
 
-* Partial overlap, constant weights (tones at 4 and 8 kHz, fails):
-  `upsampcheck layer --type transposed --length 5 --stride 4 --init ones --no-bias`
+  Partial overlap, constant weights (tones at 4 and 8 kHz, fails):
+    [cyan]upsampcheck layer --type transposed --length 5 --stride 4 --init ones --no-bias[/cyan]
 
-* Interpolation alone (droop, no tones): `upsampcheck layer --type nearest --stride 2 --length 0`
+  Interpolation alone (droop, no tones):
+    [cyan]upsampcheck layer --type nearest --stride 2 --length 0[/cyan]
 
-* ICNR subpixel, report on stdout:
-  `upsampcheck layer --type subpixel --stride 2 --init icnr --format json`
+  ICNR subpixel, the report on stdout:
+    [cyan]upsampcheck layer --type subpixel --stride 2 --init icnr --format json[/cyan]
+
+  The talk's Fig. 8 as a stack (see --list-configs):
+    [cyan]upsampcheck layer --config fig8_transposed[/cyan]
 """
 
 
@@ -327,16 +330,22 @@ def layer(
         return delivery.deliver(report)
 
 
-MODEL_EXAMPLES = """
-**Examples**
+MODEL_EXAMPLES = """[bold]Examples[/bold]
 
-* A state dict into its architecture: `upsampcheck model ckpt.pt --arch mymodels:Vocoder --sample-rate 22050`
+  A state dict into its architecture:
+    [cyan]upsampcheck model ckpt.pt --arch mymodels:Vocoder --sample-rate 22050[/cyan]
 
-* A fresh architecture, before training: `upsampcheck model --arch torchaudio.models:conv_tasnet_base --sample-rate 8000`
+  A fresh architecture, before training:
+    [cyan]upsampcheck model --arch torchaudio.models:conv_tasnet_base --sample-rate 8000[/cyan]
 
-* A log-mel vocoder, silence at its log floor: `upsampcheck model g.pt --arch hifigan:Generator --input-shape 80,200 --silence-value -11.5`
+  A log-mel vocoder, silence at its log floor:
+    [cyan]upsampcheck model g.pt --arch hifigan:Generator --input-shape 80,200 --silence-value -11.5[/cyan]
 
-* TorchScript or torch.export archives run code when loaded: add `--trust-checkpoint` only for files you trust.
+  Every checkpoint of a run, with a trend across training steps:
+    [cyan]upsampcheck model 'ckpts/*.ckpt' --arch mymodels:Vocoder --sample-rate 22050[/cyan]
+
+  TorchScript, torch.export (.pt2) and pickled modules run code when loaded: add
+  --trust-checkpoint only for files you trust.
 """
 
 
