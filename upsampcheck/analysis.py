@@ -14,7 +14,6 @@ same input RMS as the probe analysed, ``probe_rms * noise_gain``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -372,8 +371,3 @@ def measure_stage(
         response_curve=(fractions, response),
         spectrograms={name: spectrogram(y_in[row[name], 0]) for name in probes},
     )
-
-
-def nyquist_fraction(freq_hz: float, fs_in: float) -> float:
-    """``freq_hz`` as a fraction of the input Nyquist."""
-    return freq_hz / (fs_in / 2) if fs_in > 0 else math.nan

@@ -38,10 +38,6 @@ class ProbeBatch:
     level: float
     fs_hz: float
 
-    def row(self, name: str) -> int:
-        """The batch row of probe ``name``."""
-        return self.names.index(name)
-
 
 def tone_frequency(fs_in: float) -> float:
     """The image-rejection tone: a quarter of the input Nyquist, ``fs_in / 8``."""

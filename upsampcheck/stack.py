@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .errors import UsageError
-from .layers import LAYER_TYPES, LayerSpec, make_layer
+from .layers import LAYER_TYPES, LayerSpec, edge_margin, make_layer
 from .signals import PROBES
 
 BLOCK_TYPES = ("conv", "relu", "leaky_relu")
@@ -234,6 +234,5 @@ def build_stack(spec: StackSpec, seed: int | None = None) -> list[nn.Module]:
 def block_margin(layer: LayerSpec | BlockSpec, margin_in: int) -> int:
     """Output samples at each end touched by the input boundary after this layer."""
     if isinstance(layer, LayerSpec):
-        s, length = layer.stride, layer.kernel_length
-        return s * (margin_in + 1) + s * length + length
+        return edge_margin(layer, margin_in)
     return margin_in + layer.length
