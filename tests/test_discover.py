@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from upsampcheck.discover import Discovery, Stage, discover, tap
@@ -395,3 +396,17 @@ def test_wavernn_upsample_network_stretches_by_repeat_interleave():
     assert out.shape == (2, 80, 2200)
     for s in found.stages:
         torch.testing.assert_close(s.replay(taps[s.name][0]), taps[s.name][1])
+
+
+def test_a_stride_1_functional_transposed_conv_is_no_stage_eager_or_exported():
+    class Widen(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(1, 1, 5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.conv_transpose1d(x, self.w)  # stride 1: only longer by the kernel
+
+    model, x = Widen().eval(), torch.randn(1, 1, 64)
+    exported = torch.export.export(model, (x,)).module()
+    assert discover(model, x).stages == [] and discover(exported, x).stages == []

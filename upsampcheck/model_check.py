@@ -33,7 +33,7 @@ from .analysis import LineSettings, StageMeasurement, choose_nfft, measure_stage
 from .attribution import assign_origins
 from .check import OUTPUT_SAMPLES, check_sample_rate, resolve_device
 from .config import Thresholds, load_thresholds
-from .discover import Stage, discover, module_types, tap
+from .discover import Discovery, Stage, discover, module_types, tap
 from .errors import StageError, UsageError
 from .loading import LoadedModel
 from .report import Finding, Report, StageResult, chain_findings, stage_findings
@@ -42,6 +42,7 @@ from .signals import PROBES, make_probes, tone_frequency
 EDGE_FRACTION = 8
 """A model's boundary reach is unknown: 1/8 of each tapped signal is dropped at either end."""
 DISCOVERY_FRAMES = 256
+"""Frames of an inferred input at discovery (its length is set from the rates after)."""
 ALONE_ELEMENTS = 2**19
 """A stage driven alone gets at most this many input values per probe (channels x frames)."""
 RATIO_TOLERANCE = 0.05
@@ -234,6 +235,259 @@ def run_probes(
     return torch.cat(outputs), joined
 
 
+def resolve_input_shape(
+    loaded: LoadedModel, model: nn.Module, requested: tuple[int, ...] | None, notes: list[str]
+) -> tuple[tuple[int, ...], int | None, bool]:
+    """The model input's shape without batch, e.g. ``(C, T)``; the batch size an exported
+    program was fixed to (None: any); and whether the shape was inferred.
+
+    Taken from, in turn: ``--input-shape``; the archive's example input; the first conv's
+    channels (:func:`infer_channels`) by :data:`DISCOVERY_FRAMES` frames, whose length
+    :func:`inferred_frames` sets once the rates are known. A note says where it came from.
+    """
+    shape, batch = requested, None
+    if loaded.example_inputs:
+        batch = loaded.example_inputs[0].shape[0]
+        if shape is None:
+            shape = tuple(loaded.example_inputs[0].shape[1:])
+            notes.append(f"input shape {shape} from the archive's example input")
+    if shape is not None:
+        return shape, batch, False
+    leading = infer_channels(model)
+    if leading is None:
+        raise UsageError("cannot infer the input shape; pass --input-shape D1,...,T")
+    notes.append(f"input shape inferred from the first conv: {leading[0]} channel(s)")
+    return (*leading, DISCOVERY_FRAMES), batch, True
+
+
+def discover_stages(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+) -> tuple[Discovery, int]:
+    """:func:`~upsampcheck.discover.discover` on the first probe of shape ``shape`` (repeated
+    to ``batch``), and the input length it ran at.
+
+    Discovery needs the graph, not the length: a 16x shorter input is tried first (one cheap
+    pass) when ``shape`` has at least ``16 * DISCOVERY_FRAMES`` frames, the full length when
+    the model refuses it. A .pt2 (fixed ``batch``) keeps its exported shape.
+
+    Raises:
+        StageError: the model refused the full-length input.
+    """
+
+    def at_length(length: int) -> tuple[Discovery, int]:
+        probe_shape = (*shape[:-1], length)
+        first = probe_batch(probe_shape, 1.0, opts)[:1].to(device)
+        return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
+
+    if batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
+        try:
+            return at_length(shape[-1] // 16)
+        except StageError:
+            pass  # the full length below
+    return at_length(shape[-1])
+
+
+def discovery_hint(loaded: LoadedModel, shape: tuple[int, ...], inferred: bool) -> str:
+    """What to check when discovery fails at ``shape``."""
+    if inferred:
+        hint = f"input shape {','.join(map(str, shape))} was inferred; pass --input-shape"
+    else:
+        hint = "check --input-shape / --method"
+    if loaded.example_inputs and shape != tuple(loaded.example_inputs[0].shape[1:]):
+        example = ",".join(map(str, loaded.example_inputs[0].shape[1:]))
+        hint += f"; the archive was exported for input shape {example}"
+    return hint
+
+
+def other_axis_findings(found: Discovery) -> list[Finding]:
+    """An ``info`` finding for each stage that grows a non-time axis (not measured)."""
+    return [
+        Finding(
+            "discovery",
+            "info",
+            other.name,
+            f"{other.kind} grows a non-time axis (e.g. frequency) x{other.factor:g}: "
+            "not a time stage, not measured",
+        )
+        for other in found.other_axis
+    ]
+
+
+def select_stages(stages: list[Stage], pattern: str | None) -> list[Stage]:
+    """The stages whose name contains ``--stage``'s ``pattern`` (all when it is None)."""
+    if not pattern:
+        return stages
+    chosen = [s for s in stages if pattern in s.name]
+    if not chosen:
+        names = ", ".join(s.name for s in stages) or "none"
+        raise UsageError(f"--stage {pattern!r} matches no stage (stages: {names})")
+    return chosen
+
+
+def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
+    """The model's rate factor: its output/input length ratio at discovery (input ``length``),
+    snapped by :func:`nominal_ratio` to the stages' factors; the model's input rate is the
+    output's over it. A loose snap is noted."""
+    out_len = found.output_shape[-1]
+    factor, clean = nominal_ratio(out_len, length, [s.factor for s in found.stages])
+    if not clean:
+        notes.append(
+            f"output/input length ratio {out_len / length:.4g} taken as "
+            f"{factor:.4g}: the input rate is sample rate / {factor:.4g}"
+        )
+    return factor
+
+
+def inferred_frames(frames: int, factor: float) -> int:
+    """The length of an inferred input: enough frames for ``max(OUTPUT_SAMPLES, 128 * factor)``
+    output samples at the model's ``factor``, never fewer than ``frames``."""
+    return max(frames, math.ceil(max(OUTPUT_SAMPLES, 8 * factor * 16) / factor))
+
+
+def probe_model(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    fs: float,
+    stages: list[Stage],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """The batched probe pass: every probe of shape ``shape`` at the model's input rate ``fs``
+    through the model (:func:`run_probes`). Returns the output per probe ``(P, k, T)`` and each
+    stage's tapped ``(input, output)``, probe-major along the batch."""
+    signals = probe_batch(shape, fs, opts).to(device)
+    try:
+        output, taps = run_probes(model, signals, stages, opts.method, batch)
+    except StageError as exc:
+        raise StageError(f"{exc} (check --input-shape / --method)") from None
+    y_out = per_probe(output)
+    if y_out is None:
+        raise UsageError(f"model output of shape {tuple(output.shape)} has no probe-major batch")
+    return y_out, taps
+
+
+@dataclass
+class StageContext:
+    """What measuring each stage of one model shares: the model output's rate and length, the
+    model's tone probe, and where findings and notes go."""
+
+    sample_rate: float
+    out_len: int
+    tone_hz: float
+    settings: LineSettings
+    opts: ModelOptions
+    findings: list[Finding]
+    notes: list[str]
+
+    def not_measured(self, stage: Stage, why: str) -> None:
+        """An ``info`` finding: the stage was found but not measured, because ``why``."""
+        message = f"{stage.kind} x{stage.factor:g} found but not measured: {why}"
+        self.findings.append(Finding("discovery", "info", stage.name, message))
+
+
+def measure_model_stage(
+    stage: Stage,
+    tapped: tuple[torch.Tensor, torch.Tensor],
+    later: list[float],
+    done: list[StageResult],
+    ctx: StageContext,
+) -> StageResult | None:
+    """Measure one stage on its ``tapped`` (input, output) at its own rates, or say why not.
+
+    Its output rate is ``sample_rate / r``, ``r`` the model output's length over the stage
+    output's snapped to a product of the ``later`` stages' factors (:func:`nominal_ratio`);
+    its input rate is that over its integer factor. The stages measured before it (``done``)
+    give the grids its lines are checked against and the lines its own are traced to. The
+    model's tone probe counts for image rejection only below a quarter of the input rate;
+    elsewhere the image rejection of the stage driven alone (:func:`measure_alone`) is used.
+    """
+    x, y = (per_probe(t) for t in tapped)
+    rate = integer_rate(stage)
+    if rate is None:
+        ctx.not_measured(stage, "its factor is not an integer")
+        return None
+    if y is None:
+        ctx.not_measured(stage, "its output does not keep the probes along the batch")
+        return None
+    if not finite_or_finding(y, stage.name, ctx.findings):
+        return None
+    ratio, clean = nominal_ratio(ctx.out_len, y.shape[-1], later)
+    fs_out = ctx.sample_rate / ratio
+    if not clean:
+        ctx.notes.append(
+            f"{stage.name}: output/stage length ratio {ctx.out_len / y.shape[-1]:.4g} taken as "
+            f"{ratio:.4g}, so its output rate is {fs_out:g} Hz"
+        )
+    fs_in = fs_out / rate
+    if x is None or x.shape[-1] * rate < y.shape[-1] // 2:
+        what = "complex" if tapped[0].is_complex() else "not a per-probe signal"
+        ctx.not_measured(stage, f"its input is {what}, so the probes cannot be traced through it")
+        return None
+    grids = [*(r.fs_in_hz for r in done), fs_in]
+    in_band = ctx.tone_hz < fs_in / 4
+    try:
+        measurement = measure_stage(
+            x,
+            y,
+            PROBES,
+            fs_in,
+            rate,
+            max(y.shape[-1] // EDGE_FRACTION, 2 * rate),
+            tone_hz=ctx.tone_hz if in_band else None,
+            grid_hz=grids,
+            settings=ctx.settings,
+            grid_factor=max(1, round(fs_out / min(grids))),
+        )
+    except ValueError:
+        ctx.not_measured(stage, "too few samples; lengthen --input-shape")
+        return None
+    upstream = done[-1].measurement.lines if done else []
+    resolution = 2 * measurement.freqs_hz[1]
+    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, resolution)
+    details = stage_details(stage, rate)
+    if ctx.opts.standalone:
+        alone = measure_alone(stage, tapped[0], fs_in, ctx.opts, ctx.settings)
+        if alone is not None:
+            details["standalone"] = alone
+            if not in_band:
+                measurement.image_rejection_db = alone.image_rejection_db
+                ctx.notes.append(
+                    f"{stage.name}: image rejection measured with the stage driven alone (the "
+                    f"model's {ctx.tone_hz:g} Hz tone probe is not well inside its input band, "
+                    f"0-{fs_in / 2:g} Hz)"
+                )
+    return StageResult(len(done), stage.name, kind_of(stage), rate, fs_in, measurement, details)
+
+
+def trace_output_lines(
+    y_out: torch.Tensor,
+    results: list[StageResult],
+    sample_rate: float,
+    settings: LineSettings,
+    notes: list[str],
+) -> list | None:
+    """The lines of the model output ``y_out`` ``(P, k, T)``, on the grids of the measured
+    stages, each traced to the stage that made it (:func:`trace_output`); the FFT resolves the
+    lowest stage input rate. None (and a note) when the output is too short."""
+    out_len = y_out.shape[-1]
+    edge = out_len // EDGE_FRACTION
+    low = min(r.fs_in_hz for r in results)
+    n_fft = choose_nfft(out_len - 2 * edge, round(sample_rate / low))
+    grids = [r.fs_in_hz for r in results]
+    try:
+        _, lines = probe_lines(y_out, PROBES, sample_rate, edge, n_fft, grids, settings)
+    except ValueError:
+        notes.append("the output is too short to trace its lines; lengthen --input-shape")
+        return None
+    trace_output(lines, results, 2 * sample_rate / n_fft)
+    return lines
+
+
 def check_model(
     loaded: LoadedModel,
     opts: ModelOptions,
@@ -241,186 +495,53 @@ def check_model(
     subject: dict | None = None,
     progress: Callable[[str], None] = lambda step: None,
 ) -> Report:
-    """Check a loaded model; ``opts.sample_rate`` is the rate of its **output** audio."""
+    """Check a loaded model; ``opts.sample_rate`` is the rate of its **output** audio.
+
+    Resolves the input shape, discovers the stages on one probe, takes the model's input rate
+    from its output/input length ratio (an inferred input is then lengthened), taps every
+    selected stage in one batched probe pass, measures each stage at its own rates, traces the
+    output's lines to the stages, and turns it all into findings.
+    """
     sample_rate = check_sample_rate(opts.sample_rate)
     thresholds = thresholds or load_thresholds()
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
     device = resolve_device(opts.device)
     model = loaded.module.to(device)
     notes = list(loaded.notes)
-    findings: list[Finding] = []
 
-    shape = opts.input_shape
-    batch = None  # an exported program's fixed batch size
-    if loaded.example_inputs:
-        batch = loaded.example_inputs[0].shape[0]
-        if shape is None:
-            shape = tuple(loaded.example_inputs[0].shape[1:])
-            notes.append(f"input shape {shape} from the archive's example input")
-    inferred = shape is None
-    if shape is None:
-        leading = infer_channels(model)
-        if leading is None:
-            raise UsageError("cannot infer the input shape; pass --input-shape D1,...,T")
-        shape = (*leading, DISCOVERY_FRAMES)
-        notes.append(f"input shape inferred from the first conv: {leading[0]} channel(s)")
-    explicit_length = not inferred
-
+    shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
     progress("discovering stages")
-    # Discovery needs the graph, not the length: try a 16x shorter input first (one cheap
-    # pass), the full length when the model refuses it. A .pt2 keeps its exported shape.
-    lengths = [shape[-1]]
-    if batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
-        lengths.insert(0, shape[-1] // 16)
-    for attempt, length in enumerate(lengths):
-        probe_shape = (*shape[:-1], length)
-        first = probe_batch(probe_shape, 1.0, opts)[:1].to(device)
-        try:
-            found = discover(model, first.expand(batch or 1, *probe_shape), opts.method)
-            break
-        except StageError as exc:
-            if attempt + 1 < len(lengths):
-                continue
-            failure = exc
-    else:
-        exc = failure
-        hint = (
-            f"input shape {','.join(map(str, shape))} was inferred; pass --input-shape"
-            if inferred
-            else "check --input-shape / --method"
-        )
-        if loaded.example_inputs and shape != tuple(loaded.example_inputs[0].shape[1:]):
-            example = ",".join(map(str, loaded.example_inputs[0].shape[1:]))
-            hint += f"; the archive was exported for input shape {example}"
-        raise StageError(f"{exc} ({hint})") from None
-    for other in found.other_axis:
-        findings.append(
-            Finding(
-                "discovery",
-                "info",
-                other.name,
-                f"{other.kind} grows a non-time axis (e.g. frequency) x{other.factor:g}: "
-                "not a time stage, not measured",
-            )
-        )
-    stages = found.stages
-    if opts.stage:
-        chosen = [s for s in stages if opts.stage in s.name]
-        if not chosen:
-            names = ", ".join(s.name for s in stages) or "none"
-            raise UsageError(f"--stage {opts.stage!r} matches no stage (stages: {names})")
-        stages = chosen
-    factors = [s.factor for s in found.stages]
-    factor, clean = nominal_ratio(found.output_shape[-1], probe_shape[-1], factors)
-    if not clean:
-        notes.append(
-            f"output/input length ratio {found.output_shape[-1] / probe_shape[-1]:.4g} taken as "
-            f"{factor:.4g}: the input rate is sample rate / {factor:.4g}"
-        )
-    if not explicit_length and factor > 0:
-        frames = max(shape[-1], math.ceil(max(OUTPUT_SAMPLES, 8 * factor * 16) / factor))
-        shape = (*shape[:-1], frames)
+    try:
+        found, length = discover_stages(model, shape, batch, opts, device)
+    except StageError as exc:
+        raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
+    findings = other_axis_findings(found)
+    stages = select_stages(found.stages, opts.stage)
+    factor = model_factor(found, length, notes)
+    if inferred and factor > 0:
+        shape = (*shape[:-1], inferred_frames(shape[-1], factor))
     fs_model_in = sample_rate / factor
-    tone_hz = tone_frequency(fs_model_in)
 
     progress(f"probing {len(stages)} stage(s) in one batched pass")
-    signals = probe_batch(shape, fs_model_in, opts).to(device)
-    try:
-        output, taps = run_probes(model, signals, stages, opts.method, batch)
-    except StageError as exc:
-        raise StageError(f"{exc} (check --input-shape / --method)") from None
-    results: list[StageResult] = []
-    y_out = per_probe(output)
-    if y_out is None:
-        raise UsageError(f"model output of shape {tuple(output.shape)} has no probe-major batch")
+    y_out, taps = probe_model(model, shape, fs_model_in, stages, batch, opts, device)
     notes.append(f"analysed {found.output_index} of shape {tuple(y_out.shape[1:])} per probe")
     ok_output = finite_or_finding(y_out, "output", findings)
-    out_len = y_out.shape[-1]
-    grids: list[float] = []
-    upstream: list = []
+    ctx = StageContext(
+        sample_rate, y_out.shape[-1], tone_frequency(fs_model_in), settings, opts, findings, notes
+    )
     position = {s.name: i for i, s in enumerate(found.stages)}
-
-    def skip(stage: Stage, why: str) -> None:
-        message = f"{stage.kind} x{stage.factor:g} found but not measured: {why}"
-        findings.append(Finding("discovery", "info", stage.name, message))
-
+    results: list[StageResult] = []
     for stage in stages:
         progress(f"measuring {stage.name}")
-        x, y = (per_probe(t) for t in taps[stage.name])
-        rate = integer_rate(stage)
-        if rate is None:
-            skip(stage, "its factor is not an integer")
-            continue
-        if y is None:
-            skip(stage, "its output does not keep the probes along the batch")
-            continue
-        if not finite_or_finding(y, stage.name, findings):
-            continue
         later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
-        ratio, clean = nominal_ratio(out_len, y.shape[-1], later)
-        fs_out = sample_rate / ratio
-        if not clean:
-            notes.append(
-                f"{stage.name}: output/stage length ratio {out_len / y.shape[-1]:.4g} taken as "
-                f"{ratio:.4g}, so its output rate is {fs_out:g} Hz"
-            )
-        fs_in = fs_out / rate
-        if x is None or x.shape[-1] * rate < y.shape[-1] // 2:
-            what = "complex" if taps[stage.name][0].is_complex() else "not a per-probe signal"
-            skip(stage, f"its input is {what}, so the probes cannot be traced through it")
-            continue
-        margin = max(y.shape[-1] // EDGE_FRACTION, 2 * rate)
-        in_band = tone_hz < fs_in / 4
-        try:
-            measurement = measure_stage(
-                x,
-                y,
-                PROBES,
-                fs_in,
-                rate,
-                margin,
-                tone_hz=tone_hz if in_band else None,
-                grid_hz=[*grids, fs_in],
-                settings=settings,
-                grid_factor=max(1, round(fs_out / min([*grids, fs_in]))),
-            )
-        except ValueError:
-            skip(stage, "too few samples; lengthen --input-shape")
-            continue
-        grids.append(fs_in)
-        name = stage.name
-        assign_origins(measurement.lines, upstream, fs_in, rate, name, 2 * measurement.freqs_hz[1])
-        upstream = measurement.lines
-        details = stage_details(stage, rate)
-        if opts.standalone:
-            alone = measure_alone(stage, taps[stage.name][0], fs_in, opts, settings)
-            if alone is not None:
-                details["standalone"] = alone
-                if not in_band:
-                    measurement.image_rejection_db = alone.image_rejection_db
-                    notes.append(
-                        f"{name}: image rejection measured with the stage driven alone (the "
-                        f"model's {tone_hz:g} Hz tone probe is not well inside its input band, "
-                        f"0-{fs_in / 2:g} Hz)"
-                    )
-        results.append(
-            StageResult(len(results), name, kind_of(stage), rate, fs_in, measurement, details)
-        )
+        result = measure_model_stage(stage, taps[stage.name], later, results, ctx)
+        if result is not None:
+            results.append(result)
 
     output_lines = None
     if ok_output and results:
         progress("tracing output lines")
-        low = min(r.fs_in_hz for r in results)
-        edge = out_len // EDGE_FRACTION
-        n_fft = choose_nfft(out_len - 2 * edge, round(sample_rate / low))
-        try:
-            _, output_lines = probe_lines(
-                y_out, PROBES, sample_rate, edge, n_fft, [r.fs_in_hz for r in results], settings
-            )
-        except ValueError:
-            notes.append("the output is too short to trace its lines; lengthen --input-shape")
-        else:
-            trace_output(output_lines, results, 2 * sample_rate / n_fft)
+        output_lines = trace_output_lines(y_out, results, sample_rate, settings, notes)
     for result in results:
         findings += stage_findings(result, thresholds)
     if results:
