@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
+
+from common import ENV, machine, round_robin, summary, tool_command, write_json
 
 TIME_RATIO_TARGET = 2.0
 MEMORY_RATIO_TARGET = 1.5
@@ -43,13 +42,6 @@ SAMPLE_RATE = 8000
 # OUTPUT_SAMPLES = 2**15 output samples (upsampcheck/check.py); conv_tasnet's output is as long
 # as its input, so N = 32768. Both sides get --input-shape 1,N explicitly.
 DEFAULT_SAMPLES = 2**15
-# Children import upsampcheck from the checkout that holds this file, whatever an editable
-# install points at: PYTHONPATH comes before site-packages.
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
-}
 
 # The plain baseline; argv: N, sample rate. Prints one JSON line of its own phase timings.
 # The probes follow upsampcheck/signals.py: RMS 0.1 each, sweep from fs/1000 to 0.95 fs/2,
@@ -199,63 +191,6 @@ PROFILE_SCRIPT = textwrap.dedent(
 )
 
 
-def tool_command() -> list[str]:
-    """The `upsampcheck` console script next to this Python (not a pyenv shim, whose start-up
-    would be counted), else the one on PATH, else `python -m upsampcheck`."""
-    here = os.path.join(os.path.dirname(sys.executable), "upsampcheck")
-    if os.access(here, os.X_OK):
-        return [here]
-    exe = shutil.which("upsampcheck")
-    return [exe] if exe else [sys.executable, "-m", "upsampcheck"]
-
-
-def run_once(cmd: list[str], ok_codes: tuple[int, ...], scratch: str) -> dict:
-    """Wall seconds, CPU seconds (user + sys), peak RSS (MiB) and stdout of one run of cmd;
-    raises if its exit code is not in ok_codes. Peak RSS is `ru_maxrss` from `os.wait4`: the
-    largest single process among the child and the descendants it waited for (not a sum)."""
-    out_path, err_path = os.path.join(scratch, "stdout"), os.path.join(scratch, "stderr")
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    with open(out_path, encoding="utf-8", errors="replace") as fh:
-        stdout = fh.read()
-    if code not in ok_codes:
-        with open(err_path, encoding="utf-8", errors="replace") as fh:
-            stderr = fh.read()
-        raise SystemExit(
-            f"error: {' '.join(cmd)} exited {code} (expected {ok_codes})\n{stderr[-2000:]}"
-        )
-    return {
-        "wall_s": elapsed,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
-        "stdout": stdout,
-    }
-
-
-def versions() -> tuple[str, str]:
-    """(torch and torchaudio versions, where the children import upsampcheck from)."""
-    code = (
-        "import torch, torchaudio, upsampcheck, os; print(torch.__version__, "
-        "torchaudio.__version__); print(os.path.dirname(upsampcheck.__file__))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
-    lines = proc.stdout.split("\n")
-    return (lines[0], lines[1]) if proc.returncode == 0 else ("unavailable", "unavailable")
-
-
-def summary(values: list[float]) -> dict:
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "runs": values,
-    }
-
-
 def profile(tool_args: list[str], tmp: str) -> str:
     """The printout of the phase run and the cProfile run (each in a child process, so that
     this one never imports torch)."""
@@ -293,17 +228,11 @@ def main() -> int:
     args = parser.parse_args()
 
     tool = tool_command()
-    cores = os.cpu_count()
-    torch_ver, package = versions()
     n = args.samples
     load_before = os.getloadavg()
-    print(f"machine : {platform.machine()}, os.cpu_count() = {cores}")
-    print(f"python  : {platform.python_version()} ({sys.executable})")
-    print(f"torch   : {torch_ver}  (torch, torchaudio)")
-    print(f"tool    : {' '.join(tool)}")
-    print(f"package : {package}  (PYTHONPATH={REPO} for every child)")
+    info = machine(tool, args.repeat, args.warmup, "torch, torchaudio")
+    cores = info["cpu_count"]
     print(f"model   : {ARCH} at {SAMPLE_RATE} Hz, probe batch (5, 1, {n})")
-    print(f"runs    : {args.repeat} timed per command, round-robin, after {args.warmup} warm-up")
     print(f"load    : {load_before[0]:.2f} (1-min load average at start)")
     print()
 
@@ -320,16 +249,7 @@ def main() -> int:
         }
         if not args.skip_no_plots:
             benches["model --no-plots"] = (tool + model_args + ["--no-plots"], (0, 1), True)
-        runs: dict[str, list[dict]] = {name: [] for name in benches}
-        for rnd in range(args.warmup + args.repeat):
-            for i, (name, (cmd, ok, wants_out)) in enumerate(benches.items()):
-                out = ["--out", os.path.join(tmp, f"r{rnd}-{i}")] if wants_out else []
-                result = run_once(cmd + out, ok, tmp)
-                if rnd >= args.warmup:
-                    runs[name].append(result)
-        last_report = os.path.join(tmp, f"r{args.warmup + args.repeat - 1}-1")
-        if not any(f.endswith(".png") for f in os.listdir(last_report)):
-            print("warning: the end-to-end run wrote no PNG figures", file=sys.stderr)
+        runs = round_robin(benches, args.repeat, args.warmup, tmp)
         load_after = os.getloadavg()
         profiled = profile(model_args, tmp) if args.profile else None
 
@@ -405,26 +325,19 @@ def main() -> int:
         print("== --profile: in-process runs of upsampcheck.cli.main (plots on) ==")
         print(profiled)
 
-    if args.json:
-        figures = {
-            "cpu_count": cores,
-            "python": platform.python_version(),
-            "torch": torch_ver,
-            "tool": tool,
-            "package": package,
+    write_json(
+        args.json,
+        {
+            **info,
             "arch": ARCH,
             "sample_rate": SAMPLE_RATE,
             "samples": n,
-            "repeat": args.repeat,
-            "warmup": args.warmup,
             "commands": stats,
             "derived": derived,
             "targets": {key: {"value": v, "target": t, "pass": v <= t} for _, key, v, t in checks},
             "profile": profiled,
-        }
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(figures, fh, indent=2)
-        print(f"figures written to {args.json}")
+        },
+    )
     return 0
 
 
