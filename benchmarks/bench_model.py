@@ -79,20 +79,20 @@ BASELINE_SCRIPT = textwrap.dedent(
 # Functions timed by the --profile phase run, as (module the caller looks the name up in,
 # attribute path). Names that no longer exist are listed as missing, not an error.
 PHASES = [
-    ("upsampcheck.loading", "load_model"),
+    ("upsampcheck.subjects.loading", "load_model"),
     ("upsampcheck.model_check", "check_model"),
     ("upsampcheck.model_check", "discover"),
     ("upsampcheck.model_check", "tap"),
     ("torchaudio.models.conv_tasnet", "ConvTasNet.forward"),
     ("upsampcheck.model_check", "measure_stage"),
-    ("upsampcheck.analysis", "probe_lines"),
-    ("upsampcheck.analysis", "magnitude_response"),
+    ("upsampcheck.measure.analysis", "probe_lines"),
+    ("upsampcheck.measure.analysis", "magnitude_response"),
     ("upsampcheck.model_check", "measure_alone"),
     ("upsampcheck.model_check", "probe_lines"),
-    ("upsampcheck.output", "Delivery.deliver"),
-    ("upsampcheck.output", "write_report_folder"),
-    ("upsampcheck.render", "FigureRenderer.render"),
-    ("upsampcheck.output", "print_summary"),
+    ("upsampcheck.outputs.folder", "Delivery.deliver"),
+    ("upsampcheck.outputs.folder", "write_report_folder"),
+    ("upsampcheck.outputs.render", "FigureRenderer.render"),
+    ("upsampcheck.outputs.folder", "print_summary"),
 ]
 
 # --profile: one in-process run of upsampcheck.cli.main, in a child process.

@@ -1,7 +1,7 @@
-"""Small models built from code, one per stage-discovery path of ``upsampcheck.discover``.
+"""Small models built from code, one per stage-discovery path of ``upsampcheck.subjects.discover``.
 
 Every model takes ``(B, C, T)`` audio-like input unless noted; the comment on each class gives
-the stages :func:`upsampcheck.discover.discover` must find (name, kind, factor).
+the stages :func:`upsampcheck.subjects.discover.discover` must find (name, kind, factor).
 """
 
 from __future__ import annotations

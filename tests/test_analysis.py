@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from scipy.signal import chirp, find_peaks
 
-from upsampcheck.analysis import LOBE, find_lines, peaks_with_prominence, power_spectrum
-from upsampcheck.signals import exponential_sweep
+from upsampcheck.measure.analysis import LOBE, find_lines, peaks_with_prominence, power_spectrum
+from upsampcheck.measure.probes import exponential_sweep
 
 
 def test_the_sweep_follows_scipy_s_logarithmic_chirp():

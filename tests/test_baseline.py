@@ -1,4 +1,4 @@
-"""Baselines: write, read, compare and gate on regressions (upsampcheck.baseline)."""
+"""Baselines: write, read, compare and gate on regressions (upsampcheck.report.baseline)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from upsampcheck.baseline import (
+from upsampcheck.check import check_layer
+from upsampcheck.errors import UsageError
+from upsampcheck.report.baseline import (
     apply_baseline,
     compare,
     make_baseline,
     read_baseline,
     write_baseline,
 )
-from upsampcheck.check import check_layer
-from upsampcheck.errors import UsageError
-from upsampcheck.layers import LayerSpec
+from upsampcheck.subjects.layers import LayerSpec
 
 
 def _report(length: int, **spec) -> dict:

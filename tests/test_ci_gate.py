@@ -287,7 +287,7 @@ def test_readme_github_actions_job_runs_as_written(tmp_path):
 
 
 def test_a_baseline_never_excuses_nan_output():
-    from upsampcheck.baseline import apply_baseline, make_baseline
+    from upsampcheck.report.baseline import apply_baseline, make_baseline
 
     report = {
         "schema_version": 1, "subject": {"kind": "model", "name": "m"}, "stages": [],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import upsampcheck.output
+import upsampcheck.outputs.folder
 from upsampcheck.cli import main
 
 FAILING = ["layer", "--type", "transposed", "--length", "5", "--stride", "4"]
@@ -157,7 +157,7 @@ def test_internal_error_exits_3_and_leaves_no_half_written_report(cli, tmp_path,
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(upsampcheck.output.FigureRenderer, "render", broken)
+    monkeypatch.setattr(upsampcheck.outputs.folder.FigureRenderer, "render", broken)
     result = cli(*FAILING, out=tmp_path / "r")
     assert result.code == 3
     assert "internal error" in result.err and result.err.count("\n") == 1
@@ -166,7 +166,7 @@ def test_internal_error_exits_3_and_leaves_no_half_written_report(cli, tmp_path,
 
 def test_debug_env_shows_the_traceback(monkeypatch, tmp_path):
     monkeypatch.setenv("UPSAMPCHECK_DEBUG", "1")
-    monkeypatch.setattr(upsampcheck.output, "render_text", lambda r: 1 / 0)
+    monkeypatch.setattr(upsampcheck.outputs.folder, "render_text", lambda r: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main([*PASSING, "--out", str(tmp_path / "r")])
 

@@ -1,4 +1,4 @@
-"""Stage discovery and tapping (upsampcheck.discover) on fixtures and real torchaudio models."""
+"""Stage discovery and tapping (subjects.discover) on fixtures and real torchaudio models."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from upsampcheck.discover import Discovery, Stage, discover, tap
 from upsampcheck.errors import StageError, UsageError
+from upsampcheck.subjects.discover import Discovery, Stage, discover, tap
 
 try:
     import model_fixtures as mf

@@ -1,4 +1,4 @@
-"""JUnit XML and GitHub Actions output (upsampcheck.formats)."""
+"""JUnit XML and GitHub Actions output (upsampcheck.outputs.formats)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from upsampcheck.check import check_layer
-from upsampcheck.formats import (
+from upsampcheck.outputs.formats import (
     escape_data,
     escape_property,
     github_actions,
@@ -15,7 +15,7 @@ from upsampcheck.formats import (
     to_junit,
     write_step_summary,
 )
-from upsampcheck.layers import LayerSpec
+from upsampcheck.subjects.layers import LayerSpec
 
 
 @pytest.fixture(scope="module")

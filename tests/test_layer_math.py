@@ -10,7 +10,7 @@ import torch
 from oracles import box, db, dc_line_levels, half_pixel_triangle, kernel_response_db
 
 from upsampcheck.check import check_layer
-from upsampcheck.layers import LayerSpec, build_layer
+from upsampcheck.subjects.layers import LayerSpec, build_layer
 
 FS = 16000.0
 LEVEL_TOLERANCE_DB = 0.5

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from upsampcheck.errors import UsageError
-from upsampcheck.loading import LoadedModel, build_arch, load_model
+from upsampcheck.subjects.loading import LoadedModel, build_arch, load_model
 
 MYMODELS = """
 from torch import nn

@@ -15,10 +15,10 @@ import torch
 from oracles import box, dc_line_levels, kernel_response_db
 
 from upsampcheck.check import check_layer
-from upsampcheck.discover import discover, tap
-from upsampcheck.layers import LayerSpec, polyphase_sums
-from upsampcheck.loading import LoadedModel, load_model
 from upsampcheck.model_check import ModelOptions, check_model
+from upsampcheck.subjects.discover import discover, tap
+from upsampcheck.subjects.layers import LayerSpec, polyphase_sums
+from upsampcheck.subjects.loading import LoadedModel, load_model
 
 try:
     import model_fixtures as mf

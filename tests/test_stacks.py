@@ -10,7 +10,7 @@ from oracles import dc_line_levels, half_pixel_triangle, kernel_response_db
 
 from upsampcheck.check import check_stack
 from upsampcheck.config import find_config, shipped_configs
-from upsampcheck.stack import build_stack, load_stack, parse_stack
+from upsampcheck.subjects.stack import build_stack, load_stack, parse_stack
 
 PAPER = [name for name in shipped_configs() if name.startswith("paper/")]
 
@@ -170,7 +170,7 @@ def trace_offset(spec) -> float:
     """The conv's bias relative to the noise that reaches it (DESIGN.md §4's signal level)."""
     import torch
 
-    from upsampcheck.signals import make_probes
+    from upsampcheck.measure.probes import make_probes
 
     modules = build_stack(spec)
     probes = make_probes(4096, 4000.0, seed=spec.seed)

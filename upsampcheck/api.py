@@ -1,4 +1,4 @@
-"""The Python API: what the CLI does, as functions returning a :class:`~upsampcheck.report.Report`.
+"""The Python API: what the CLI does, as functions returning a :class:`~.report.findings.Report`.
 
 from upsampcheck import LayerSpec, check_layer, check_model
 
@@ -18,12 +18,12 @@ from torch import nn
 
 from .check import check_layer, check_stack
 from .config import Thresholds, load_thresholds
-from .layers import LayerSpec
-from .loading import LoadedModel, load_model
 from .model_check import ModelOptions
 from .model_check import check_model as _check_loaded
-from .report import Report
-from .stack import StackSpec, load_stack
+from .report.findings import Report
+from .subjects.layers import LayerSpec
+from .subjects.loading import LoadedModel, load_model
+from .subjects.stack import StackSpec, load_stack
 
 __all__ = [
     "LayerSpec",

@@ -20,14 +20,20 @@ from dataclasses import dataclass
 
 import torch
 
-from .analysis import LineSettings, StageMeasurement, choose_nfft, measure_stage, probe_lines
-from .attribution import assign_origins, match_origins
 from .config import Thresholds, load_thresholds
 from .errors import UsageError
-from .layers import LayerSpec, edge_margin, polyphase_sums
-from .report import Report, StageResult, chain_findings, stage_findings
-from .signals import make_probes, tone_frequency
-from .stack import BlockSpec, StackSpec, block_margin, build_stack, single_layer_stack
+from .measure.analysis import (
+    LineSettings,
+    StageMeasurement,
+    choose_nfft,
+    measure_stage,
+    probe_lines,
+)
+from .measure.attribution import assign_origins, match_origins
+from .measure.probes import make_probes, tone_frequency
+from .report.findings import Report, StageResult, chain_findings, stage_findings
+from .subjects.layers import LayerSpec, edge_margin, polyphase_sums
+from .subjects.stack import BlockSpec, StackSpec, block_margin, build_stack, single_layer_stack
 
 OUTPUT_SAMPLES = 2**15
 """Output samples per probe, at least (more when a stack's grid needs longer frames)."""

@@ -15,8 +15,8 @@ import typer
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from .output import Delivery
-    from .report import Report
+    from .outputs.folder import Delivery
+    from .report.findings import Report
 
 app = typer.Typer(
     name="upsampcheck",
@@ -165,7 +165,7 @@ def threshold_flags(params: dict[str, object]) -> dict[str, object]:
 
 def make_delivery(params: dict[str, object], renderer: object) -> Delivery:
     """What happens to a command's report, from its output and CI options."""
-    from .output import Delivery
+    from .outputs.folder import Delivery
 
     return Delivery(
         params["out"],
@@ -281,7 +281,7 @@ def layer(
     params = dict(locals())
     if list_configs_:
         return list_configs()
-    from .render import FigureRenderer
+    from .outputs.render import FigureRenderer
 
     with FigureRenderer(background=plots) as renderer:  # starts importing matplotlib now
         flags = threshold_flags(params)
@@ -299,12 +299,12 @@ def layer(
             if given:
                 raise UsageError(f"--config describes the stack; drop {', '.join(given)}")
             from .config import find_config
-            from .stack import load_stack
+            from .subjects.stack import load_stack
 
             stack = load_stack(find_config(config))
         else:
-            from .layers import LayerSpec
-            from .stack import single_layer_stack
+            from .subjects.layers import LayerSpec
+            from .subjects.stack import single_layer_stack
 
             spec = LayerSpec(
                 (type or LayerType.transposed).value,
@@ -420,13 +420,13 @@ def model(
 ) -> int:
     """Check a model: find its upsampling stages, probe them, trace every line to its stage."""
     params = dict(locals())
-    from .render import FigureRenderer
+    from .outputs.render import FigureRenderer
 
     with FigureRenderer(background=plots) as renderer:
         flags = threshold_flags(params)
         delivery = make_delivery(params, renderer)
         kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
-        from .trend import expand_checkpoints, order_checkpoints
+        from .report.trend import expand_checkpoints, order_checkpoints
 
         paths = expand_checkpoints(checkpoints or [])
         if not paths and arch is None:
@@ -449,7 +449,7 @@ def model(
             seed=0 if seed is None else seed,
             device=device,
         )
-        from .loading import load_model
+        from .subjects.loading import load_model
 
         def run_one(path: Path | None, step: Callable[[str], None]) -> Report:
             step(f"loading {path.name if path else arch}")

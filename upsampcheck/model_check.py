@@ -29,15 +29,21 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from .analysis import LineSettings, StageMeasurement, choose_nfft, measure_stage, probe_lines
-from .attribution import assign_origins
 from .check import OUTPUT_SAMPLES, check_sample_rate, resolve_device
 from .config import Thresholds, load_thresholds
-from .discover import Discovery, Stage, discover, module_types, tap
 from .errors import StageError, UsageError
-from .loading import LoadedModel
-from .report import Finding, Report, StageResult, chain_findings, stage_findings
-from .signals import PROBES, make_probes, tone_frequency
+from .measure.analysis import (
+    LineSettings,
+    StageMeasurement,
+    choose_nfft,
+    measure_stage,
+    probe_lines,
+)
+from .measure.attribution import assign_origins
+from .measure.probes import PROBES, make_probes, tone_frequency
+from .report.findings import Finding, Report, StageResult, chain_findings, stage_findings
+from .subjects.discover import Discovery, Stage, discover, module_types, tap
+from .subjects.loading import LoadedModel
 
 EDGE_FRACTION = 8
 """A model's boundary reach is unknown: 1/8 of each tapped signal is dropped at either end."""
@@ -217,7 +223,7 @@ def run_probes(
     method: str,
     batch: int | None,
 ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """:func:`~upsampcheck.discover.tap` on the whole probe batch, or, for a model exported with
+    """:func:`~.subjects.discover.tap` on the whole probe batch, or, for a model exported with
     a fixed batch of ``batch`` examples, one pass per probe (each repeated ``batch`` times), the
     results stacked probe-major as if the batch had run at once."""
     if batch is None:
@@ -267,7 +273,7 @@ def discover_stages(
     opts: ModelOptions,
     device: torch.device,
 ) -> tuple[Discovery, int]:
-    """:func:`~upsampcheck.discover.discover` on the first probe of shape ``shape`` (repeated
+    """:func:`~.subjects.discover.discover` on the first probe of shape ``shape`` (repeated
     to ``batch``), and the input length it ran at.
 
     Discovery needs the graph, not the length: a 16x shorter input is tried first (one cheap
@@ -575,7 +581,7 @@ def stage_details(stage: Stage, rate: int) -> dict:
     }
     weight = getattr(stage.module, "weight", None)  # also a TorchScript/exported module's
     if stage.kind.startswith("ConvTranspose1d") and isinstance(weight, torch.Tensor):
-        from .layers import polyphase_sums
+        from .subjects.layers import polyphase_sums
 
         details["length"] = weight.shape[-1]
         sums = polyphase_sums(weight.detach().double().cpu(), rate).mean(0)

@@ -9,7 +9,7 @@ and knows no modules. Recognised ops: transposed convolutions (``aten.conv_trans
 ``aten.convolution`` / ``aten._convolution`` with ``transposed``), ``aten.upsample_*``,
 ``aten.repeat_interleave`` (exported graphs only: the dispatcher sees an int count as expand +
 reshape), ``aten.pixel_shuffle``, ``aten.col2im`` (fold) and ``aten.istft``, with the rate
-factors of :mod:`upsampcheck.discover`. A transposed conv is named after the module owning its
+factors of :mod:`.discover`. A transposed conv is named after the module owning its
 weight Parameter, other ops after the node's module; when that module was written as the
 matching class (``ConvTranspose1d``, ``Upsample``, ``PixelShuffle``, ``Fold``: from
 ``RecursiveScriptModule.original_name`` or the stack's class names) the stage is named and
@@ -35,7 +35,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from upsampcheck.errors import StageError
-from upsampcheck.stages import (
+from upsampcheck.subjects.stages import (
     FEATURE_MODULES,
     MIN_SHAPE_GROWTH,
     ROOT,
@@ -63,7 +63,7 @@ _ATEN_OPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "istft": ("istft", ()),
 }
 _UPSAMPLE_CLASSES = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
-# ATen ops whose last axis is features (see upsampcheck.stages.FEATURE_MODULES).
+# ATen ops whose last axis is features (see upsampcheck.subjects.stages.FEATURE_MODULES).
 _FEATURE_OPS = {"linear", "addmm", "mm", "bmm", "baddbmm", "matmul", "einsum", "bilinear"}
 _FEATURE_OPS |= {"_scaled_dot_product_flash_attention", "scaled_dot_product_attention"}
 _FEATURE_OPS |= {"_scaled_dot_product_efficient_attention", "_native_multi_head_attention"}

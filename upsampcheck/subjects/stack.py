@@ -35,9 +35,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..measure.probes import PROBES
 from .layers import LAYER_TYPES, LayerSpec, edge_margin, make_layer
-from .signals import PROBES
 
 BLOCK_TYPES = ("conv", "relu", "leaky_relu")
 UPSAMPLER_KEYS = {"type": str, "stride": int, "length": int, "bias": bool, "init": str}
@@ -196,7 +196,7 @@ def parse_stack(data: dict[str, Any], source: str) -> StackSpec:
 
 def load_stack(path: Path) -> StackSpec:
     """Read and validate a stack spec file."""
-    from .config import read_toml
+    from ..config import read_toml
 
     return parse_stack(read_toml(path), str(path))
 

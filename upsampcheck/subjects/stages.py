@@ -1,7 +1,7 @@
 """What a stage is, and the stages one discovery pass finds, for eager and compiled discovery.
 
 :class:`Stage` is one op that lengthens an axis. :class:`StageLog` keeps the stages of one pass
-(:mod:`upsampcheck.discover` for eager models, :mod:`upsampcheck.discover_compiled` for
+(:mod:`.discover` for eager models, :mod:`.discover_compiled` for
 TorchScript and torch.export archives) and applies the rules both share: a recognised call
 (:class:`Call`) is a time stage when it lengthens the last axis and its rate factor is > 1, an
 other-axis stage when it grows an axis between channels and time instead; a shape-growth stage

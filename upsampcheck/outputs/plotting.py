@@ -2,7 +2,7 @@
 
 No pyplot: every figure is a :class:`matplotlib.figure.Figure` rendered by the Agg canvas, so
 nothing touches global state or needs a display. The input is the plain payload of
-:meth:`upsampcheck.report.Report.figure_data` (numpy arrays already in dB relative to each
+:meth:`upsampcheck.report.findings.Report.figure_data` (numpy arrays already in dB relative to each
 stage's signal level), so this module needs neither torch nor the analysis code and can run
 in a separate process. All panels share one dB scale, so a line's colour reads as its level.
 """

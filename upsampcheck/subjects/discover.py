@@ -49,9 +49,9 @@ outside any module call when ``method`` is not ``forward``); a module or op that
 once in one pass gets ``"#2"``, ``"#3"`` ... on its later calls.
 
 **Compiled models** (TorchScript, and the flat graph of a loaded torch.export archive) run their
-submodules where no hook sees them: :mod:`upsampcheck.discover_compiled` watches them at the ATen
+submodules where no hook sees them: :mod:`.discover_compiled` watches them at the ATen
 level and names their stages as this module does. :class:`Stage` and the rules shared by both
-paths (rate factor, other-axis growth, names made unique) live in :mod:`upsampcheck.stages`.
+paths (rate factor, other-axis growth, names made unique) live in :mod:`.stages`.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
-from upsampcheck.discover_compiled import is_compiled, module_types, run_compiled
 from upsampcheck.errors import StageError, UsageError
-from upsampcheck.stages import (
+from upsampcheck.subjects.discover_compiled import is_compiled, module_types, run_compiled
+from upsampcheck.subjects.stages import (
     FEATURE_MODULES,
     MIN_SHAPE_GROWTH,
     ROOT,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..report.findings import Report, render_text
 from .render import FigureRenderer
-from .report import Report, render_text
 
 REPORT_FILES = ("report.json", "verdict.txt")
 
@@ -121,7 +121,7 @@ class Delivery:
                 f"--tolerance-db must be a non-negative number (got {self.tolerance_db})"
             )
         if self.baseline is not None:
-            from .baseline import read_baseline
+            from ..report.baseline import read_baseline
 
             self._baseline = read_baseline(self.baseline)
         if self.write_baseline is not None and self.write_baseline.is_dir():
@@ -131,7 +131,7 @@ class Delivery:
         """The report's JSON, with the baseline applied when one was given."""
         data = report.to_json()
         if self._baseline is not None:
-            from .baseline import apply_baseline
+            from ..report.baseline import apply_baseline
 
             data = apply_baseline(data, self._baseline, self.tolerance_db)
         return data
@@ -144,7 +144,7 @@ class Delivery:
         data = self.gate(report)
         write_report_folder(report, data, self.out, figures=self.plots, renderer=self.renderer)
         if self.write_baseline is not None:
-            from .baseline import write_baseline
+            from ..report.baseline import write_baseline
 
             write_baseline(report.to_json(), self.write_baseline)
         self.emit([data], [self.out])
@@ -180,7 +180,7 @@ class Delivery:
 
         ``entries``: ``{"name", "checkpoint", "step", "report": Report}`` in trend order.
         """
-        from .trend import folder_names, trend_data
+        from ..report.trend import folder_names, trend_data
 
         out = check_out_dir(self.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Pure measurement functions: spectra, tonal lines, response, images and offsets (DESIGN.md §4).
 
 Conventions. A stage turns ``x: (P, C_in, T_in)`` at ``fs_in`` into ``y: (P, C_out, T_out)`` at
-``fs_out = factor * fs_in``; rows are probes (:mod:`upsampcheck.signals`). Only the interior
+``fs_out = factor * fs_in``; rows are probes (:mod:`upsampcheck.measure.probes`). Only the interior
 ``[margin, T - margin)`` of an output is measured, so boundary transients don't pass for
 broadband content. Power spectra are one-sided Welch averages (Kaiser window with β = 18, whose
 leakage stays below −150 dB beyond ±7 bins, so a loud line has no sidelobes to mistake for
@@ -47,7 +47,7 @@ class Line:
     probe: str
     on_grid: bool
     origin: str = ""
-    """The stage that introduced the line (filled in by :mod:`upsampcheck.attribution`)."""
+    """The stage that introduced the line (filled in by :mod:`upsampcheck.measure.attribution`)."""
 
 
 @dataclass

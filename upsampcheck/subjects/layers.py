@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UsageError
+from ..errors import UsageError
 
 LAYER_TYPES = ("transposed", "subpixel", "nearest", "linear", "stretch")
 INITS = ("default", "ones", "icnr")

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__, explain
-from .analysis import FLOOR_DB, StageMeasurement, to_db
-from .config import Thresholds
+from .. import __version__
+from ..config import Thresholds
+from ..measure.analysis import FLOOR_DB, StageMeasurement, to_db
+from . import explain
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("fail", "warn", "info", "pass")
@@ -138,7 +139,7 @@ class Report:
         return 1 if self.verdict == "fail" else 0
 
     def figure_data(self) -> dict[str, Any]:
-        """The plain payload :mod:`upsampcheck.plotting` draws: numpy arrays in dB relative to
+        """The plain payload :mod:`~.outputs.plotting` draws: numpy arrays in dB relative to
         each stage's signal level, picklable without torch."""
         stages = []
         for stage in self.stages:

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 STEP_IN_NAME = re.compile(r"(?:global_step|step|iter(?:ation)?|it)[=_-]?(\d+)", re.IGNORECASE)
 STEP_KEYS = ("global_step", "step", "iteration", "epoch")

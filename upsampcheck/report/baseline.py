@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import UsageError
+from .. import __version__
+from ..errors import UsageError
 
 FORMAT = "upsampcheck-baseline"
 SCHEMA_VERSION = 1

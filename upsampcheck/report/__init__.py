@@ -1,0 +1,1 @@
+"""Measurements turned into findings with causes and fixes, a verdict, baselines and trends."""

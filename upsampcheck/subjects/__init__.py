@@ -1,0 +1,1 @@
+"""What is checked: layers and stacks built from specs, loaded models and their stages."""
