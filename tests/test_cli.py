@@ -51,7 +51,7 @@ def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     probes = ("dc", "noise", "silence", "sweep", "tone")
     assert names == sorted(
-        ["report.json", "summary.png", "verdict.txt"]
+        [".upsampcheck", "report.json", "summary.png", "verdict.txt"]
         + [f"stage0_transposed_{p}.png" for p in probes]
     )
     report = json.loads((folder / "report.json").read_text())
@@ -164,11 +164,13 @@ def test_internal_error_exits_3_and_leaves_no_half_written_report(cli, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_debug_env_shows_the_traceback(monkeypatch, tmp_path):
+def test_debug_env_shows_the_traceback_and_still_exits_3(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("UPSAMPCHECK_DEBUG", "1")
     monkeypatch.setattr(upsampcheck.outputs.folder, "render_text", lambda r: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
-        main([*PASSING, "--out", str(tmp_path / "r")])
+    assert main([*PASSING, "--out", str(tmp_path / "r")]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: division by zero" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_console_script_runs_as_a_real_process(tmp_path):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .bounds import PROBE_SAMPLES, check_int, check_memory, check_rate, check_seed
 from .config import Thresholds, load_thresholds
 from .errors import UsageError
 from .measure.analysis import (
@@ -52,11 +53,21 @@ def resolve_device(device: str) -> torch.device:
 
 
 def check_sample_rate(sample_rate: float) -> float:
-    """A finite, positive rate in Hz, or a usage error."""
-    ok = isinstance(sample_rate, (int, float)) and math.isfinite(sample_rate) and sample_rate > 0
-    if not ok:
-        raise UsageError(f"sample rate must be a positive number of Hz (got {sample_rate!r})")
-    return float(sample_rate)
+    """A finite rate in Hz within :data:`~.bounds.SAMPLE_RATE`, or a usage error."""
+    return check_rate(sample_rate)
+
+
+def stack_memory(spec: StackSpec, n_samples: int) -> float:
+    """Bytes a stack check needs, from the shapes: the batch of probes at every layer's input
+    and output (float32, all kept for the measurements) and twice the widest stage in float64
+    for the analysis of the widest stage."""
+    probes, total, factor, widest = 5, n_samples, 1, n_samples
+    for layer in spec.layers:
+        if isinstance(layer, LayerSpec):
+            factor *= layer.stride
+        total += n_samples * factor
+        widest = max(widest, n_samples * factor)
+    return probes * spec.channels * (4 * total + 2 * 8 * widest)
 
 
 def layer_details(spec: LayerSpec, layer: torch.nn.Module) -> dict:
@@ -72,9 +83,7 @@ def probe_length(factor: int, margin: int, probe_samples: int | None) -> int:
     """Input samples per probe: the output must hold :data:`OUTPUT_SAMPLES` and four Welch
     frames of the grid-resolving length, plus ``margin`` output samples at each end."""
     if probe_samples is not None:
-        if probe_samples < 16:
-            raise UsageError(f"--probe-samples must be at least 16 (got {probe_samples})")
-        return probe_samples
+        return check_int(probe_samples, "--probe-samples", PROBE_SAMPLES)
     n_fft = choose_nfft(1 << 40, factor)
     return math.ceil((max(OUTPUT_SAMPLES, 4 * n_fft) + 2 * margin) / factor)
 
@@ -190,7 +199,7 @@ def check_stack(
     """Check a stack (or a single layer as a stack of one); ``spec.sample_rate`` is the rate
     of the stack's **output**."""
     sample_rate = check_sample_rate(spec.sample_rate)
-    seed = spec.seed if seed is None else seed
+    seed = check_seed(spec.seed if seed is None else seed)
     thresholds = thresholds or load_thresholds(config=spec.thresholds, config_name=spec.source)
     torch_device = resolve_device(device)
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
@@ -201,6 +210,13 @@ def check_stack(
     for layer in spec.layers:
         margin = block_margin(layer, margin)
     n_samples = probe_length(spec.factor, margin, probe_samples)
+    longest = max(layer.kernel_length for layer in spec.upsamplers)
+    if longest >= n_samples:
+        raise UsageError(
+            f"a kernel of length {longest} is longer than the probe ({n_samples} samples); "
+            "raise --probe-samples or shorten the kernel"
+        )
+    check_memory(stack_memory(spec, n_samples), "lower --probe-samples or --channels")
     probes = make_probes(n_samples, fs_model_in, spec.channels, seed=seed)
     taps, output, out_margin = run_chain(
         modules, spec, probes.signals.to(torch_device), fs_model_in

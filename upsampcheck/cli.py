@@ -283,9 +283,9 @@ def layer(
         return list_configs()
     from .outputs.render import FigureRenderer
 
-    with FigureRenderer(background=plots) as renderer:  # starts importing matplotlib now
+    renderer = FigureRenderer(background=plots)  # starts importing matplotlib now
+    with renderer, make_delivery(params, renderer) as delivery:
         flags = threshold_flags(params)
-        delivery = make_delivery(params, renderer)
         layer_flags = {
             "type": type,
             "stride": stride,
@@ -400,6 +400,13 @@ def model(
             "--config", help="A TOML file whose [thresholds] table overrides pyproject.toml."
         ),
     ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Give up (exit 2, naming the stage it was in) when checking one checkpoint "
+            "takes longer than this many seconds."
+        ),
+    ] = None,
     seed: Seed = None,
     device: Device = "auto",
     out: Out = Path("upsampcheck-report"),
@@ -422,9 +429,9 @@ def model(
     params = dict(locals())
     from .outputs.render import FigureRenderer
 
-    with FigureRenderer(background=plots) as renderer:
+    renderer = FigureRenderer(background=plots)
+    with renderer, make_delivery(params, renderer) as delivery:
         flags = threshold_flags(params)
-        delivery = make_delivery(params, renderer)
         kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
         from .report.trend import expand_checkpoints, order_checkpoints
 
@@ -438,6 +445,7 @@ def model(
         table = read_toml(config).get("thresholds", {}) if config is not None else {}
         thresholds = load_thresholds(config=table, config_name=str(config), flags=flags)
         delivery.prepare()
+        from .bounds import check_seed, check_timeout
         from .model_check import ModelOptions, check_model, parse_shape
 
         opts = ModelOptions(
@@ -446,10 +454,12 @@ def model(
             method=method,
             silence_value=silence_value,
             stage=stage,
-            seed=0 if seed is None else seed,
+            seed=check_seed(0 if seed is None else seed),
             device=device,
         )
+        check_timeout(timeout)
         from .subjects.loading import load_model
+        from .subjects.watchdog import time_limit
 
         def run_one(path: Path | None, step: Callable[[str], None]) -> Report:
             step(f"loading {path.name if path else arch}")
@@ -462,7 +472,8 @@ def model(
                 "format": loaded.source,
                 "method": method,
             }
-            return check_model(loaded, opts, thresholds, subject, progress=step)
+            with time_limit(timeout, path.name if path else arch, loaded.module):
+                return check_model(loaded, opts, thresholds, subject, progress=step)
 
         with progress_reporter() as step:
             if len(paths) <= 1:
@@ -539,30 +550,67 @@ def click_kind(exc: BaseException) -> str | None:
     return None
 
 
+class Signalled(BaseException):
+    """SIGINT or SIGTERM arrived. It unwinds like KeyboardInterrupt (staging folders and the
+    figure process are cleaned up on the way) but is no KeyboardInterrupt, so nothing on the
+    way (Typer turns that into a silent exit 130) swallows it; exit ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise Signalled(signum)
+
+
+def say(text: str) -> None:
+    """One line on stderr; path bytes that are not UTF-8 are shown escaped, never a crash."""
+    line = f"upsampcheck: {one_line(text)}\n"
+    sys.stderr.buffer.write(line.encode("utf-8", "backslashreplace"))
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app and map every outcome to an exit code."""
+    """Entry point: run the app and map every outcome to an exit code (0 pass, 1 a failing
+    finding, 2 bad usage or input, 3 internal error, 130 SIGINT, 143 SIGTERM)."""
+    import signal
+    import threading
+
+    watched = (signal.SIGINT, signal.SIGTERM)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = [signal.signal(s, _on_signal) for s in watched] if main_thread else []
     try:
         result = app(args=argv, standalone_mode=False, prog_name="upsampcheck")
     except UsageError as exc:
-        sys.stderr.write(f"upsampcheck: error: {one_line(exc)}\n")
+        say(f"error: {exc}")
         return 2
+    except Signalled as exc:
+        name = "SIGINT" if exc.signum == signal.SIGINT else "SIGTERM"
+        say(f"{'interrupted' if name == 'SIGINT' else 'terminated'} ({name})")
+        return 128 + exc.signum
     except (Exception, KeyboardInterrupt) as exc:
         kind = click_kind(exc)
         if kind == "exit":
             return exc.exit_code
         if kind == "usage":  # bad flags
-            sys.stderr.write(f"upsampcheck: error: {one_line(exc.format_message())}\n")
+            say(f"error: {exc.format_message()}")
             return 2
         if kind == "abort" or isinstance(exc, KeyboardInterrupt):
-            sys.stderr.write("upsampcheck: aborted\n")
+            say("interrupted (SIGINT)")
             return 130
         if os.environ.get("UPSAMPCHECK_DEBUG") == "1":
-            raise
-        sys.stderr.write(
-            f"upsampcheck: internal error: {type(exc).__name__}: {one_line(exc)} "
-            "(set UPSAMPCHECK_DEBUG=1 for a traceback)\n"
+            import traceback
+
+            traceback.print_exc()
+            return 3
+        say(
+            f"internal error: {type(exc).__name__}: {exc} (set UPSAMPCHECK_DEBUG=1 for a traceback)"
         )
         return 3
+    finally:
+        for sig, handler in zip(watched, previous, strict=False):
+            signal.signal(sig, handler)
     return result if isinstance(result, int) else 0
 
 

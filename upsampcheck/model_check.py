@@ -434,6 +434,13 @@ def measure_model_stage(
         what = "complex" if tapped[0].is_complex() else "not a per-probe signal"
         ctx.not_measured(stage, f"its input is {what}, so the probes cannot be traced through it")
         return None
+    if not x.any():
+        ctx.not_measured(
+            stage,
+            "not reached by the probes (its input is zero for every probe: an unused branch, "
+            "or one driven by the model's own noise)",
+        )
+        return None
     grids = [*(r.fs_in_hz for r in done), fs_in]
     in_band = ctx.tone_hz < fs_in / 4
     try:

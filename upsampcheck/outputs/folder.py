@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,22 +12,26 @@ from typing import Any
 from ..errors import UsageError
 from ..report.findings import Report, render_text
 from .render import FigureRenderer
+from .safe_folder import OutFolder, write_marker
 
 REPORT_FILES = ("report.json", "verdict.txt")
 
 
-def check_out_dir(out: Path) -> Path:
-    """Refuse an ``--out`` that is a file, or a folder holding anything but an earlier report
-    (it would be replaced). Called before any work, so a bad ``--out`` leaves nothing behind."""
-    out = out.expanduser()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a folder")
-    ours = (out / "report.json").is_file() or (out / "trend.json").is_file()
-    if out.is_dir() and any(out.iterdir()) and not ours:
-        raise UsageError(
-            f"--out {out}: folder is not empty and holds no earlier report; pick another"
-        )
-    return out
+def fill_report_folder(
+    report: Report,
+    data: dict[str, Any],
+    folder: Path,
+    figures: bool = True,
+    renderer: FigureRenderer | None = None,
+) -> None:
+    """Write ``report.json`` (``data``, the report's JSON after any baseline gating),
+    ``verdict.txt`` and the figures into the new folder ``folder`` (a staging folder)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    (folder / "verdict.txt").write_text(render_text(data))
+    if figures:
+        payload = {**report.figure_data(), "verdict": data["verdict"]}
+        (renderer or FigureRenderer(background=False)).render(payload, folder)
 
 
 def write_report_folder(
@@ -40,26 +41,17 @@ def write_report_folder(
     figures: bool = True,
     renderer: FigureRenderer | None = None,
 ) -> Path:
-    """Write ``report.json`` (``data``, the report's JSON after any baseline gating),
-    ``verdict.txt`` and the figures into ``out``, atomically.
-
-    Everything goes to a temporary sibling folder first, which then replaces ``out`` with one
-    rename; on any error the temporary folder is removed and ``out`` is left as it was.
-    """
-    out = check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    """Write a report folder at ``out`` completely or not at all (:mod:`.safe_folder`)."""
+    folder = OutFolder(out).check()
+    folder.lock()
+    wrote = False
     try:
-        (staging / "report.json").write_text(json.dumps(data, indent=2) + "\n")
-        (staging / "verdict.txt").write_text(render_text(data))
-        if figures:
-            payload = {**report.figure_data(), "verdict": data["verdict"]}
-            (renderer or FigureRenderer(background=False)).render(payload, staging)
-        replace_folder(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+        with folder.staged() as staging:
+            fill_report_folder(report, data, staging, figures, renderer)
+        wrote = True
+    finally:
+        folder.release(wrote)
+    return folder.out
 
 
 def print_summary(data: dict[str, Any], out: Path | None) -> None:
@@ -112,10 +104,14 @@ class Delivery:
     exit_zero: bool = False
     renderer: FigureRenderer | None = None
     _baseline: dict[str, Any] | None = field(default=None, init=False)
+    _folder: OutFolder | None = field(default=None, init=False)
+    _wrote: bool = field(default=False, init=False)
 
     def prepare(self) -> None:
-        """Refuse a bad ``--out``, an unreadable baseline or a negative tolerance, up front."""
-        check_out_dir(self.out)
+        """Refuse a bad ``--out``, an unreadable baseline or a negative tolerance, and lock
+        ``--out`` for the run, before any work."""
+        if self.write_baseline is not None and self.write_baseline.is_dir():
+            raise UsageError(f"--write-baseline {self.write_baseline}: is a folder, not a file")
         if not math.isfinite(self.tolerance_db) or self.tolerance_db < 0:
             raise UsageError(
                 f"--tolerance-db must be a non-negative number (got {self.tolerance_db})"
@@ -124,8 +120,27 @@ class Delivery:
             from ..report.baseline import read_baseline
 
             self._baseline = read_baseline(self.baseline)
-        if self.write_baseline is not None and self.write_baseline.is_dir():
-            raise UsageError(f"--write-baseline {self.write_baseline}: is a folder, not a file")
+        self._folder = OutFolder(self.out).check()
+        self._folder.lock()
+
+    def close(self) -> None:
+        """Release ``--out``'s lock (and any parent folders made for a run that wrote none)."""
+        if self._folder is not None:
+            self._folder.release(self._wrote)
+            self._folder = None
+
+    def __enter__(self) -> Delivery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _staged(self):
+        """The locked ``--out``'s staging folder (checked and locked now if not yet)."""
+        if self._folder is None:
+            self._folder = OutFolder(self.out).check()
+            self._folder.lock()
+        return self._folder.staged()
 
     def gate(self, report: Report) -> dict[str, Any]:
         """The report's JSON, with the baseline applied when one was given."""
@@ -142,7 +157,9 @@ class Delivery:
     def deliver(self, report: Report) -> int:
         """Gate, write, print; returns the exit code."""
         data = self.gate(report)
-        write_report_folder(report, data, self.out, figures=self.plots, renderer=self.renderer)
+        with self._staged() as staging:
+            fill_report_folder(report, data, staging, self.plots, self.renderer)
+        self._wrote = True
         if self.write_baseline is not None:
             from ..report.baseline import write_baseline
 
@@ -168,7 +185,7 @@ class Delivery:
             if self.format == "text":
                 print_summary(data, folder)
             if self.format == "github" or github_actions():
-                png = str(folder / "summary.png") if self.plots else None
+                png = str(folder / "summary.png") if self.plots and data["stages"] else None
                 commands, markdown = to_github(data, png)
                 if commands:
                     sys.stdout.write(commands if commands.endswith("\n") else commands + "\n")
@@ -182,17 +199,16 @@ class Delivery:
         """
         from ..report.trend import folder_names, trend_data
 
-        out = check_out_dir(self.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            names = folder_names([Path(e["checkpoint"]) for e in entries])
-            gated = []
+        out = self.out
+        names = folder_names([Path(e["checkpoint"]) for e in entries])
+        gated = []
+        with self._staged() as staging:
             for entry, folder in zip(entries, names, strict=True):
                 data = self.gate(entry["report"])
-                write_report_folder(
+                fill_report_folder(
                     entry["report"], data, staging / folder, self.plots, self.renderer
                 )
+                write_marker(staging / folder)
                 gated.append({**entry, "folder": folder, "report": data})
             trend = trend_data(gated)
             (staging / "trend.json").write_text(json.dumps(trend, indent=2) + "\n")
@@ -200,26 +216,11 @@ class Delivery:
                 from .plotting import plot_trend
 
                 plot_trend(trend, staging / "trend.png")
-            replace_folder(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        self._wrote = True
         self.emit([g["report"] for g in gated], [out / name for name in names])
         if self.format == "text":
             print_trend(trend, out)
         return max(self.exit_code(g["report"]) for g in gated)
-
-
-def replace_folder(staging: Path, out: Path) -> None:
-    """Move a finished ``staging`` folder to ``out``, replacing an earlier one in one rename."""
-    os.chmod(staging, 0o755)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out)
 
 
 def merge_junit(documents: list[str]) -> str:

@@ -126,6 +126,8 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
 def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
     """Every figure of a report's payload into ``folder``; returns the file names written."""
     names = []
+    if not data["stages"]:  # nothing measured (no upsampling stage): no figure to draw
+        return names
     for stage in data["stages"]:
         names += plot_spectrograms(stage, folder)
     plot_summary(data, folder / "summary.png")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..bounds import CHANNELS, LENGTH, STRIDE, check_int
 from ..errors import UsageError
 
 LAYER_TYPES = ("transposed", "subpixel", "nearest", "linear", "stretch")
@@ -59,21 +60,14 @@ class LayerSpec:
             )
         if self.init not in INITS:
             raise UsageError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 2:
-            raise UsageError(f"stride must be an integer >= 2 (got {self.stride!r})")
+        check_int(self.stride, "stride", STRIDE)
         length = self.kernel_length
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise UsageError(f"length must be an integer >= 0 (got {length!r})")
+        check_int(length, "length", LENGTH)
         if length == 0 and self.type in ("transposed", "subpixel"):
             raise UsageError(
                 f"length 0 is only meaningful for interpolation layers, not {self.type}"
             )
-        if (
-            isinstance(self.channels, bool)
-            or not isinstance(self.channels, int)
-            or self.channels < 1
-        ):
-            raise UsageError(f"channels must be an integer >= 1 (got {self.channels!r})")
+        check_int(self.channels, "channels", CHANNELS)
         if self.init == "icnr" and self.type != "subpixel":
             raise UsageError(f"--init icnr applies to subpixel layers only, not {self.type}")
         if self.init == "ones" and length == 0:

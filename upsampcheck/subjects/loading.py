@@ -278,12 +278,18 @@ def _read_safetensors(path: pathlib.Path) -> dict[str, torch.Tensor]:
 
 
 def _is_state_dict(obj: object) -> bool:
+    """A mapping of names to tensors; an empty one is the state of a parameterless model."""
     return (
         isinstance(obj, Mapping)
         and all(isinstance(k, str) for k in obj)
-        and any(isinstance(v, torch.Tensor) for v in obj.values())
+        and (not obj or any(isinstance(v, torch.Tensor) for v in obj.values()))
         and not any(isinstance(v, Mapping | torch.nn.Module) for v in obj.values())
     )
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article ("an OrderedDict", "a list")."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, str, list[str]]:
@@ -301,7 +307,7 @@ def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, st
             return obj, "pickled_module", [f"used the module in checkpoint{_fmt(trail)}"]
     if not _is_state_dict(obj):
         keys = ", ".join(map(repr, list(obj)[:5])) if isinstance(obj, Mapping) else ""
-        found = f"a dict with keys {keys}" if keys else f"a {type(obj).__name__}"
+        found = f"a dict with keys {keys}" if keys else _a(type(obj).__name__)
         raise UsageError(f"{path} holds {found}, not a state dict of tensors or a module")
     lightning = trail == ["state_dict"] and any(k in top for k in _LIGHTNING_KEYS)
     notes = [f"using checkpoint{_fmt(trail)}"] if trail else []

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..bounds import CHANNELS, TOTAL_FACTOR, check_int, check_rate, check_seed
 from ..errors import UsageError
 from ..measure.probes import PROBES
 from .layers import LAYER_TYPES, LayerSpec, edge_margin, make_layer
@@ -167,11 +168,16 @@ def parse_stack(data: dict[str, Any], source: str) -> StackSpec:
     rate = data.get("sample_rate")
     if rate is None:
         raise UsageError(f"{source}: missing key 'sample_rate' (Hz at the stack's output)")
-    if not math.isfinite(rate) or rate <= 0:
-        raise UsageError(f"{source}: key 'sample_rate' must be a positive number of Hz")
+    try:
+        check_rate(rate)
+    except UsageError as exc:
+        raise UsageError(f"{source}: key 'sample_rate': {exc}") from None
     channels = data.get("channels", 1)
-    if channels < 1:
-        raise UsageError(f"{source}: key 'channels' must be >= 1")
+    try:
+        check_int(channels, "channels", CHANNELS)
+        check_seed(data.get("seed", 0))
+    except UsageError as exc:
+        raise UsageError(f"{source}: key {str(exc).split()[0].lstrip('-')!r}: {exc}") from None
     probes = tuple(data.get("probes", PROBES))
     if not probes or any(p not in PROBES for p in probes):
         raise UsageError(f"{source}: key 'probes' must list some of {', '.join(PROBES)}")
@@ -181,6 +187,11 @@ def parse_stack(data: dict[str, Any], source: str) -> StackSpec:
     ]
     if not any(isinstance(layer, LayerSpec) for layer in layers):
         raise UsageError(f"{source}: no upsampling layer (types: {', '.join(LAYER_TYPES)})")
+    factor = math.prod(layer.stride for layer in layers if isinstance(layer, LayerSpec))
+    if factor > TOTAL_FACTOR:
+        raise UsageError(
+            f"{source}: the stack upsamples by {factor} in all; at most {TOTAL_FACTOR} is measured"
+        )
     return StackSpec(
         name=data.get("name", Path(source).stem),
         sample_rate=rate,
