@@ -491,3 +491,41 @@ def wavernn_upsampler() -> nn.Module:
     return UpsampleNetwork(
         upsample_scales=[5, 5, 11], n_res_block=1, n_freq=80, n_hidden=16, n_output=16
     )
+
+
+class Parameterless(nn.Module):
+    """No weights at all; stage ``repeat`` (repeat_interleave x2). Its state dict is empty."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.repeat_interleave(x, 2, dim=-1)
+
+
+class UnreachedBranch(nn.Module):
+    """Stages ``up`` and ``unused`` (ConvTranspose1d x4); ``unused`` is always driven by zeros,
+    like StyleMelGAN's noise branch with z = 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 8, 4, bias=False)
+        self.unused = nn.ConvTranspose1d(1, 1, 8, 4, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x) + self.unused(torch.zeros_like(x))
+
+
+class _Spin(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        while True:  # a forward pass that never returns
+            pass
+
+
+class NeverReturns(nn.Module):
+    """Stage ``up`` (ConvTranspose1d x4) behind ``stuck``, whose forward never returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stuck = _Spin()
+        self.up = nn.ConvTranspose1d(1, 1, 8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.stuck(x))

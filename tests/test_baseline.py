@@ -204,7 +204,7 @@ def test_corrupt_baseline_file_is_one_line_usage_error(tmp_path, content):
 
 
 def test_missing_baseline_file_is_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(UsageError, match="no such file"):
         read_baseline(tmp_path / "nope.json")
 
 

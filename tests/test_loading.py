@@ -420,7 +420,7 @@ def make_bad_file(kind: str, root: pathlib.Path) -> pathlib.Path:
 
 
 BAD_FILES = {
-    "missing": "does not exist",
+    "missing": "no such file",
     "directory": "is a directory",
     "empty": "is empty",
     "random_bytes": "not a PyTorch checkpoint",

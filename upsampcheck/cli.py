@@ -567,7 +567,8 @@ def _on_signal(signum: int, frame: object) -> None:
 def say(text: str) -> None:
     """One line on stderr; path bytes that are not UTF-8 are shown escaped, never a crash."""
     line = f"upsampcheck: {one_line(text)}\n"
-    sys.stderr.buffer.write(line.encode("utf-8", "backslashreplace"))
+    line = line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    sys.stderr.write(line)
     sys.stderr.flush()
 
 

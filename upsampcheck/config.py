@@ -17,6 +17,7 @@ from typing import Any
 import tomllib
 
 from .errors import UsageError
+from .paths import check_input_file, shown
 
 CHECKS = ("tonal", "filtering", "replicas", "offset")
 
@@ -59,18 +60,18 @@ def default_config_path() -> Path:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a missing or malformed file is a one-line :class:`UsageError`."""
+    """Parse a TOML file; a missing, non-regular, malformed or absurdly nested file is a
+    one-line :class:`UsageError` naming it (a FIFO is never opened)."""
+    check_input_file(path, "TOML file")
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a TOML file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{shown(path)}: not valid TOML: {str(exc).splitlines()[0]}") from None
+    except (RecursionError, MemoryError):
+        raise UsageError(f"{shown(path)}: not valid TOML: nested too deeply") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{shown(path)}: cannot read: {exc.strerror}") from None
 
 
 def check_value(key: str, value: Any, where: str) -> Any:

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 
 FLOOR_DB = -200.0
 """Levels are clipped here: what lies below is not a number anyone acts on."""
+ROUNDOFF_FLOOR_DB = -140.0
+"""Spectra are floored here (re signal level) before lines are sought: float32 round-off lies
+below it, so prominences never measure round-off, which varies with the thread count."""
 KAISER_BETA = 18.0
 LOBE = 7
 """Half-width, in bins, of a line's main lobe under the Kaiser window (below −150 dB past it)."""
@@ -173,6 +176,8 @@ def find_lines(
     """
     n_fft = 2 * (len(spectrum) - 1)
     bin_hz = fs / n_fft
+    # Below the float32 round-off floor nothing is a number (it changes with the thread count).
+    spectrum = np.maximum(spectrum, reference_power * 10 ** (ROUNDOFF_FLOOR_DB / 10))
     spectrum_db = 10 * np.log10(spectrum + 1e-300)
     peaks, prominences = peaks_with_prominence(spectrum_db, 2 * LOBE)
     lines = []

@@ -36,6 +36,8 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
+from ..paths import check_input_file
+from ..paths import shown as show_path
 
 FORMAT = "upsampcheck-baseline"
 SCHEMA_VERSION = 1
@@ -137,11 +139,12 @@ def _problem(doc: Any) -> str | None:
 def read_baseline(path: Path | str) -> dict[str, Any]:
     """Load a baseline; a missing, unreadable, corrupt or wrong-schema file is a UsageError
     whose message is one line."""
-    shown = " ".join(str(path).split())
+    shown = " ".join(show_path(path).split())
+    check_input_file(path, "baseline")
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"baseline file not found: {shown}") from None
+    except RecursionError:
+        raise UsageError(f"baseline {shown} is not valid JSON: nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"baseline {shown} is not valid JSON (line {exc.lineno}, column {exc.colno})"

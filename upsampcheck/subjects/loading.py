@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from upsampcheck.errors import UsageError
+from upsampcheck.paths import check_input_file, shown
 
 __all__ = ["LoadedModel", "build_arch", "load_model"]
 
@@ -153,10 +154,11 @@ def _build_seeded(arch: str, kwargs: dict | None, seed: int) -> torch.nn.Module:
 
 def _sniff(path: pathlib.Path) -> str:
     """Name the format of ``path`` from its bytes: see the module docstring."""
-    if not path.exists():
-        raise UsageError(f"checkpoint {path} does not exist: check the path")
     if path.is_dir():
-        raise UsageError(f"checkpoint {path} is a directory: pass the checkpoint file inside it")
+        raise UsageError(
+            f"checkpoint {shown(path)} is a directory: pass the checkpoint file inside it"
+        )
+    check_input_file(path, "checkpoint")
     try:
         size = path.stat().st_size
         with path.open("rb") as f:

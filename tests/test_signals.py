@@ -1,0 +1,127 @@
+"""Signals: SIGINT and SIGTERM end a run with a one-line message and their exit codes, SIGKILL
+leaves no process behind, and no signal leaves a staging folder or touches an earlier report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+
+SLOW = ["layer", "--stride", "4", "--channels", "32", "--probe-samples", "400000"]
+"""About ten seconds of analysis on two cores, with the figure process running."""
+FAST = ["layer", "--type", "transposed", "--length", "5", "--stride", "4", "--no-plots"]
+
+
+def upsampcheck(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "upsampcheck", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for_child(proc: subprocess.Popen, seconds: float = 20.0) -> int:
+    """The figure process's PID, once the run has started it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        kids = children(proc.pid)
+        if kids:
+            return kids[0]
+        time.sleep(0.05)
+    raise AssertionError("the run started no figure process")
+
+
+@pytest.fixture
+def earlier(tmp_path) -> tuple[Path, dict[str, bytes]]:
+    out = tmp_path / "r"
+    proc = upsampcheck(*FAST, "--out", str(out))
+    proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    return out, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "words"),
+    [(signal.SIGINT, 130, "interrupted (SIGINT)"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+)
+def test_sigint_and_sigterm_exit_with_their_code_and_leave_nothing(earlier, sig, code, words):
+    out, before = earlier
+    proc = upsampcheck(*SLOW, "--out", str(out))
+    child = wait_for_child(proc)
+    time.sleep(0.5)  # into the analysis
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert stderr.decode().strip() == f"upsampcheck: {words}"
+    time.sleep(0.2)
+    assert not alive(child)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r"]  # no staging, no lock
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_sigkill_leaves_no_process_and_frees_the_callers_stdout(earlier):
+    out, before = earlier
+    proc = upsampcheck(*SLOW, "--out", str(out))
+    child = wait_for_child(proc)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    start = time.monotonic()
+    proc.stdout.read()  # returns only when no process holds the pipe open
+    assert time.monotonic() - start < 10
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+    stray = [p.name for p in out.parent.iterdir() if p.name != "r"]
+    assert all(name.endswith(".upsampcheck-lock") for name in stray)  # a lock, never staging
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    again = upsampcheck(*FAST, "--out", str(out))
+    again.communicate(timeout=120)
+    assert again.returncode == 1  # the dead run's lock does not hold
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r"]
+
+
+def test_a_second_run_while_the_first_writes_is_refused_with_exit_2(tmp_path):
+    out = tmp_path / "r"
+    first = upsampcheck(*SLOW, "--out", str(out))
+    lock = tmp_path / ".r.upsampcheck-lock"
+    deadline = time.monotonic() + 60
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lock.exists(), "the first run took no lock"
+    second = upsampcheck(*FAST, "--out", str(out))
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 2 and b"another upsampcheck run" in err
+    first.communicate(timeout=300)
+    assert first.returncode == 1 and (out / "report.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
