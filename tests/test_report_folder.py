@@ -186,3 +186,16 @@ def test_a_forged_marker_that_does_not_list_a_file_still_protects_it(cli, user, 
     before = snapshot(out)
     assert cli(*FAST, out=out).code == 2
     assert snapshot(out) == before
+
+
+def test_write_baseline_never_overwrites_a_file_that_is_no_baseline(cli, user, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# my project\n")
+    result = cli(*FAST, "--write-baseline", str(readme), out=tmp_path / "r")
+    assert result.code == 2 and "not an upsampcheck baseline" in result.err
+    assert readme.read_text() == "# my project\n" and not (tmp_path / "r").exists()
+    baseline = tmp_path / "base.json"
+    assert cli(*FAST, "--write-baseline", str(baseline), out=tmp_path / "r").code == 1
+    first = baseline.read_bytes()
+    assert cli(*FAST, "--write-baseline", str(baseline), out=tmp_path / "r").code == 1
+    assert baseline.read_bytes() == first  # an earlier baseline is replaced (same numbers)

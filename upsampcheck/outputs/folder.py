@@ -110,8 +110,10 @@ class Delivery:
     def prepare(self) -> None:
         """Refuse a bad ``--out``, an unreadable baseline or a negative tolerance, and lock
         ``--out`` for the run, before any work."""
-        if self.write_baseline is not None and self.write_baseline.is_dir():
-            raise UsageError(f"--write-baseline {self.write_baseline}: is a folder, not a file")
+        if self.write_baseline is not None:
+            from ..report.baseline import check_baseline_target
+
+            check_baseline_target(self.write_baseline)
         if not math.isfinite(self.tolerance_db) or self.tolerance_db < 0:
             raise UsageError(
                 f"--tolerance-db must be a non-negative number (got {self.tolerance_db})"

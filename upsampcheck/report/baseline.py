@@ -102,6 +102,25 @@ def write_baseline(report: Mapping[str, Any], path: Path | str) -> dict[str, Any
     return doc
 
 
+def check_baseline_target(path: Path | str) -> None:
+    """``--write-baseline`` may create a file or replace an earlier baseline, nothing else: an
+    existing file that is no upsampcheck baseline (a README, a report.json) is refused."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_dir():
+        raise UsageError(f"--write-baseline {show_path(path)}: is a folder, not a file")
+    try:
+        doc = json.loads(check_input_file(path, "--write-baseline").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise UsageError(
+            f"--write-baseline {show_path(path)}: exists and is not an upsampcheck baseline; "
+            "refusing to overwrite it (give a new file name)"
+        )
+
+
 def _is_num(value: Any, optional: bool = False) -> bool:
     if value is None:
         return optional
