@@ -201,3 +201,11 @@ def test_a_forward_pass_that_never_returns_is_stopped_by_timeout_naming_the_stag
 def test_a_timeout_that_is_not_a_positive_number_is_refused(cli, tmp_path, value):
     result = cli("model", "--arch", "model_fixtures:OnesTransposed", "--timeout", value)
     exits_2_in_one_line(result, tmp_path, "--timeout must be a positive number")
+
+
+def test_a_model_run_that_would_not_fit_in_memory_is_refused_after_discovery(
+    cli, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(upsampcheck.bounds, "available_memory", lambda: 2**28)
+    result = cli("model", "--arch", "model_fixtures:OnesTransposed", "--input-shape", "1,4000000")
+    exits_2_in_one_line(result, tmp_path, "would need about", "shorten --input-shape")

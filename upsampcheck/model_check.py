@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from .bounds import check_memory
 from .check import OUTPUT_SAMPLES, check_sample_rate, resolve_device
 from .config import Thresholds, load_thresholds
 from .errors import StageError, UsageError
@@ -348,6 +349,17 @@ def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
     return factor
 
 
+def model_memory(found: Discovery, stages: list[Stage], length: int, frames: int) -> float:
+    """Bytes the probe pass will hold, from the shapes seen at discovery (input ``length``)
+    scaled to ``frames``: every probe's tapped input and output of each selected stage and
+    the model output in float32, and four times the widest tap in float64 for its analysis."""
+    scale = len(PROBES) * frames / length
+    taps = [math.prod(s.in_shape) + math.prod(s.out_shape) for s in stages]
+    widest = max((math.prod(s.out_shape) for s in stages), default=0)
+    values = sum(taps) + math.prod(found.output_shape)
+    return scale * (4 * values + 4 * 8 * widest)
+
+
 def inferred_frames(frames: int, factor: float) -> int:
     """The length of an inferred input: enough frames for ``max(OUTPUT_SAMPLES, 128 * factor)``
     output samples at the model's ``factor``, never fewer than ``frames``."""
@@ -534,6 +546,10 @@ def check_model(
     if inferred and factor > 0:
         shape = (*shape[:-1], inferred_frames(shape[-1], factor))
     fs_model_in = sample_rate / factor
+    check_memory(
+        model_memory(found, stages, length, shape[-1]),
+        "shorten --input-shape's time axis, or check fewer stages with --stage",
+    )
 
     progress(f"probing {len(stages)} stage(s) in one batched pass")
     y_out, taps = probe_model(model, shape, fs_model_in, stages, batch, opts, device)
