@@ -44,6 +44,7 @@ def check_model(
     arch: str | None = None,
     arch_kwargs: dict[str, Any] | None = None,
     trust_checkpoint: bool = False,
+    weights: str | None = None,
     sample_rate: float = 16000.0,
     input_shape: tuple[int, ...] | None = None,
     method: str = "forward",
@@ -54,14 +55,15 @@ def check_model(
     thresholds: Thresholds | None = None,
 ) -> Report:
     """Check a model: an ``nn.Module`` you built, or a checkpoint path (with ``arch`` for state
-    dicts), or ``arch`` alone for a fresh init. ``sample_rate`` is the output audio's rate;
+    dicts; ``weights`` picks EMA or other weights by key or prefix), or ``arch`` alone for a
+    fresh init. ``sample_rate`` is the output audio's rate;
     ``input_shape`` one example's input (no batch, time last), inferred when None."""
     if isinstance(model, nn.Module):
         loaded = LoadedModel(module=model.eval(), source="module")
         name = type(model).__name__
     else:
         path = Path(model) if model is not None else None
-        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed)
+        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed, weights)
         name = path.name if path else arch
     opts = ModelOptions(
         sample_rate=sample_rate,

@@ -368,6 +368,13 @@ def model(
     arch_kwargs: Annotated[
         Optional[str], typer.Option(help="JSON object of keyword arguments for --arch.")
     ] = None,
+    weights: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Which weights of a checkpoint that holds several: a sub-dict key or a key "
+            "prefix (e.g. ema, model_ema, gen_ema.)."
+        ),
+    ] = None,
     trust_checkpoint: Annotated[
         bool,
         typer.Option(
@@ -463,7 +470,7 @@ def model(
 
         def run_one(path: Path | None, step: Callable[[str], None]) -> Report:
             step(f"loading {path.name if path else arch}")
-            loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed)
+            loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
             subject = {
                 "kind": "model",
                 "name": path.name if path else arch,

@@ -35,6 +35,16 @@ import torch
 from upsampcheck.errors import UsageError
 from upsampcheck.paths import check_input_file, shown
 
+from .state_dicts import (
+    convert_weight_norm,
+    is_ema,
+    is_state_dict,
+    prefix_groups,
+    safe_types,
+    select_weights,
+    state_candidates,
+)
+
 __all__ = ["LoadedModel", "build_arch", "load_model"]
 
 _TRUST_HINT = "pass --trust-checkpoint only if you trust its source"
@@ -118,12 +128,15 @@ def load_model(
     arch_kwargs: dict | None = None,
     trust_checkpoint: bool = False,
     seed: int = 0,
+    weights: str | None = None,
 ) -> LoadedModel:
     """Load ``ckpt`` (any supported format) or, without one, build ``arch`` freshly initialised.
 
     ``arch`` is built under ``torch.manual_seed(seed)`` (the global RNG state is restored
-    afterwards) and is required for weights-only formats. Every failure, including an untrusted
-    checkpoint that could run code, raises :class:`UsageError` with a one-line message.
+    afterwards) and is required for weights-only formats. ``weights`` picks a sub-dict or key
+    prefix of a checkpoint that holds several (EMA weights; :mod:`.state_dicts`). Every
+    failure, including an untrusted checkpoint that could run code, raises
+    :class:`UsageError` with a one-line message.
     """
     if ckpt is None:
         if arch is None:
@@ -134,12 +147,15 @@ def load_model(
     if kind in ("torchscript", "torch_export"):
         return _load_code_archive(path, kind, arch, trust_checkpoint)
     if kind == "safetensors":
-        return _load_state_dict(
-            path, _read_safetensors(path), "safetensors", arch, arch_kwargs, seed
-        )
+        obj, source = _read_safetensors(path), "safetensors"
+        state, notes = select_weights(obj, weights, str(path)) if weights else (obj, [])
+        return _load_state_dict(path, state, source, arch, arch_kwargs, seed, notes)
     obj = _torch_load(path, kind, trust_checkpoint)
     if isinstance(obj, torch.nn.Module):
         return _code_module(obj.eval(), "pickled_module", arch)
+    if weights:
+        state, notes = select_weights(obj, weights, shown(path))
+        return _load_state_dict(path, state, "state_dict", arch, arch_kwargs, seed, notes)
     state, source, notes = _unwrap(path, obj)
     if isinstance(state, torch.nn.Module):  # trusted pickle of {"model": <nn.Module>, ...}
         return _code_module(state.eval(), "pickled_module", arch, notes)
@@ -225,7 +241,13 @@ def _torch_load_file(path: pathlib.Path, weights_only: bool) -> object:
     # An open file, not a path: torch.load hands any path ending in .safetensors to safetensors.
     with warnings.catch_warnings(), path.open("rb") as f:
         warnings.simplefilter("ignore")
-        return torch.load(f, map_location="cpu", weights_only=weights_only)
+        if not weights_only:  # a trusted pickle may name classes of the current folder
+            cwd = os.getcwd()
+            if cwd not in sys.path:
+                sys.path.insert(0, cwd)
+            return torch.load(f, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(safe_types()):
+            return torch.load(f, map_location="cpu", weights_only=True)
 
 
 def _load_code_archive(
@@ -279,16 +301,6 @@ def _read_safetensors(path: pathlib.Path) -> dict[str, torch.Tensor]:
         raise _unreadable(path, exc) from exc
 
 
-def _is_state_dict(obj: object) -> bool:
-    """A mapping of names to tensors; an empty one is the state of a parameterless model."""
-    return (
-        isinstance(obj, Mapping)
-        and all(isinstance(k, str) for k in obj)
-        and (not obj or any(isinstance(v, torch.Tensor) for v in obj.values()))
-        and not any(isinstance(v, Mapping | torch.nn.Module) for v in obj.values())
-    )
-
-
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article ("an OrderedDict", "a list")."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
@@ -297,7 +309,7 @@ def _a(noun: str) -> str:
 def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, str, list[str]]:
     """Find the state dict (or, trusted, the module) in a checkpoint: ``(state, source, notes)``."""
     top, trail = obj, []
-    while not _is_state_dict(obj) and isinstance(obj, Mapping) and len(trail) < 3:
+    while not is_state_dict(obj) and isinstance(obj, Mapping) and len(trail) < 3:
         key = next(
             (k for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping | torch.nn.Module)), None
         )
@@ -307,14 +319,38 @@ def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, st
         obj = obj[key]
         if isinstance(obj, torch.nn.Module):
             return obj, "pickled_module", [f"used the module in checkpoint{_fmt(trail)}"]
-    if not _is_state_dict(obj):
+    if not is_state_dict(obj) and isinstance(obj, Mapping):
+        found = state_candidates(obj)
+        if len(found) == 1:  # e.g. {"model_ema": {...}, "step": 10}: the only weights there are
+            trail.append(next(iter(found)))
+            obj = found[trail[-1]]
+        elif found:
+            raise UsageError(
+                f"{path} holds several state dicts ({', '.join(map(repr, found))}); "
+                "choose one with --weights KEY"
+            )
+    if not is_state_dict(obj):
         keys = ", ".join(map(repr, list(obj)[:5])) if isinstance(obj, Mapping) else ""
         found = f"a dict with keys {keys}" if keys else _a(type(obj).__name__)
         raise UsageError(f"{path} holds {found}, not a state dict of tensors or a module")
     lightning = trail == ["state_dict"] and any(k in top for k in _LIGHTNING_KEYS)
     notes = [f"using checkpoint{_fmt(trail)}"] if trail else []
+    notes += ema_notes(top, trail, obj)
     state = obj if isinstance(obj, dict) else dict(obj)  # keep an OrderedDict's _metadata
     return state, "lightning" if lightning else "state_dict", notes
+
+
+def ema_notes(top: object, trail: list[str], state: Mapping) -> list[str]:
+    """A note naming averaged (EMA) weights the checkpoint holds beside the ones used."""
+    others = (
+        [k for k in state_candidates(top) if k not in trail] if isinstance(top, Mapping) else []
+    )
+    others += [p for p in prefix_groups(state) if is_ema(p)]
+    averaged = [name for name in others if is_ema(name)]
+    if not averaged or any(is_ema(k) for k in trail):
+        return []
+    names = ", ".join(map(repr, averaged))
+    return [f"the checkpoint also holds averaged weights ({names}); use them with --weights NAME"]
 
 
 def _fmt(trail: list[str]) -> str:
@@ -346,9 +382,12 @@ def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
             if len(fits) > 1 and not usual:
                 raise UsageError(
                     f"several parts of the checkpoint fit --arch ({', '.join(fits)});"
-                    " re-save the state dict of the one you want"
+                    " choose one with --weights PREFIX"
                 )
             pre = (usual or fits)[0]
+            if len(fits) > 1:
+                others = ", ".join(repr(p) for p in fits if p != pre)
+                notes.append(f"{others} fit(s) --arch too; pick with --weights PREFIX")
         dropped = len(state) - len(subs[pre])
         notes.append(
             f"stripped prefix {pre!r} from {len(subs[pre])} keys"
@@ -375,7 +414,9 @@ def _load_state_dict(
         )
     module = _build_seeded(arch, arch_kwargs, seed)
     ref = module.state_dict()
+    state, converted = convert_weight_norm(state, set(ref))
     state, stripped = _align_prefix(state, set(ref))
+    stripped = converted + stripped
     missing = sorted(ref.keys() - state.keys())
     unexpected = sorted(state.keys() - ref.keys())
     shapes = [
