@@ -440,7 +440,7 @@ def model(
     with renderer, make_delivery(params, renderer) as delivery:
         flags = threshold_flags(params)
         kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
-        from .report.trend import expand_checkpoints, order_checkpoints
+        from .report.trend import checkpoint_step, expand_checkpoints, order_checkpoints
 
         paths = expand_checkpoints(checkpoints or [])
         if not paths and arch is None:
@@ -468,15 +468,17 @@ def model(
         from .subjects.loading import load_model
         from .subjects.watchdog import time_limit
 
-        def run_one(path: Path | None, step: Callable[[str], None]) -> Report:
+        def run_one(path: Path | None, step: Callable[[str], None], number: int | None) -> Report:
             step(f"loading {path.name if path else arch}")
             loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
             subject = {
                 "kind": "model",
                 "name": path.name if path else arch,
                 "checkpoint": str(path) if path else None,
+                "step": number,
                 "arch": arch,
                 "format": loaded.source,
+                "weights": "learned" if loaded.trained else "initialization",
                 "method": method,
             }
             with time_limit(timeout, path.name if path else arch, loaded.module):
@@ -484,7 +486,8 @@ def model(
 
         with progress_reporter() as step:
             if len(paths) <= 1:
-                report = run_one(paths[0] if paths else None, step)
+                path = paths[0] if paths else None
+                report = run_one(path, step, checkpoint_step(path) if path else None)
                 step("writing the report")
                 return delivery.deliver(report)
             entries = [
@@ -492,12 +495,60 @@ def model(
                     "name": path.name,
                     "checkpoint": str(path),
                     "step": number,
-                    "report": run_one(path, step),
+                    "report": run_one(path, step, number),
                 }
                 for path, number in order_checkpoints(paths)
             ]
             step("writing the reports")
             return delivery.deliver_series(entries)
+
+
+TREND_EXAMPLES = """[bold]Examples[/bold]
+
+  One report per checkpoint, made anywhere (a CI matrix, a Slurm array), then one trend:
+    [cyan]upsampcheck model ckpts/step=1000.ckpt --arch mymodels:Vocoder --out reports/step1000[/cyan]
+    [cyan]upsampcheck trend reports/ --out trend[/cyan]
+
+  Report folders named one by one, the trend as JSON on stdout:
+    [cyan]upsampcheck trend run-a/ck1 run-a/ck2 run-b/ck3 --format json[/cyan]
+"""
+
+
+class TrendFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command(epilog=TREND_EXAMPLES)
+def trend(
+    reports: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Report folders (or their report.json), or folders holding report folders.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Trend folder (trend.json, trend.png).", rich_help_panel=CI
+        ),
+    ] = Path("upsampcheck-trend"),
+    format: Annotated[
+        TrendFormat, typer.Option("--format", help="text (table) or json.", rich_help_panel=CI)
+    ] = TrendFormat.text,
+    plots: Plots = True,
+    exit_zero: ExitZero = False,
+) -> int:
+    """Merge reports made anywhere into one trend across training: the output's and each
+    stage's loudest line per checkpoint, ordered by step; exit 1 when any report failed."""
+    from .outputs.folder import Delivery, deliver_trend
+    from .report.trend import trend_from_reports
+
+    merged = trend_from_reports(reports)  # every report read before anything is written
+    with Delivery(out, format.value, plots, exit_zero=exit_zero) as delivery:
+        delivery.prepare()
+        return deliver_trend(delivery, merged)
 
 
 def parse_json_object(text: str) -> dict:

@@ -571,7 +571,8 @@ def check_model(
     if ok_output and results:
         progress("tracing output lines")
         output_lines = trace_output_lines(y_out, results, sample_rate, settings, notes)
-    for result in results:
+    for result in results:  # the cause texts say whose weights these are
+        result.details.setdefault("weights", "learned" if loaded.trained else "initialization")
         findings += stage_findings(result, thresholds)
     if results:
         findings += chain_findings(results, output_lines or [], thresholds)

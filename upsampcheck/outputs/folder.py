@@ -213,16 +213,34 @@ class Delivery:
                 write_marker(staging / folder)
                 gated.append({**entry, "folder": folder, "report": data})
             trend = trend_data(gated)
-            (staging / "trend.json").write_text(json.dumps(trend, indent=2) + "\n")
-            if self.plots:
-                from .plotting import plot_trend
-
-                plot_trend(trend, staging / "trend.png")
+            write_trend(staging, trend, self.plots)
         self._wrote = True
         self.emit([g["report"] for g in gated], [out / name for name in names])
         if self.format == "text":
             print_trend(trend, out)
         return max(self.exit_code(g["report"]) for g in gated)
+
+
+def deliver_trend(delivery: Delivery, trend: dict[str, Any]) -> int:
+    """``upsampcheck trend``: write the trend folder, print it; the exit code of the worst
+    report (as a multi-checkpoint run)."""
+    with delivery._staged() as staging:
+        write_trend(staging, trend, delivery.plots)
+    delivery._wrote = True
+    if delivery.format == "json":
+        sys.stdout.write(json.dumps(trend, indent=2) + "\n")
+    else:
+        print_trend(trend, delivery.out)
+    return 0 if delivery.exit_zero else int(trend["exit_code"])
+
+
+def write_trend(folder: Path, trend: dict[str, Any], plots: bool) -> None:
+    """``trend.json`` (and ``trend.png``) into the staging ``folder``."""
+    (folder / "trend.json").write_text(json.dumps(trend, indent=2) + "\n")
+    if plots:
+        from .plotting import plot_trend
+
+        plot_trend(trend, folder / "trend.png")
 
 
 def merge_junit(documents: list[str]) -> str:
@@ -240,21 +258,19 @@ def merge_junit(documents: list[str]) -> str:
 
 
 def print_trend(trend: dict[str, Any], out: Path) -> None:
-    """The trend as a table: checkpoints down, stages across (loudest line in dB)."""
+    """The trend as a table: checkpoints down; the output's loudest line, each stage's (dB),
+    the failing findings and the verdict across."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"loudest tonal line per stage (dB), ordered by {trend['ordered_by']}")
-    table.add_column("checkpoint")
-    table.add_column("step")
-    for stage in trend["stages"]:
-        table.add_column(stage, justify="right")
-    table.add_column("verdict")
+    table = Table(title=f"loudest tonal line (dB re signal), ordered by {trend['ordered_by']}")
+    for column in ("checkpoint", "step", "output", *trend["stages"], "failing", "verdict"):
+        table.add_column(column, justify="left" if column == "checkpoint" else "right")
     for row in trend["checkpoints"]:
-        levels = [row["worst_line_db"].get(stage) for stage in trend["stages"]]
+        levels = [row["output_line_db"], *(row["worst_line_db"].get(s) for s in trend["stages"])]
         cells = ["-" if v is None else f"{v:.1f}" for v in levels]
         step = "" if row["step"] is None else str(row["step"])
-        table.add_row(row["name"], step, *cells, row["verdict"])
+        table.add_row(row["name"], step, *cells, str(row["failing"]), row["verdict"])
     console = Console()
     console.print(table)
     console.print(f"trend in {out / 'trend.json'}")

@@ -135,27 +135,45 @@ def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
 
 
 def plot_trend(trend: dict[str, Any], path: Path) -> None:
-    """Each stage's loudest line across checkpoints, with the tonal thresholds dashed."""
+    """The model output's loudest line across checkpoints (thick), each stage's (thin), and
+    the tonal thresholds, labelled; a checkpoint without any line is marked at the bottom."""
     rows = trend["checkpoints"]
     by_step = trend["ordered_by"] == "step"
     x = [row["step"] if by_step else i for i, row in enumerate(rows)]
-    fig = Figure(figsize=(7, 3.6), dpi=72)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.22, top=0.9)
+    fig = Figure(figsize=(8, 4.2), dpi=110)
+    fig.subplots_adjust(left=0.1, right=0.72, bottom=0.2, top=0.88)
     ax = fig.add_subplot()
-    for stage in trend["stages"]:
+    series = [("output", [row["output_line_db"] for row in rows], dict(lw=2.4, ms=6, color="k"))]
+    for i, stage in enumerate(trend["stages"]):
         levels = [row["worst_line_db"].get(stage) for row in rows]
-        ys = [np.nan if v is None else v for v in levels]
-        ax.plot(x, ys, "o-", label=stage, ms=4)
-    for key, style in (("tonal_fail_db", "r--"), ("tonal_warn_db", "y--")):
+        series.append((stage, levels, dict(lw=1, ms=3, color=f"C{i % 10}", alpha=0.8)))
+    values = [v for _, levels, _ in series for v in levels if v is not None]
+    for key, colour in (("tonal_fail_db", "C3"), ("tonal_warn_db", "C1")):
         if trend.get(key) is not None:
-            ax.axhline(trend[key], color=style[0], ls="--", lw=0.8, label=key.replace("_", " "))
+            values.append(trend[key])
+            word = "fail" if key == "tonal_fail_db" else "warn"
+            ax.axhline(
+                trend[key], color=colour, ls="--", lw=1, label=f"{word} above {trend[key]:g} dB"
+            )
+    bottom = min(values, default=-60.0) - 10
+    top = max(values, default=0.0) + 5
+    for label, levels, style in series:
+        ys = [np.nan if v is None else v for v in levels]
+        ax.plot(
+            x, ys, "o-", label=f"{label} (loudest line)" if label == "output" else label, **style
+        )
+    empty = [xi for xi, row in zip(x, rows, strict=True) if row["output_line_db"] is None]
+    if empty:
+        ax.plot(empty, [bottom + 2] * len(empty), "v", color="C2", label="no output line")
     if not by_step:
         ax.set_xticks(x, [row["name"] for row in rows], rotation=30, fontsize=7, ha="right")
     ax.set(
-        xlabel="step" if by_step else "checkpoint",
-        ylabel="loudest line (dB re signal)",
-        title="upsampcheck: loudest tonal line per stage across checkpoints",
+        xlabel="training step" if by_step else "checkpoint",
+        ylabel="loudest tonal line (dB re signal)",
+        ylim=(bottom, top),
+        title="upsampcheck: tonal lines across training",
     )
-    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     FigureCanvasAgg(fig)
     fig.savefig(path, pil_kwargs={"compress_level": 1})

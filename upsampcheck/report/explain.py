@@ -37,8 +37,12 @@ def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[s
                 f"so output phases sum different numbers of taps{where}"
             )
         else:
+            whose = {"learned": "learned weights", "initialization": "weight initialization"}
+            origin = whose.get(details.get("weights", ""), "")
+            if not origin and details.get("init"):
+                origin = "weight initialization"
             cause = (
-                f"weight initialization: the kernel's polyphase components have different "
+                f"{origin or 'the weights'}: the kernel's polyphase components have different "
                 f"DC gains{where}, so a constant input comes out periodic"
             )
         fix = (

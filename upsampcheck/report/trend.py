@@ -1,5 +1,12 @@
-"""Many checkpoints of one model: the worst line of each stage across training (the talk's
-"role of training" made visible) as ``trend.json`` and ``trend.png``."""
+"""Many checkpoints of one model: the loudest line of the model output and of each stage across
+training (the talk's "role of training" made visible) as ``trend.json`` and ``trend.png``.
+
+The same trend comes from reports made anywhere (``upsampcheck trend REPORT...``): one process
+per checkpoint in a CI matrix, a Slurm array or Ray tasks, then one ``trend`` over their report
+folders. Each report carries its checkpoint's step (``subject.step``), so the order is the same
+as in one multi-checkpoint run: by step when every checkpoint has one, else by name in natural
+order (``ck2`` before ``ck10``).
+"""
 
 from __future__ import annotations
 
@@ -57,12 +64,17 @@ def checkpoint_step(path: Path) -> int | None:
     return None
 
 
+def natural_key(name: str) -> list:
+    """Sort key that orders digit runs by value: ``ck2 < ck10``, ``step_30 < step_100``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
 def order_checkpoints(paths: list[Path]) -> list[tuple[Path, int | None]]:
-    """By step when every checkpoint records one, else by name."""
+    """By step when every checkpoint records one, else by name in natural order."""
     steps = [(path, checkpoint_step(path)) for path in paths]
     if all(step is not None for _, step in steps):
-        return sorted(steps, key=lambda item: (item[1], item[0].name))
-    return sorted(steps, key=lambda item: item[0].name)
+        return sorted(steps, key=lambda item: (item[1], natural_key(item[0].name)))
+    return sorted(steps, key=lambda item: natural_key(item[0].name))
 
 
 def folder_names(paths: list[Path]) -> list[str]:
@@ -75,38 +87,116 @@ def folder_names(paths: list[Path]) -> list[str]:
     return names
 
 
+def loudest(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The loudest of a report's line entries (``freq_hz``, ``level_db``), or None."""
+    return max(lines, key=lambda line: line["level_db"], default=None)
+
+
+def trend_row(report: dict[str, Any], name: str, checkpoint: str | None, step, path: str) -> dict:
+    """One checkpoint's row: the output's loudest line, each stage's, the failing count."""
+    worst = {stage["name"]: stage["tonal"]["max_level_db"] for stage in report["stages"]}
+    output = report.get("output", {}).get("lines")
+    if output is None and report["stages"]:  # a single stage: its output is the model's
+        output = report["stages"][-1]["tonal"]["lines"]
+    top = loudest(output or [])
+    return {
+        "name": name,
+        "checkpoint": checkpoint,
+        "step": step,
+        "report": path,
+        "verdict": report["verdict"],
+        "exit_code": report["exit_code"],
+        "failing": sum(f["severity"] == "fail" for f in report["findings"]),
+        "output_line_db": None if top is None else top["level_db"],
+        "output_line_hz": None if top is None else top["freq_hz"],
+        "worst_line_db": worst,
+    }
+
+
 def trend_data(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """``trend.json``: per checkpoint (in order) its verdict and each stage's loudest line.
+    """``trend.json``: per checkpoint (in order) its verdict, failing findings, the output's
+    loudest line and each stage's.
 
     ``entries``: ``{"name", "checkpoint", "step", "folder", "report"}`` with the report JSON.
     """
-    stages: list[str] = []
-    rows = []
-    for entry in entries:
-        report = entry["report"]
-        worst = {}
-        for stage in report["stages"]:
-            worst[stage["name"]] = stage["tonal"]["max_level_db"]
-            if stage["name"] not in stages:
-                stages.append(stage["name"])
-        rows.append(
-            {
-                "name": entry["name"],
-                "checkpoint": entry["checkpoint"],
-                "step": entry["step"],
-                "report": f"{entry['folder']}/report.json",
-                "verdict": report["verdict"],
-                "worst_line_db": worst,
-            }
-        )
-    ordered_by = "step" if all(row["step"] is not None for row in rows) else "name"
+    rows = [
+        trend_row(e["report"], e["name"], e["checkpoint"], e["step"], f"{e['folder']}/report.json")
+        for e in entries
+    ]
+    stages = list(dict.fromkeys(s for row in rows for s in row["worst_line_db"]))
+    ordered_by = "step" if rows and all(row["step"] is not None for row in rows) else "name"
     thresholds = entries[0]["report"]["thresholds"] if entries else {}
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "ordered_by": ordered_by,
         "stages": stages,
         "tonal_fail_db": thresholds.get("tonal-fail-db", {}).get("value"),
         "tonal_warn_db": thresholds.get("tonal-warn-db", {}).get("value"),
         "checkpoints": rows,
         "verdict": "fail" if any(row["verdict"] == "fail" for row in rows) else "pass",
+        "exit_code": max((row["exit_code"] for row in rows), default=0),
     }
+
+
+def find_reports(paths: list[Path]) -> list[Path]:
+    """``report.json`` files from what ``upsampcheck trend`` was given: a report.json, a
+    report folder, or a folder of report folders (one level down, as a CI matrix's artifacts
+    are laid out)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif (path / "report.json").is_file():
+            found.append(path / "report.json")
+        elif path.is_dir():
+            inner = sorted(path.glob("*/report.json"), key=lambda p: natural_key(p.parent.name))
+            if not inner:
+                raise UsageError(f"{path}: no report.json in it or in its subfolders")
+            found += inner
+        else:
+            raise UsageError(f"{path}: no such report folder or file")
+    if len({p.resolve() for p in found}) != len(found):
+        raise UsageError("the same report is given twice")
+    return found
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A ``report.json`` of this tool, or a one-line usage error naming the file."""
+    import json
+
+    from ..paths import check_input_file, shown
+
+    check_input_file(path, "report")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UsageError(f"report {shown(path)}: not valid JSON ({exc})") from None
+    keys = ("schema_version", "stages", "findings", "verdict", "exit_code", "thresholds")
+    if not isinstance(doc, dict) or doc.get("tool", {}).get("name") != "upsampcheck":
+        raise UsageError(f"report {shown(path)}: not an upsampcheck report.json")
+    if any(key not in doc for key in keys) or not isinstance(doc["stages"], list):
+        raise UsageError(f"report {shown(path)}: incomplete report (needs {', '.join(keys)})")
+    return doc
+
+
+def trend_from_reports(paths: list[Path]) -> dict[str, Any]:
+    """The trend of reports made anywhere, ordered as one multi-checkpoint run orders them."""
+    reports = [(path, read_report(path)) for path in find_reports(paths)]
+    entries = []
+    for path, report in reports:
+        subject = report.get("subject", {})
+        name = subject.get("name") or path.parent.name
+        entries.append(
+            {
+                "name": name,
+                "checkpoint": subject.get("checkpoint"),
+                "step": subject.get("step"),
+                "folder": path.parent.as_posix(),
+                "report": report,
+            }
+        )
+    if all(e["step"] is not None for e in entries):
+        entries.sort(key=lambda e: (e["step"], natural_key(e["name"])))
+    else:
+        entries.sort(key=lambda e: natural_key(e["name"]))
+    return trend_data(entries)

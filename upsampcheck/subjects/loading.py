@@ -64,12 +64,15 @@ class LoadedModel:
             ``"safetensors"``, ``"torchscript"``, ``"torch_export"`` or ``"pickled_module"``.
         example_inputs: positional example inputs stored in a torch.export archive, else None.
         notes: human-readable remarks on what loading did (prefixes stripped, keys used...).
+        trained: the weights are not the architecture's seeded initialisation (a loaded
+            state dict that differs from it, or a module saved whole).
     """
 
     module: torch.nn.Module
     source: str
     example_inputs: tuple[torch.Tensor, ...] | None = None
     notes: list[str] = field(default_factory=list)
+    trained: bool = True
 
 
 def _oneline(exc: BaseException, limit: int = 200) -> str:
@@ -141,7 +144,7 @@ def load_model(
     if ckpt is None:
         if arch is None:
             raise UsageError("nothing to load: give a checkpoint, --arch MODULE:CALLABLE, or both")
-        return LoadedModel(_build_seeded(arch, arch_kwargs, seed).eval(), "arch")
+        return LoadedModel(_build_seeded(arch, arch_kwargs, seed).eval(), "arch", trained=False)
     path = pathlib.Path(ckpt)
     kind = _sniff(path)
     if kind in ("torchscript", "torch_export"):
@@ -436,8 +439,13 @@ def _load_state_dict(
     hint = "give the --arch (and --arch-kwargs) the checkpoint was saved from"
     if problems:
         raise UsageError(f"{path} does not fit --arch {arch}: {'; '.join(problems)}; {hint}")
+    trained = any(
+        isinstance(value, torch.Tensor) and not torch.equal(value, ref[key])
+        for key, value in state.items()
+    )
     try:
         module.load_state_dict(state, strict=True)
     except Exception as exc:
         raise UsageError(f"{path} does not fit --arch {arch}: {_oneline(exc)}; {hint}") from exc
-    return LoadedModel(module.eval(), source, None, list(notes or []) + stripped)
+    notes = list(notes or []) + stripped
+    return LoadedModel(module.eval(), source, None, notes, trained=trained)

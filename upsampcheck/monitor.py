@@ -1,0 +1,152 @@
+"""Watch the upsampling artifacts of a model while it trains, without writing a checkpoint.
+
+A plain loop calls the monitor every step; every ``every`` steps it measures the model in place
+(:func:`upsampcheck.check_model` on the live module, in eval mode under ``no_grad``, its
+train/eval mode restored after) and logs the output's loudest tonal line, each stage's and the
+number of failing findings::
+
+    from torch.utils.tensorboard import SummaryWriter
+    from upsampcheck.monitor import UpsamplingMonitor
+
+    monitor = UpsamplingMonitor(every=500, sample_rate=22050, input_shape=(80, 64),
+                                writer=SummaryWriter("runs/vocoder"))
+    for step, batch in enumerate(loader):
+        ...  # the training step
+        monitor(generator, step)
+
+With PyTorch Lightning, :class:`UpsamplingCallback` does the same from ``on_train_batch_end``
+and logs through ``LightningModule.log_dict`` (so to whatever loggers the trainer has)::
+
+    trainer = Trainer(callbacks=[UpsamplingCallback(every=500, module="generator",
+                                                    sample_rate=22050, input_shape=(80, 64))])
+
+A step the monitor measures costs one ``check_model`` call and nothing else; the other steps
+cost a modulo. Scalars (``PREFIX`` is ``upsampcheck`` unless given):
+
+- ``PREFIX/output_line_db``: the output's loudest line, dB re signal (absent when no line);
+- ``PREFIX/stage/NAME_line_db``: each stage's loudest line;
+- ``PREFIX/failing``: failing findings at the current thresholds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+Log = Callable[[dict[str, float], int], None]
+
+
+class UpsamplingMonitor:
+    """Every ``every`` steps, measure a model in place and log what its upsamplers make.
+
+    Args:
+        every: measure when ``step % every == 0``.
+        sample_rate: the model output's rate in Hz.
+        input_shape: one example's input, no batch, time last (inferred when None).
+        writer: a ``torch.utils.tensorboard.SummaryWriter`` (anything with ``add_scalar``).
+        log: or any ``log(scalars, step)`` callable (wandb, MLflow, a list).
+        prefix: the scalars' tag prefix.
+        **options: passed to :func:`upsampcheck.check_model` (``method``, ``silence_value``,
+            ``stage``, ``seed``, ``thresholds``).
+    """
+
+    def __init__(
+        self,
+        every: int,
+        *,
+        sample_rate: float,
+        input_shape: tuple[int, ...] | None = None,
+        writer: Any = None,
+        log: Log | None = None,
+        prefix: str = "upsampcheck",
+        **options: Any,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer (got {every!r})")
+        self.every, self.writer, self.log, self.prefix = every, writer, log, prefix
+        self.options = {"sample_rate": sample_rate, "input_shape": input_shape, **options}
+        self.last: dict[str, float] | None = None
+
+    def __call__(self, model: nn.Module, step: int) -> dict[str, float] | None:
+        """Measure and log when ``step`` is due; returns the scalars then, else None."""
+        if step % self.every:
+            return None
+        scalars = self.measure(model)
+        if self.writer is not None:
+            for tag, value in scalars.items():
+                self.writer.add_scalar(tag, value, step)
+        if self.log is not None:
+            self.log(scalars, step)
+        self.last = scalars
+        return scalars
+
+    def measure(self, model: nn.Module) -> dict[str, float]:
+        """The scalars for ``model`` now (its train/eval mode is restored afterwards)."""
+        from .api import check_model
+
+        training = model.training
+        parameter = next(model.parameters(), None)
+        device = "cpu" if parameter is None else str(parameter.device)
+        try:
+            report = check_model(model, device=device, **self.options)
+        finally:
+            model.train(training)
+        return report_scalars(report.to_json(), self.prefix)
+
+
+def report_scalars(report: dict[str, Any], prefix: str = "upsampcheck") -> dict[str, float]:
+    """A report's loudest output line, each stage's, and the failing count, as scalars."""
+    from .report.trend import trend_row
+
+    row = trend_row(report, "", None, None, "")
+    scalars = {f"{prefix}/failing": float(row["failing"])}
+    if row["output_line_db"] is not None:
+        scalars[f"{prefix}/output_line_db"] = float(row["output_line_db"])
+    for name, level in row["worst_line_db"].items():
+        if level is not None:
+            scalars[f"{prefix}/stage/{name}_line_db"] = float(level)
+    return scalars
+
+
+def _lightning() -> Any:
+    try:
+        import lightning.pytorch as pl
+    except ImportError:
+        try:
+            import pytorch_lightning as pl
+        except ImportError:
+            raise ImportError(
+                "UpsamplingCallback needs PyTorch Lightning: pip install lightning"
+            ) from None
+    return pl
+
+
+def __getattr__(name: str) -> Any:
+    """``UpsamplingCallback`` is built on first use, so this module imports without
+    Lightning."""
+    if name != "UpsamplingCallback":
+        raise AttributeError(f"module 'upsampcheck.monitor' has no attribute {name!r}")
+    pl = _lightning()
+
+    class UpsamplingCallback(pl.Callback):
+        """Lightning callback: every ``every`` global steps, measure ``pl_module`` (or its
+        attribute ``module``, e.g. ``"generator"``) and ``log_dict`` the scalars."""
+
+        def __init__(self, every: int, module: str | None = None, **options: Any) -> None:
+            super().__init__()
+            self.monitor = UpsamplingMonitor(every, **options)
+            self.module = module
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            step = trainer.global_step
+            if step % self.monitor.every:
+                return
+            model = getattr(pl_module, self.module) if self.module else pl_module
+            scalars = self.monitor.measure(model)
+            self.monitor.last = scalars
+            pl_module.log_dict(scalars)
+
+    globals()["UpsamplingCallback"] = UpsamplingCallback
+    return UpsamplingCallback
