@@ -57,8 +57,10 @@ def check_model(
     """Check a model: an ``nn.Module`` you built, or a checkpoint path (with ``arch`` for state
     dicts; ``weights`` picks EMA or other weights by key or prefix), or ``arch`` alone for a
     fresh init. ``sample_rate`` is the output audio's rate;
-    ``input_shape`` one example's input (no batch, time last), inferred when None."""
+    ``input_shape`` one example's input (no batch, time last), inferred when None. A module
+    handed in is measured in eval mode and keeps its own train/eval mode afterwards."""
     if isinstance(model, nn.Module):
+        training = model.training
         loaded = LoadedModel(module=model.eval(), source="module")
         name = type(model).__name__
     else:
@@ -75,4 +77,8 @@ def check_model(
         device=device,
     )
     subject = {"kind": "model", "name": name, "format": loaded.source, "method": method}
-    return _check_loaded(loaded, opts, thresholds or load_thresholds(), subject)
+    try:
+        return _check_loaded(loaded, opts, thresholds or load_thresholds(), subject)
+    finally:
+        if isinstance(model, nn.Module):
+            model.train(training)  # a module handed in keeps its train/eval mode

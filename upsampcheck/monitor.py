@@ -86,13 +86,9 @@ class UpsamplingMonitor:
         """The scalars for ``model`` now (its train/eval mode is restored afterwards)."""
         from .api import check_model
 
-        training = model.training
         parameter = next(model.parameters(), None)
         device = "cpu" if parameter is None else str(parameter.device)
-        try:
-            report = check_model(model, device=device, **self.options)
-        finally:
-            model.train(training)
+        report = check_model(model, device=device, **self.options)  # keeps the mode
         return report_scalars(report.to_json(), self.prefix)
 
 
