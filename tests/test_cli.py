@@ -27,7 +27,9 @@ PASSING = [
 ]
 
 
-@pytest.mark.parametrize("args", [["--help"], ["layer", "--help"], ["model", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["layer", "--help"], ["model", "--help"], ["trend", "--help"]]
+)
 def test_help_shows_examples_without_importing_torch_or_matplotlib(args):
     code = (
         f"import sys; from upsampcheck.cli import main; rc = main({args!r}); "
@@ -42,6 +44,8 @@ def test_help_shows_examples_without_importing_torch_or_matplotlib(args):
         assert "Examples" in proc.stdout and "--init ones" in proc.stdout
     if args[0] == "model":
         assert "Examples" in proc.stdout and "--trust-checkpoint" in proc.stdout
+    if args[0] == "trend":
+        assert "Examples" in proc.stdout and "Slurm" in proc.stdout
 
 
 def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
