@@ -209,3 +209,14 @@ def test_a_model_run_that_would_not_fit_in_memory_is_refused_after_discovery(
     monkeypatch.setattr(upsampcheck.bounds, "available_memory", lambda: 2**28)
     result = cli("model", "--arch", "model_fixtures:OnesTransposed", "--input-shape", "1,4000000")
     exits_2_in_one_line(result, tmp_path, "would need about", "shorten --input-shape")
+
+
+def test_a_model_without_sample_rate_says_16000_hz_was_assumed(cli):
+    result = cli("model", "--arch", "model_fixtures:OnesTransposed", "--format", "json",
+                 "--no-plots")  # fmt: skip
+    notes = result.json()["notes"]
+    assert result.json()["sample_rate_hz"] == 16000
+    assert any("no --sample-rate given" in note for note in notes)
+    given = cli("model", "--arch", "model_fixtures:OnesTransposed", "--sample-rate", "16000",
+                "--format", "json", "--no-plots")  # fmt: skip
+    assert not any("no --sample-rate" in note for note in given.json()["notes"])

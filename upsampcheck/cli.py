@@ -392,8 +392,11 @@ def model(
         str, typer.Option(help="Method to call instead of forward (e.g. decode).")
     ] = "forward",
     sample_rate: Annotated[
-        float, typer.Option(help="Sample rate of the output audio in Hz.")
-    ] = 16000.0,
+        Optional[float],
+        typer.Option(
+            help="Sample rate of the output audio in Hz [default: 16000, said in a note]."
+        ),
+    ] = None,
     silence_value: Annotated[
         float,
         typer.Option(help="What silence means at the input (a log-mel vocoder: its log floor)."),
@@ -456,7 +459,7 @@ def model(
         from .model_check import ModelOptions, check_model, parse_shape
 
         opts = ModelOptions(
-            sample_rate=sample_rate,
+            sample_rate=16000.0 if sample_rate is None else sample_rate,
             input_shape=parse_shape(input_shape) if input_shape else None,
             method=method,
             silence_value=silence_value,
@@ -482,7 +485,13 @@ def model(
                 "method": method,
             }
             with time_limit(timeout, path.name if path else arch, loaded.module):
-                return check_model(loaded, opts, thresholds, subject, progress=step)
+                report = check_model(loaded, opts, thresholds, subject, progress=step)
+            if sample_rate is None:
+                report.notes.append(
+                    "no --sample-rate given: the output is taken to run at 16000 Hz, and every "
+                    "frequency and rate in this report follows from that"
+                )
+            return report
 
         with progress_reporter() as step:
             if len(paths) <= 1:
