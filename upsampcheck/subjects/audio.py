@@ -115,7 +115,9 @@ def blocks(info: AudioInfo, start: int = 0, stop: int | None = None) -> Iterator
                 block = fh.read(min(BLOCK_SAMPLES, remaining), dtype="float32", always_2d=True)
                 if len(block) == 0:
                     break
-                if not np.isfinite(block).all():
+                if not math.isfinite(float(block.sum(dtype=np.float64))) and not (
+                    np.isfinite(block).all()
+                ):
                     row, channel = np.argwhere(~np.isfinite(block))[0]
                     at = position + int(row)
                     raise UsageError(
@@ -135,22 +137,21 @@ def scan(info: AudioInfo, n: int, hop: int) -> Scan:
     if n != 2 * hop:
         raise ValueError("frames overlap by half: n must be 2 * hop")
     sums, squares = [], []  # per hop-block and channel: Σx and Σx²
-    total = np.zeros(info.channels)
-    total_sq, peak = 0.0, 0.0
+    peak = 0.0
     carry = np.zeros((0, info.channels), dtype=np.float32)
     for block in blocks(info):
-        x64 = block.astype(np.float64)
-        total += x64.sum(0)
-        total_sq += float(np.square(x64).sum())
-        peak = max(peak, float(np.abs(block).max()))
+        peak = max(peak, float(block.max()), -float(block.min()))
         data = np.concatenate([carry, block]) if len(carry) else block
         whole = len(data) // hop * hop
-        hops = data[:whole].astype(np.float64).reshape(-1, hop, info.channels)
-        sums.append(hops.sum(1))
-        squares.append(np.square(hops).sum(1))
+        hops = data[:whole].reshape(-1, hop, info.channels)
+        sums.append(hops.sum(1, dtype=np.float64))
+        squares.append(np.einsum("ijk,ijk->ik", hops, hops, dtype=np.float64))
         carry = data[whole:]
     s1 = np.concatenate(sums) if sums else np.zeros((0, info.channels))
     s2 = np.concatenate(squares) if squares else np.zeros((0, info.channels))
+    tail = carry.astype(np.float64)
+    total = s1.sum(0) + tail.sum(0)
+    total_sq = float(s2.sum() + np.square(tail).sum())
     f1, f2 = s1[:-1] + s1[1:], s2[:-1] + s2[1:]
     frame_power = ((f2 - f1**2 / n) / n).mean(-1) if len(f1) else np.zeros(0)
     count = info.frames * info.channels
@@ -169,7 +170,7 @@ def frames(info: AudioInfo, n: int, hop: int, batch: int = 32) -> Iterator[np.nd
             view = np.lib.stride_tricks.sliding_window_view(
                 data[first * hop : (last - 1) * hop + n], n, axis=0
             )[::hop]
-            yield view.astype(np.float64)  # (F, channels, n)
+            yield np.ascontiguousarray(view, dtype=np.float64)  # (F, channels, n)
         carry = data[count * hop :]
 
 
