@@ -16,6 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 MAX_GRID_MARKS = 64
+MAX_LABELS = 10
+"""Only the loudest grid lines get a frequency label."""
 
 
 def file_stem(entry: dict[str, Any]) -> str:
@@ -46,10 +48,12 @@ def spectrum_axes(ax: Any, entry: dict[str, Any], annotate: bool = True) -> None
     top = float(np.max(entry["average_db"]))
     lowest = [entry["floor_db"]] + ([entry["quiet_db"]] if entry["quiet_db"] is not None else [])
     bottom = min(float(np.percentile(curve, 2)) for curve in lowest) - 10
+    loudest = sorted((ln for ln in entry["lines"] if ln[3]), key=lambda ln: -ln[1])
+    labelled = {ln[0] for ln in loudest[:MAX_LABELS]} if annotate else set()
     for freq, level, steady, on in entry["lines"]:
         color = "C3" if on else ("C1" if steady else "0.6")
         ax.plot(freq, level, "o" if steady else "x", mfc="none", color=color, ms=5)
-        if annotate and on:
+        if freq in labelled:
             ax.annotate(
                 f"{freq:.1f}", (freq, level), fontsize=6, color=color, xytext=(2, 3),
                 textcoords="offset points",

@@ -49,6 +49,14 @@ def _quiet_text(line: AudioLine) -> str:
     return f"{line.quiet_prominence_db:.1f} dB over the quiet passages' floor"
 
 
+def _rate_text(line: AudioLine, result: FileResult) -> str:
+    """`` (a multiple of fs/4 = 5512.5 Hz)``: the coarsest grid the line lies on."""
+    if line.stage_rate_hz is None:
+        return ""
+    factor = round(result.info.sample_rate / line.stage_rate_hz)
+    return f" (a multiple of fs/{factor} = {line.stage_rate_hz:g} Hz)"
+
+
 def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
     """The grid lines of one file, judged by the loudest (worst) of them."""
     grid = result.grid
@@ -66,8 +74,9 @@ def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
     )
     message = (
         f"{len(on)} stationary line(s) on the {grid.spacing_hz:.2f} Hz grid "
-        f"(fs/{grid.factor}); worst {worst.freq_hz:.1f} Hz at {worst.level_db:.1f} dB re the "
-        f"file's RMS, {_quiet_text(worst)}; stage input rates (lines): {rates}"
+        f"(fs/{grid.factor}); worst {worst.freq_hz:.1f} Hz{_rate_text(worst, result)} at "
+        f"{worst.level_db:.1f} dB re the file's RMS, {_quiet_text(worst)}; stage input rates "
+        f"(lines): {rates}"
     )
     cause = (
         f"lines on multiples of fs/{grid.factor} are what an upsampling stage leaves: a stage "
