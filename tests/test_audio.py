@@ -296,3 +296,18 @@ def test_audio_help_shows_examples_without_importing_torch_numpy_or_matplotlib()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "HEAVY []" in proc.stdout
     assert "Examples" in proc.stdout and "--quiet-fail-db" in proc.stdout
+
+
+def test_the_python_api_returns_one_report_for_several_files(files):
+    from upsampcheck import check_audio
+
+    report = check_audio([files["planted"], str(files["speech"])])
+    assert report.verdict == "fail" and report.exit_code == 1
+    planted, alone = report.files
+    assert planted.grid.factor == 32 and alone.grid is None
+    assert report.to_json()["subject"] == {
+        "kind": "audio",
+        "name": "2 files",
+        "files": [str(files["planted"]), str(files["speech"])],
+    }
+    assert len(report.clips()) == 8

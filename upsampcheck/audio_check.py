@@ -311,4 +311,6 @@ def check_audio(
     notes = [note for r in results for note in r.notes]
     name = results[0].label if len(results) == 1 else f"{len(results)} files"
     subject = {"kind": "audio", "name": name, "files": [r.label for r in results]}
+    if len(results) == 1:
+        subject["file"] = results[0].label  # where CI annotations point
     return AudioReport(subject, thresholds, results, findings, notes)
