@@ -246,6 +246,11 @@ def bad_files(tmp_path_factory):
     data = bytearray((folder / "ok.wav").read_bytes())
     data[24:28] = (0).to_bytes(4, "little")  # a sample rate of 0 Hz in the header
     (folder / "rate0.wav").write_bytes(bytes(data))
+    sf.write(folder / "whole.flac", np.random.default_rng(0).uniform(-0.5, 0.5, 80000), 8000)
+    flac = (folder / "whole.flac").read_bytes()
+    (folder / "cut.flac").write_bytes(flac[: len(flac) // 2])
+    (folder / "locked.wav").write_bytes((folder / "whole.flac").read_bytes())
+    os.chmod(folder / "locked.wav", 0)
     return folder
 
 
@@ -260,6 +265,12 @@ def bad_files(tmp_path_factory):
         ("inf.wav", "3.750 s, channel 1) is inf"),
         ("short.wav", "too short"),
         ("rate0.wav", "rate0.wav:"),
+        ("cut.flac", "cannot decode"),
+        pytest.param(
+            "locked.wav",
+            "permission denied",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file"),
+        ),
     ],
 )
 def test_bad_files_exit_2_in_one_line_naming_the_file(bad_files, name, says, capsys, tmp_path):

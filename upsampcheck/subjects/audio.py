@@ -114,7 +114,10 @@ def blocks(info: AudioInfo, start: int = 0, stop: int | None = None) -> Iterator
             while remaining > 0:
                 block = fh.read(min(BLOCK_SAMPLES, remaining), dtype="float32", always_2d=True)
                 if len(block) == 0:
-                    break
+                    raise UsageError(
+                        f"{info.path}: ends after {position} of the {info.frames} samples its "
+                        "header announces (truncated?)"
+                    )
                 if not math.isfinite(float(block.sum(dtype=np.float64))) and not (
                     np.isfinite(block).all()
                 ):
