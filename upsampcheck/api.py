@@ -7,6 +7,8 @@ report.verdict, report.exit_code, report.findings, report.to_json()
 
 report = check_model(my_vocoder, sample_rate=22050, input_shape=(80, 200))
 assert report.verdict == "pass", [f.message for f in report.findings]
+
+report = check_audio(["generated.wav"])      # an AudioReport: files[i].grid, .lines, clips()
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from torch import nn
 
+from .audio_check import check_audio as _check_audio
 from .check import check_layer, check_stack
-from .config import Thresholds, load_thresholds
+from .config import AudioThresholds, Thresholds, load_audio_thresholds, load_thresholds
 from .model_check import ModelOptions
 from .model_check import check_model as _check_loaded
 from .report.findings import Report
@@ -30,6 +33,7 @@ __all__ = [
     "Report",
     "StackSpec",
     "Thresholds",
+    "check_audio",
     "check_layer",
     "check_model",
     "check_stack",
@@ -82,3 +86,11 @@ def check_model(
     finally:
         if isinstance(model, nn.Module):
             model.train(training)  # a module handed in keeps its train/eval mode
+
+
+def check_audio(files: list[str | Path] | str | Path, thresholds: AudioThresholds | None = None):
+    """Check generated audio files (one report for all): stationary lines, the upsampling
+    grid ``fs / K`` they lie on, their level in the quiet passages. ``thresholds`` default to
+    the ``[audio]`` table of ``configs/default.toml`` (and pyproject.toml's)."""
+    paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
+    return _check_audio(paths, thresholds or load_audio_thresholds())

@@ -123,7 +123,7 @@ def load_thresholds(
         table = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
         if not isinstance(table, dict):
             raise UsageError(f"{pyproject}: [tool.upsampcheck] must be a table")
-        merge(table, str(pyproject))
+        merge({k: v for k, v in table.items() if k != "audio"}, str(pyproject))
     if config:
         merge(config, config_name)
     merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
@@ -154,3 +154,99 @@ def find_config(name: Path) -> Path:
         if candidate in shipped:
             return shipped[candidate]
     raise UsageError(f"{name}: no such file, and no shipped spec of that name (see --list-configs)")
+
+
+# --- audio files (`upsampcheck audio`): the [audio] table ---------------------------------
+
+AUDIO_CHECKS = ("tonal", "offset")
+
+
+@dataclass(frozen=True)
+class AudioThresholds:
+    """What ``upsampcheck audio`` calls a line and when it warns or fails (see the ``[audio]``
+    table of ``configs/default.toml`` for what each value means)."""
+
+    line_fail_db: float
+    line_warn_db: float
+    quiet_fail_db: float
+    quiet_warn_db: float
+    line_prominence_db: float
+    line_floor_db: float
+    drift_bins: float
+    min_consistency: float
+    grid_tolerance_bins: float
+    grid_false_alarm: float
+    quiet_fraction: float
+    offset_warn_db: float
+    clip_seconds: float
+    fail_on: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    to_json = Thresholds.to_json
+
+
+AUDIO_KEYS = tuple(f.name.replace("_", "-") for f in fields(AudioThresholds) if f.name != "sources")
+AUDIO_RANGES = {
+    "drift-bins": (0.0, 100.0),
+    "min-consistency": (0.0, 1.0),
+    "grid-tolerance-bins": (0.0, 5.0),
+    "grid-false-alarm": (0.0, 1.0),
+    "quiet-fraction": (0.0, 1.0),
+    "clip-seconds": (0.0, 600.0),
+}
+"""Keys that are not dB, with the open-closed interval ``(low, high]`` they must lie in."""
+
+
+def check_audio_value(key: str, value: Any, where: str) -> Any:
+    """Validate one ``[audio]`` value; the error names the source and the key."""
+    if key not in AUDIO_KEYS:
+        raise UsageError(
+            f"{where}: unknown [audio] key {key!r}; known keys: {', '.join(AUDIO_KEYS)}"
+        )
+    if key == "fail-on":
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or any(v not in AUDIO_CHECKS for v in value):
+            raise UsageError(
+                f"{where}: fail-on must be a list drawn from {', '.join(AUDIO_CHECKS)}"
+            )
+        return tuple(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{where}: {key} must be a finite number (got {value!r})")
+    low, high = AUDIO_RANGES.get(key, (-math.inf, math.inf))
+    if not low < value <= high:
+        raise UsageError(f"{where}: {key} must lie in ({low:g}, {high:g}] (got {value!r})")
+    return float(value)
+
+
+def load_audio_thresholds(
+    config: dict[str, Any] | None = None,
+    config_name: str = "--config",
+    flags: dict[str, Any] | None = None,
+    start: Path | None = None,
+) -> AudioThresholds:
+    """Merge the ``[audio]`` sources, lowest first: ``default.toml``, ``[tool.upsampcheck.audio]``
+    in the nearest pyproject.toml, the ``[audio]`` table of ``config``, then ``flags``."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    def merge(table: Any, source: str) -> None:
+        if not isinstance(table, dict):
+            raise UsageError(f"{source}: [audio] must be a table")
+        for key, value in table.items():
+            values[key] = check_audio_value(key, value, source)
+            sources[key] = source
+
+    merge(read_toml(default_config_path())["audio"], "default")
+    pyproject = find_pyproject(start or Path.cwd())
+    if pyproject is not None:
+        table = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
+        if isinstance(table, dict) and "audio" in table:
+            merge(table["audio"], str(pyproject))
+    if config:
+        merge(config, config_name)
+    merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
+    if values["line-warn-db"] > values["line-fail-db"]:
+        raise UsageError("line-warn-db must not exceed line-fail-db")
+    if values["quiet-warn-db"] > values["quiet-fail-db"]:
+        raise UsageError("quiet-warn-db must not exceed quiet-fail-db")
+    return AudioThresholds(**{k.replace("-", "_"): v for k, v in values.items()}, sources=sources)

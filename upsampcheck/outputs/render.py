@@ -63,11 +63,21 @@ def _serve(conn: Any, parent: int) -> None:
         try:
             if plotting is None:
                 raise RuntimeError(failure)
-            conn.send(("ok", plotting.write_figures(data, Path(folder))))
+            conn.send(("ok", draw(plotting, data, Path(folder))))
         except OSError as exc:  # a full disk: the parent reports it as an environment fault
             conn.send(("oserror", (exc.errno, exc.strerror or str(exc))))
         except BaseException as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def draw(plotting: Any, data: dict[str, Any], folder: Path) -> list[str]:
+    """Write ``data``'s figures: an audio report's with :mod:`.plotting_audio`, any other's
+    with ``plotting`` (the module already imported)."""
+    if data.get("kind") == "audio":
+        from .plotting_audio import write_figures
+
+        return write_figures(data, folder)
+    return plotting.write_figures(data, folder)
 
 
 class FigureRenderer:
@@ -86,9 +96,9 @@ class FigureRenderer:
     def render(self, data: dict[str, Any], folder: Path) -> list[str]:
         """Draw every figure of ``data`` into ``folder``; returns the file names."""
         if self._conn is None:
-            from .plotting import write_figures
+            from . import plotting
 
-            return write_figures(data, folder)
+            return draw(plotting, data, folder)
         self._conn.send((data, str(folder)))
         try:
             status, value = self._conn.recv()

@@ -275,7 +275,11 @@ def render_text(report: dict[str, Any]) -> str:
     """``verdict.txt`` from a report's JSON: stages, one line per finding, then the verdict."""
     subject = report["subject"]
     lines = [f"upsampcheck {__version__}: {subject.get('kind')} {subject.get('name', '')}".rstrip()]
-    for st in report["stages"]:
+    if report.get("files") is not None:  # an audio report
+        from .audio import render_file_lines
+
+        lines.extend(render_file_lines(report))
+    for st in report.get("stages", []):
         lines.append(
             f"stage {st['index']} {st['name']} ({st['kind']}, x{st['factor']:g}, "
             f"{st['fs_in_hz']:g} -> {st['fs_out_hz']:g} Hz)"

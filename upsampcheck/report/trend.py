@@ -46,7 +46,7 @@ def checkpoint_step(path: Path) -> int | None:
     if match:
         return int(match.group(1))
     try:
-        if not zipfile.is_zipfile(path):
+        if not path.is_file() or not zipfile.is_zipfile(path):  # a FIFO is never opened
             return None
         with zipfile.ZipFile(path) as archive:
             if not any(name.endswith("/data.pkl") for name in archive.namelist()):

@@ -1,0 +1,143 @@
+"""Figures of ``upsampcheck audio``: per file, the averaged spectrum with its floor, lines and
+grid, and a spectrogram with the grid marked; a summary of every file's spectrum.
+
+Input: :meth:`upsampcheck.report.audio.AudioReport.figure_data` (numpy arrays in dB relative
+to each file's RMS). Figure API and Agg canvas only, as in :mod:`.plotting`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+MAX_GRID_MARKS = 64
+MAX_LABELS = 10
+"""Only the loudest grid lines get a frequency label."""
+
+
+def file_stem(entry: dict[str, Any]) -> str:
+    """``file<index>_<name without suffix>``, safe as a file name."""
+    stem = Path(entry["name"]).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"file{entry['index']}_{stem}").strip("_")
+
+
+def grid_marks(entry: dict[str, Any]) -> list[float]:
+    """Multiples of the grid spacing below the Nyquist (at most :data:`MAX_GRID_MARKS`)."""
+    spacing = entry["grid_hz"]
+    if not spacing:
+        return []
+    count = int(entry["sample_rate_hz"] / 2 / spacing + 1e-9)
+    step = max(1, -(-count // MAX_GRID_MARKS))
+    return [m * spacing for m in range(step, count + 1, step)]
+
+
+def spectrum_axes(ax: Any, entry: dict[str, Any], annotate: bool = True) -> None:
+    """Averaged and quiet-passage spectra, the floor, the grid dotted, lines circled."""
+    freqs = entry["freqs_hz"]
+    ax.plot(freqs, entry["average_db"], lw=0.6, color="C0", label="long-term average")
+    if entry["quiet_db"] is not None:
+        ax.plot(freqs, entry["quiet_db"], lw=0.5, color="C2", alpha=0.8, label="quiet passages")
+    ax.plot(freqs, entry["floor_db"], lw=0.8, color="0.3", ls="--", label="floor")
+    for freq in grid_marks(entry):
+        ax.axvline(freq, color="C3", lw=0.4, ls=":", alpha=0.6)
+    top = float(np.max(entry["average_db"]))
+    lowest = [entry["floor_db"]] + ([entry["quiet_db"]] if entry["quiet_db"] is not None else [])
+    bottom = min(float(np.percentile(curve, 2)) for curve in lowest) - 10
+    loudest = sorted((ln for ln in entry["lines"] if ln[3]), key=lambda ln: -ln[1])
+    labelled = {ln[0] for ln in loudest[:MAX_LABELS]} if annotate else set()
+    for freq, level, steady, on in entry["lines"]:
+        color = "C3" if on else ("C1" if steady else "0.6")
+        ax.plot(freq, level, "o" if steady else "x", mfc="none", color=color, ms=5)
+        if freq in labelled:
+            ax.annotate(
+                f"{freq:.1f}", (freq, level), fontsize=6, color=color, xytext=(2, 3),
+                textcoords="offset points",
+            )  # fmt: skip
+    ax.set_xlim(0, entry["sample_rate_hz"] / 2)
+    ax.set_ylim(max(bottom, top - 160), top + 10)
+    ax.set_xlabel("Hz")
+    ax.set_ylabel("dB re file RMS (per bin)")
+    ax.tick_params(labelsize=7)
+
+
+def title(entry: dict[str, Any]) -> str:
+    grid = (
+        f"grid fs/{entry['grid_factor']} = {entry['grid_hz']:.2f} Hz"
+        if entry["grid_hz"]
+        else "no grid"
+    )
+    return f"{entry['name']}: {grid} - {entry['verdict'].upper()}"
+
+
+def plot_spectrum(entry: dict[str, Any], path: Path) -> None:
+    fig = Figure(figsize=(8, 4), dpi=80)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
+    ax = fig.add_subplot()
+    spectrum_axes(ax, entry)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(
+        f"{title(entry)}\nline power: red o stationary on the grid, orange o stationary off "
+        "it, grey x not stationary",
+        fontsize=9,
+    )
+    FigureCanvasAgg(fig)
+    fig.savefig(path, pil_kwargs={"compress_level": 1})
+
+
+def plot_spectrogram(entry: dict[str, Any], path: Path) -> None:
+    level = entry["spectrogram_db"]
+    fig = Figure(figsize=(8, 4), dpi=80)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
+    ax = fig.add_subplot()
+    top = float(np.max(level))
+    image = ax.imshow(
+        level,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=top - 110,
+        vmax=top,
+        interpolation="nearest",
+        extent=(0, entry["duration_s"], 0, entry["sample_rate_hz"] / 2),
+    )
+    for freq in grid_marks(entry):
+        ax.axhline(freq, color="cyan", lw=0.4, ls="--", alpha=0.5)
+    ax.set(xlabel="s", ylabel="Hz")
+    ax.set_title(f"{title(entry)} (grid dashed)", fontsize=9)
+    fig.colorbar(image, ax=ax, label="dB re file RMS", pad=0.02)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, pil_kwargs={"compress_level": 1})
+
+
+def plot_summary(data: dict[str, Any], path: Path) -> None:
+    """One row per file: its averaged spectrum with floor, lines and grid."""
+    files = data["files"]
+    height = 2.6 * len(files) + 0.8
+    fig = Figure(figsize=(8, height), dpi=72)
+    fig.subplots_adjust(
+        left=0.09, right=0.98, bottom=0.4 / height, top=1 - 0.6 / height, hspace=0.5
+    )
+    axes = fig.subplots(len(files), 1, squeeze=False)[:, 0]
+    for ax, entry in zip(axes, files, strict=True):
+        spectrum_axes(ax, entry, annotate=False)
+        ax.set_title(title(entry), fontsize=9)
+    fig.suptitle(f"upsampcheck audio: {data['title']} - {data['verdict'].upper()}", fontsize=11)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, pil_kwargs={"compress_level": 1})
+
+
+def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
+    """Every figure of an audio report's payload into ``folder``; returns the names."""
+    names = []
+    for entry in data["files"]:
+        stem = file_stem(entry)
+        plot_spectrum(entry, folder / f"{stem}_spectrum.png")
+        plot_spectrogram(entry, folder / f"{stem}_spectrogram.png")
+        names += [f"{stem}_spectrum.png", f"{stem}_spectrogram.png"]
+    plot_summary(data, folder / "summary.png")
+    return [*names, "summary.png"]

@@ -1,0 +1,325 @@
+"""The report of ``upsampcheck audio``: findings per file, verdict, ``report.json`` and the
+figure payload, with the same surface as :class:`~.findings.Report` (``to_json``,
+``figure_data``, ``verdict``, ``exit_code``) plus ``clips()`` for the page's players."""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..config import AudioThresholds
+from .findings import SCHEMA_VERSION, Finding
+
+if TYPE_CHECKING:
+    from ..audio_check import AudioLine, FileResult
+    from ..outputs.clips import Clip
+
+RANK = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def line_severity(line: AudioLine, t: AudioThresholds) -> str:
+    """fail / warn / info for a line on the grid, by its level against the whole file and
+    its prominence over the quiet passages' floor."""
+    quiet = line.quiet_prominence_db if line.quiet_prominence_db is not None else -math.inf
+    if line.level_db > t.line_fail_db or quiet > t.quiet_fail_db:
+        return "fail"
+    if line.level_db > t.line_warn_db or quiet > t.quiet_warn_db:
+        return "warn"
+    return "info"
+
+
+def escalate(severity: str, check: str, t: AudioThresholds) -> str:
+    return "fail" if severity == "warn" and check in t.fail_on else severity
+
+
+def _quiet_text(line: AudioLine) -> str:
+    if line.quiet_prominence_db is None:
+        return "hidden in the quiet passages"
+    return f"{line.quiet_prominence_db:.1f} dB over the quiet passages' floor"
+
+
+def _rate_text(line: AudioLine, result: FileResult) -> str:
+    """`` (a multiple of fs/4 = 5512.5 Hz)``: the coarsest grid the line lies on."""
+    if line.stage_rate_hz is None:
+        return ""
+    factor = round(result.info.sample_rate / line.stage_rate_hz)
+    return f" (a multiple of fs/{factor} = {line.stage_rate_hz:g} Hz)"
+
+
+def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
+    """The grid lines of one file, judged by the loudest (worst) of them."""
+    grid = result.grid
+    on = [line for line in result.lines if line.on_grid]
+    if grid is None or not on:
+        steady = result.stationary_lines
+        extra = f" ({len(steady)} stationary line(s) off any grid)" if steady else ""
+        return Finding("tonal", "pass", result.label, f"no upsampling grid in the lines{extra}")
+    worst = min(on, key=lambda ln: (RANK[line_severity(ln, t)], -ln.level_db))
+    severity = escalate(line_severity(worst, t), "tonal", t)
+    rates = ", ".join(
+        f"{r.fs_in_hz:g} Hz ({r.lines})"
+        for r in grid.rates
+        if r.factor == grid.factor or r.lines > 2 * r.by_chance
+    )
+    message = (
+        f"{len(on)} stationary line(s) on the {grid.spacing_hz:.2f} Hz grid "
+        f"(fs/{grid.factor}); worst {worst.freq_hz:.1f} Hz{_rate_text(worst, result)} at "
+        f"{worst.level_db:.1f} dB re the file's RMS, {_quiet_text(worst)}; stage input rates "
+        f"(lines): {rates}"
+    )
+    cause = (
+        f"lines on multiples of fs/{grid.factor} are what an upsampling stage leaves: a stage "
+        f"whose input runs at one of those rates has unequal polyphase gains (transposed or "
+        f"subpixel convolution) or repeats a DC offset (bias, ReLU) made before it; the stages "
+        f"after it multiply its rate by fs/rate"
+    )
+    fix = (
+        "run `upsampcheck model` on the checkpoint to name the stage, then tie its polyphase "
+        "gains (ICNR init, kernel length a multiple of the stride with equal phase sums, or "
+        "interpolation + convolution) or remove the offset before it"
+    )
+    if severity == "info":
+        cause = fix = ""
+    return Finding(
+        "tonal", severity, result.label, message, cause, fix, worst.freq_hz, worst.level_db
+    )
+
+
+def stationary_finding(result: FileResult) -> Finding | None:
+    """Stationary lines that no grid explains: information (mains hum, a held test tone,
+    a pilot tone), never a failure."""
+    off = [line for line in result.stationary_lines if not line.on_grid]
+    if not off:
+        return None
+    loudest = off[0]
+    message = (
+        f"{len(off)} stationary line(s) off the upsampling grid; loudest {loudest.freq_hz:.1f} Hz "
+        f"at {loudest.level_db:.1f} dB re the file's RMS (hum, a held tone or a pilot tone?)"
+    )
+    return Finding(
+        "stationary", "info", result.label, message, freq_hz=loudest.freq_hz,
+        level_db=loudest.level_db,
+    )  # fmt: skip
+
+
+def offset_finding(result: FileResult, t: AudioThresholds) -> Finding:
+    """The file's DC relative to its RMS."""
+    dc = result.dc_db
+    message = f"DC {dc:.1f} dB relative to the file's RMS" if dc > -200 else "no DC"
+    if dc <= t.offset_warn_db:
+        return Finding("offset", "pass", result.label, message, level_db=_round(dc, 2))
+    return Finding(
+        "offset",
+        escalate("warn", "offset", t),
+        result.label,
+        message,
+        "the output carries a constant offset (a bias after the last layer, or one the "
+        "upsamplers passed through); it clicks at every start and stop",
+        "remove the output bias or high-pass the output (a DC blocker)",
+        0.0,
+        dc,
+    )
+
+
+def file_findings(result: FileResult, t: AudioThresholds) -> list[Finding]:
+    """tonal, stationary (when any is off the grid), offset."""
+    found = [tonal_finding(result, t), stationary_finding(result), offset_finding(result, t)]
+    return [f for f in found if f is not None]
+
+
+def line_json(line: AudioLine, t: AudioThresholds) -> dict[str, Any]:
+    c = line.consistency
+    return {
+        "freq_hz": _round(line.freq_hz, 3),
+        "level_db": _round(line.level_db, 2),
+        "prominence_db": _round(line.prominence_db, 1),
+        "quiet_prominence_db": _round(line.quiet_prominence_db, 1),
+        "measured_in": line.measured_in,
+        "stationary": line.stationary,
+        "stationarity": {
+            "drift_bins": _round(line.drift_bins, 3),
+            "purity": _round(line.purity, 3),
+            "segments": {"seen": c.seen, "hidden": c.hidden, "moved": c.moved, "absent": c.absent},
+            "consistency": _round(c.fraction, 3),
+        },
+        "on_grid": line.on_grid,
+        "harmonic": line.harmonic,
+        "stage_rate_hz": _round(line.stage_rate_hz, 4),
+        "severity": line_severity(line, t) if line.on_grid else None,
+    }
+
+
+def grid_json(result: FileResult) -> dict[str, Any] | None:
+    grid = result.grid
+    if grid is None:
+        return None
+    return {
+        "spacing_hz": _round(grid.spacing_hz, 4),
+        "factor": grid.factor,
+        "fitted_spacing_hz": _round(grid.fitted_spacing_hz, 4),
+        "lines_explained": grid.explained,
+        "stationary_lines": grid.total,
+        "tolerance_hz": _round(grid.tolerance_hz, 3),
+        "false_alarm": float(f"{grid.false_alarm:.3g}"),
+        "stage_rates": [
+            {
+                "factor": r.factor,
+                "fs_in_hz": _round(r.fs_in_hz, 4),
+                "lines": r.lines,
+                "by_chance": _round(r.by_chance, 2),
+            }
+            for r in grid.rates
+        ],
+    }
+
+
+def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
+    info, spectra = result.info, result.spectra
+    return {
+        "path": result.label,
+        "format": info.format,
+        "subtype": info.subtype,
+        "sample_rate_hz": info.sample_rate,
+        "channels": info.channels,
+        "frames": info.frames,
+        "duration_s": _round(info.duration_s, 3),
+        "rms_dbfs": _round(result.rms_dbfs, 2),
+        "peak_dbfs": _round(result.peak_dbfs, 2),
+        "dc_db": _round(result.dc_db, 2),
+        "analysis": {
+            "frame": result.n_fft,
+            "hop": result.n_fft // 2,
+            "window": "kaiser(16)",
+            "bin_hz": _round(result.bin_hz, 4),
+            "frames": int(spectra.segment_frames.sum()),
+            "segments": int(len(spectra.segment_frames)),
+        },
+        "quiet": {
+            "fraction": t.quiet_fraction,
+            "frames": spectra.quiet_frames,
+            "seconds": _round(result.quiet_seconds, 2),
+            "rms_db": _round(result.quiet_rms_db, 2),
+            "silent_frames": result.silent_frames,
+        },
+        "lines": [line_json(line, t) for line in result.lines if line.stationary],
+        "rejected_lines": [line_json(line, t) for line in result.lines if not line.stationary],
+        "grid": grid_json(result),
+    }
+
+
+def environment() -> dict[str, Any]:
+    import soundfile as sf
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "soundfile": sf.__version__,
+        "libsndfile": sf.__libsndfile_version__,
+        "device": "cpu",
+        "seed": None,
+    }
+
+
+def to_db(power: np.ndarray, reference: float) -> np.ndarray:
+    return 10 * np.log10(np.maximum(power / reference, 1e-30))
+
+
+@dataclass
+class AudioReport:
+    """The whole result of ``upsampcheck audio``: one entry per file, findings, verdict."""
+
+    subject: dict[str, Any]
+    thresholds: AudioThresholds
+    files: list[FileResult]
+    findings: list[Finding]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if any(f.severity == "fail" for f in self.findings) else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.verdict == "fail" else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """``report.json``: the common fields, then ``files[i]`` with lines, grid, quiet."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "upsampcheck", "version": __version__},
+            "environment": environment(),
+            "subject": self.subject,
+            "thresholds": self.thresholds.to_json(),
+            "files": [file_json(r, self.thresholds) for r in self.files],
+            "findings": [f.to_json() for f in self.findings],
+            "notes": self.notes,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+        }
+
+    def clips(self) -> list[Clip]:
+        """For each file: its loudest and its quietest stretch, true level and normalised."""
+        return [clip for r in self.files for clip in r.clips]
+
+    def figure_data(self) -> dict[str, Any]:
+        """The payload of :mod:`~.outputs.plotting_audio`: plain numpy, dB re each file's RMS."""
+        files = []
+        for i, r in enumerate(self.files):
+            ref, s = r.reference_power, r.spectra
+            files.append(
+                {
+                    "index": i,
+                    "label": r.label,
+                    "name": r.info.path.name,
+                    "sample_rate_hz": r.info.sample_rate,
+                    "duration_s": r.info.duration_s,
+                    "freqs_hz": s.freqs_hz,
+                    "average_db": to_db(s.average, ref),
+                    "quiet_db": None if s.quiet is None else to_db(s.quiet, ref),
+                    "floor_db": to_db(r.floor, ref),
+                    "spectrogram_db": to_db(s.spectrogram, ref),
+                    "lines": [
+                        (ln.freq_hz, ln.level_db, ln.stationary, ln.on_grid) for ln in r.lines
+                    ],
+                    "grid_hz": None if r.grid is None else r.grid.spacing_hz,
+                    "grid_factor": None if r.grid is None else r.grid.factor,
+                    "verdict": "fail"
+                    if any(f.severity == "fail" and f.stage == r.label for f in self.findings)
+                    else "pass",
+                }
+            )
+        return {
+            "kind": "audio",
+            "title": self.subject["name"],
+            "verdict": self.verdict,
+            "files": files,
+        }
+
+
+def render_file_lines(report: dict[str, Any]) -> list[str]:
+    """verdict.txt's lines about each file (used by :func:`.findings.render_text`)."""
+    out = []
+    for f in report.get("files", []):
+        grid = f["grid"]
+        where = (
+            f"grid {grid['spacing_hz']:g} Hz (fs/{grid['factor']}), "
+            f"{grid['lines_explained']} of {grid['stationary_lines']} stationary line(s)"
+            if grid
+            else f"no grid, {len(f['lines'])} stationary line(s)"
+        )
+        out.append(
+            f"file {f['path']} ({f['sample_rate_hz']:g} Hz, {f['channels']} ch, "
+            f"{f['duration_s']:.1f} s, {f['rms_dbfs']:.1f} dBFS RMS): {where}"
+        )
+    return out
