@@ -51,8 +51,8 @@ def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     probes = ("dc", "noise", "silence", "sweep", "tone")
     assert names == sorted(
-        ["report.json", "summary.png", "verdict.txt"]
-        + [f"stage0_transposed_{p}.png" for p in probes]
+        ["audio", "report.html", "report.json", "summary.png", "verdict.txt"]
+        + [f"transposed_{p}.png" for p in probes]
     )
     report = json.loads((folder / "report.json").read_text())
     assert set(report) >= {

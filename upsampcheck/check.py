@@ -26,6 +26,7 @@ from .measure.analysis import (
     LineSettings,
     StageMeasurement,
     choose_nfft,
+    excerpts,
     measure_stage,
     probe_lines,
 )
@@ -163,19 +164,24 @@ def stage_name(tap: Tap, count: int) -> str:
 
 
 def upstream_offset_source(spec: StackSpec, tap_index: int) -> str:
-    """Words for what put a DC offset in front of upsampler ``tap_index``."""
-    seen, source = 0, ""
-    for position, layer in enumerate(spec.layers, 1):
+    """Words for what put a DC offset in front of upsampler ``tap_index``, naming stages the
+    way the report does (``the bias of 1:transposed``, ``a relu after 2:transposed``)."""
+    count = len(spec.upsamplers)
+    seen, source, last = 0, "", ""
+    for layer in spec.layers:
         if isinstance(layer, LayerSpec):
             if seen == tap_index:
                 break
+            last = f"{seen + 1}:{layer.type}" if count > 1 else layer.type
             seen += 1
             if layer.bias:
-                source = f"the bias of layer {position} ({layer.type})"
-        elif layer.type == "conv" and layer.bias:
-            source = f"the bias of layer {position} (conv)"
+                source = f"the bias of {last}"
+            continue
+        where = f"after {last}" if last else "at the stack input"
+        if layer.type == "conv" and layer.bias:
+            source = f"the bias of the conv {where}"
         elif layer.type in ("relu", "leaky_relu"):
-            source = f"layer {position} ({layer.type})"
+            source = f"the {layer.type} {where}"
     return source or "upstream layers"
 
 
@@ -250,6 +256,11 @@ def check_stack(
         stages=stages,
         findings=findings,
         output_lines=output_lines if len(spec.layers) > 1 else None,
+        output_excerpts=(
+            excerpts(output, probes.names, out_margin, sample_rate)
+            if len(spec.layers) > 1
+            else None
+        ),
     )
 
 

@@ -142,9 +142,10 @@ def shipped_configs() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def find_config(name: Path) -> Path:
+def find_config(name: str | Path) -> Path:
     """A spec path as given, or a shipped spec by name (``fig8_transposed`` or
     ``paper/fig8_transposed``); a one-line :class:`UsageError` when neither exists."""
+    name = Path(name)
     if name.exists():
         return name
     shipped = shipped_configs()

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..report.findings import Report, render_text
+from ..report.findings import Report, by_stage, render_text
+from ..units import hz
+from .html import write_html
 from .render import FigureRenderer
 
 REPORT_FILES = ("report.json", "verdict.txt")
@@ -55,6 +57,7 @@ def write_report_folder(
         if figures:
             payload = {**report.figure_data(), "verdict": data["verdict"]}
             (renderer or FigureRenderer(background=False)).render(payload, staging)
+            write_html(staging, report, data)  # report.html and audio/*.wav (outputs/html.py)
         replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -66,6 +69,7 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     """The findings as a rich table, why and what to change for each failure or warning, and
     the one-line verdict, on stdout."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     styles = {"fail": "bold red", "warn": "yellow", "info": "cyan", "pass": "green"}
@@ -73,24 +77,28 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     table = Table(title=f"upsampcheck: {subject.get('kind')} {subject.get('name', '')}")
     for column in ("", "check", "stage", "Hz", "dB", "finding"):
         table.add_column(column, overflow="fold")
-    for f in data["findings"]:
+    findings = by_stage(data)
+    for f in findings:
         table.add_row(
             f"[{styles[f['severity']]}]{f['severity']}[/]",
             f["check"],
             f["stage"],
-            "" if f["freq_hz"] is None else f"{f['freq_hz']:.0f}",
+            "" if f["freq_hz"] is None else hz(f["freq_hz"]),
             "" if f["level_db"] is None else f"{f['level_db']:.1f}",
-            f["message"],
+            escape(f["message"]),
         )
     console = Console()
     console.print(table)
-    for f in data["findings"]:
+    told: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
         if f["severity"] in ("fail", "warn") and f["cause"]:
-            console.print(f"[{styles[f['severity']]}]{f['check']}[/] ({f['stage']}): {f['cause']}")
-            if f["fix"]:
-                console.print(f"  [bold]fix:[/] {f['fix']}")
+            told.setdefault((f["cause"], f["fix"]), []).append(f"{f['check']} ({f['stage']})")
+    for (cause, fix), where in told.items():  # each distinct cause and fix once
+        console.print(f"[bold]{', '.join(where)}[/]: {escape(cause)}")
+        if fix:
+            console.print(f"  [bold]fix:[/] {escape(fix)}")
     for note in data.get("notes", []):
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     where = f"; report in {out}" if out else ""
     verdict = data["verdict"]
     console.print(
