@@ -16,6 +16,7 @@ driven alone with fresh probes at its own input rate (``standalone``), so its nu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -192,9 +193,10 @@ def check_stack(
     device: str = "auto",
     probe_samples: int | None = None,
     thresholds: Thresholds | None = None,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> Report:
     """Check a stack (or a single layer as a stack of one); ``spec.sample_rate`` is the rate
-    of the stack's **output**."""
+    of the stack's **output**. ``progress`` is told each step (the CLI's spinner)."""
     sample_rate = check_sample_rate(spec.sample_rate)
     seed = spec.seed if seed is None else seed
     thresholds = thresholds or load_thresholds(config=spec.thresholds, config_name=spec.source)
@@ -202,12 +204,14 @@ def check_stack(
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
     fs_model_in = sample_rate / spec.factor
 
+    progress("building the stack")
     modules = [m.to(torch_device).eval() for m in build_stack(spec, seed)]
     margin = 0
     for layer in spec.layers:
         margin = block_margin(layer, margin)
     n_samples = probe_length(spec.factor, margin, probe_samples)
     probes = make_probes(n_samples, fs_model_in, spec.channels, seed=seed)
+    progress(f"probing {len(spec.upsamplers)} stage(s) in one batched pass")
     taps, output, out_margin = run_chain(
         modules, spec, probes.signals.to(torch_device), fs_model_in
     )
@@ -218,6 +222,7 @@ def check_stack(
     grids_all = [fs_model_in * f for f in _cumulative_factors(spec)]
     for tap in taps:
         grids = grids_all[: tap.index + 1]
+        progress(f"measuring {stage_name(tap, len(taps))}")
         measurement = measure_tap(tap, probes.names, tone_hz, grids, settings)
         name = stage_name(tap, len(taps))
         bin_hz = measurement.freqs_hz[1]
