@@ -5,8 +5,10 @@ Reads ``[project].dependencies`` from pyproject.toml, installs every ``name>=X``
 ``name==X`` into a fresh virtual environment that sees this interpreter's site-packages (so
 torch and torchaudio, hundreds of MB, are not downloaded again: their floors are the ones
 this job cannot prove, and it says so), then runs ``upsampcheck --help``, ``layer --help`` and
-the README's main job from the checkout. Exit 0 when the job gives its verdict (exit 1 is the
-failing layer's verdict), else the failing step's code.
+the README's main job from the wheel built from this checkout, which must hold ``configs/``
+as ``upsampcheck/configs`` and ``py.typed`` (the shipped specs are found there). Exit 0 when
+the job gives its verdict (exit 1 is the failing layer's verdict), else the failing step's
+code.
 """
 
 from __future__ import annotations
@@ -43,6 +45,26 @@ def run(cmd: list[str], **kwargs) -> int:
     return subprocess.run(cmd, **kwargs).returncode
 
 
+WHEEL_MUST_HOLD = ("upsampcheck/py.typed", "upsampcheck/configs/default.toml",
+                   "upsampcheck/configs/paper/fig8_transposed.toml")  # fmt: skip
+
+
+def build_wheel(folder: Path) -> Path | None:
+    """``pip wheel . --no-deps``; the wheel, once checked to hold the configs and py.typed."""
+    import zipfile
+
+    if run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), str(ROOT)]):
+        return None
+    wheel = next(folder.glob("upsampcheck-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    missing = [name for name in WHEEL_MUST_HOLD if name not in names]
+    if missing:
+        print(f"the wheel lacks {', '.join(missing)}", file=sys.stderr)
+        return None
+    print(f"{wheel.name}: {len(names)} files, configs and py.typed included")
+    return wheel
+
+
 def main() -> int:
     pins = [f"{n}=={v}" for n, v in floors().items() if n not in TOO_LARGE]
     print(f"floors: {', '.join(pins)} (torch/torchaudio: installed versions)")
@@ -53,16 +75,22 @@ def main() -> int:
         python = str(venv / "bin" / "python")
         if run([python, "-m", "pip", "install", "-q", *pins]):
             return 2
-        if run([python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)]):
+        wheel = build_wheel(Path(tmp))
+        if wheel is None:
+            return 2
+        if run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)]):
             return 2
         names = sorted(n for n in floors() if n not in TOO_LARGE)
         show = f"from importlib.metadata import version; print([version(n) for n in {names!r}])"
-        run([python, "-c", show])
+        show += "; import upsampcheck; print('upsampcheck from', upsampcheck.__file__)"
+        run([python, "-c", show], cwd=tmp)
         for args in (["--help"], ["layer", "--help"]):
-            if code := run([python, "-m", "upsampcheck", *args], stdout=subprocess.DEVNULL):
+            # Run from the temporary folder, so the wheel is imported, not the checkout.
+            cmd = [python, "-m", "upsampcheck", *args]
+            if code := run(cmd, stdout=subprocess.DEVNULL, cwd=tmp):
                 return code
         out = Path(tmp) / "report"
-        code = run([python, "-m", "upsampcheck", *MAIN_JOB, "--out", str(out)])
+        code = run([python, "-m", "upsampcheck", *MAIN_JOB, "--out", str(out)], cwd=tmp)
         if code not in (0, 1):
             return code
         if not (out / "report.html").is_file():

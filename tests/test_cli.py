@@ -1,4 +1,4 @@
-"""The command line contract (DESIGN.md §5): exit codes, one-line errors, the report folder."""
+"""The command line contract (docs/method.md): exit codes, one-line errors, the report folder."""
 
 from __future__ import annotations
 

@@ -167,7 +167,7 @@ def test_a_bias_before_the_last_upsampler_is_traced_to_the_line_it_becomes():
 
 
 def trace_offset(spec) -> float:
-    """The conv's bias relative to the noise that reaches it (DESIGN.md §4's signal level)."""
+    """The conv's bias relative to the noise that reaches it (docs/method.md's signal level)."""
     import torch
 
     from upsampcheck.measure.probes import make_probes

@@ -1,5 +1,5 @@
 """The command line: Typer only. Heavy imports (torch, matplotlib) happen inside commands, so
-``upsampcheck --help`` stays fast; :func:`main` maps errors to exit codes (DESIGN.md §5)."""
+``upsampcheck --help`` stays fast; :func:`main` maps errors to exit codes (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure measurement functions: spectra, tonal lines, response, images and offsets (DESIGN.md §4).
+"""Pure measurement functions: spectra, tonal lines, response, images and offsets (docs/method.md).
 
 Conventions. A stage turns ``x: (P, C_in, T_in)`` at ``fs_in`` into ``y: (P, C_out, T_out)`` at
 ``fs_out = factor * fs_in``; rows are probes (:mod:`upsampcheck.measure.probes`). Only the interior

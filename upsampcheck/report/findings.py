@@ -1,4 +1,4 @@
-"""Findings, verdict and the report's JSON and text forms (DESIGN.md §4-5)."""
+"""Findings, verdict and the report's JSON and text forms (docs/method.md)."""
 
 from __future__ import annotations
 
