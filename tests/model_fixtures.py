@@ -446,7 +446,7 @@ class SincResampler(nn.Module):
     Phase ``r`` computes ``y[S m + r] = sum_j x[m - j] h_r(j)``, ``h_r(j) = rolloff
     sinc(rolloff (j + r / S)) w(j + r / S)`` with a Hann window over ``|t| <= zeros``: the
     low-pass passes ``rolloff`` of the input band and stops the images; equal phase DC gains
-    make it tone-free on DC (DESIGN.md §2: all polyphase sums equal).
+    make it tone-free on DC (docs/method.md, Exact formulas: all polyphase sums equal).
     """
 
     def __init__(self, factor: int = 3, zeros: int = 24, rolloff: float = 0.945) -> None:

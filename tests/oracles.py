@@ -1,4 +1,4 @@
-"""The exact formulas of DESIGN.md §2, written independently of the package, for test oracles."""
+"""The exact formulas of docs/method.md, written independently of the package, for oracles."""
 
 from __future__ import annotations
 

@@ -177,6 +177,8 @@ def test_report_folder_holds_json_verdict_spectrum_and_spectrogram(files, tmp_pa
     assert names == sorted(
         [
             ".upsampcheck",
+            "audio",
+            "report.html",
             "report.json",
             "verdict.txt",
             "summary.png",
@@ -184,6 +186,11 @@ def test_report_folder_holds_json_verdict_spectrum_and_spectrogram(files, tmp_pa
             "file0_planted_spectrogram.png",
         ]
     )
+    page = (out / "report.html").read_text()
+    assert page.count("data:audio/wav;base64,") == 4  # excerpt and quiet passage, 2 levels each
+    assert sorted(p.name for p in (out / "audio").iterdir()) == [
+        "file0_excerpt.wav", "file0_excerpt_norm.wav", "file0_quiet.wav", "file0_quiet_norm.wav"
+    ]  # fmt: skip
     for name in names:
         if name.endswith(".png"):
             assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -214,7 +221,8 @@ def test_clips_hold_the_loudest_and_the_quietest_stretch_true_and_normalised(fil
     from upsampcheck.config import load_audio_thresholds
 
     thresholds = load_audio_thresholds(flags={"clip-seconds": 0.5})
-    clips = {c.name: c for c in check_audio([files["planted"]], thresholds).clips()}
+    groups, _ = check_audio([files["planted"]], thresholds).clips()
+    clips = {c.name: c for group in groups.values() for c in group}
     assert sorted(clips) == [
         "file0_excerpt",
         "file0_excerpt_norm",
@@ -322,4 +330,5 @@ def test_the_python_api_returns_one_report_for_several_files(files):
         "name": "2 files",
         "files": [str(files["planted"]), str(files["speech"])],
     }
-    assert len(report.clips()) == 8
+    groups, _ = report.clips()
+    assert len(groups) == 2 and sum(len(g) for g in groups.values()) == 8

@@ -1,4 +1,4 @@
-"""The command line contract (DESIGN.md §5): exit codes, one-line errors, the report folder."""
+"""The command line contract (docs/method.md): exit codes, one-line errors, the report folder."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     probes = ("dc", "noise", "silence", "sweep", "tone")
     assert names == sorted(
-        [".upsampcheck", "report.json", "summary.png", "verdict.txt"]
-        + [f"stage0_transposed_{p}.png" for p in probes]
+        [".upsampcheck", "audio", "report.html", "report.json", "summary.png", "verdict.txt"]
+        + [f"transposed_{p}.png" for p in probes]
     )
     report = json.loads((folder / "report.json").read_text())
     assert set(report) >= {
@@ -205,3 +205,65 @@ def test_the_python_api_is_importable_from_the_package_and_lazy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "pass"
+
+
+def help_text(*args: str) -> str:
+    env = {**__import__("os").environ, "COLUMNS": "250", "TERM": "dumb", "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "upsampcheck", *args, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def option_rows(text: str) -> dict[str, str]:
+    """``{--flag: the rest of its row}`` from rich's option panels (wrapped rows joined)."""
+    rows: dict[str, str] = {}
+    last = None
+    for line in text.splitlines():
+        cells = line.strip("│ ").split()
+        if cells and cells[0].startswith("--"):
+            last = cells[0]
+            rows[last] = line
+        elif last and line.startswith("│") and cells:
+            rows[last] += " " + line.strip("│ ")
+    return rows
+
+
+def test_layer_help_shows_every_default_and_the_thresholds_of_default_toml():
+    import tomllib
+
+    from upsampcheck.config import default_config_path
+
+    rows = option_rows(help_text("layer"))
+    flags_only = {"--help", "--list-configs", "--exit-zero"}
+    assert set(rows) > flags_only | {"--type", "--tonal-fail-db", "--fail-on"}
+    for flag, row in rows.items():
+        if flag not in flags_only:
+            assert "[default: " in row, row
+        assert "<bool>" not in row or flag == "--help", row
+    assert "Upsampler kind [default: transposed]." in rows["--type"]
+    assert "Upsampling factor, >= 2 [default: 4]." in rows["--stride"]
+    thresholds = tomllib.loads(default_config_path().read_text())["thresholds"]
+    for key, value in thresholds.items():
+        shown = ", ".join(value) or "none" if isinstance(value, list) else f"{value:g} dB"
+        assert f"[default: {shown}]" in " ".join(rows[f"--{key}"].split()), key
+
+
+def test_model_help_keeps_brackets_and_root_help_offers_completion():
+    assert "A TOML file whose [thresholds] table overrides" in " ".join(
+        option_rows(help_text("model"))["--config"].split()
+    )
+    assert "--install-completion" in help_text()
+
+
+def test_enum_errors_are_one_plain_line(cli):
+    result = cli("layer", "--type", "foo")
+    assert result.code == 2
+    assert result.err == (
+        "upsampcheck: error: Invalid value for '--type' / '-t': 'foo' is not one of "
+        "'transposed', 'subpixel', 'nearest', 'linear', 'stretch'.\n"
+    )

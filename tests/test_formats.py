@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from upsampcheck.check import check_layer
+from upsampcheck.outputs.folder import merge_junit
 from upsampcheck.outputs.formats import (
     escape_data,
     escape_property,
@@ -79,16 +81,24 @@ def test_junit_fail_finding_is_failure_with_cause_and_fix(failing_report):
     assert f"fix: {finding['fix']}" in failure.text
 
 
-def test_junit_warn_passes_with_message_in_system_out_and_properties(failing_report):
+def test_junit_warn_passes_with_message_and_severity_in_system_out(failing_report):
     root = ET.fromstring(to_junit(failing_report))
     (offset,) = [c for c in root.iter("testcase") if c.get("name") == "offset"]
     finding = next(f for f in failing_report["findings"] if f["check"] == "offset")
     assert finding["severity"] == "warn"
-    assert offset.find("failure") is None
-    assert finding["message"] in offset.find("system-out").text
-    props = {p.get("name"): p.get("value") for p in offset.iter("property")}
-    assert props["severity"] == "warn"
-    assert props["warning"] == finding["message"]
+    assert offset.find("failure") is None and offset.find("properties") is None
+    assert f"[warn] {finding['message']}" in offset.find("system-out").text
+
+
+def test_junit_validates_against_junit_10_xsd(failing_report):
+    xmlschema = pytest.importorskip("xmlschema")
+    schema = xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit-10.xsd")
+    for report in (failing_report, _two_stage_report()):
+        schema.validate(to_junit(report))
+    merged = merge_junit([to_junit(failing_report), to_junit(_two_stage_report())])
+    schema.validate(merged)
+    root = ET.fromstring(merged)
+    assert (root.get("tests"), root.get("failures")) == ("9", "3")
 
 
 def test_junit_counts_failures_per_testcase_and_escapes_markup():
@@ -118,7 +128,8 @@ def test_junit_is_deterministic_and_timestamp_free(failing_report):
     text = to_junit(failing_report)
     assert text == to_junit(failing_report)
     root = ET.fromstring(text)
-    assert all("timestamp" not in e.attrib and "time" not in e.attrib for e in root.iter())
+    assert all("timestamp" not in e.attrib for e in root.iter())
+    assert {e.get("time") for e in root.iter() if e.tag.startswith("test")} == {"0"}
 
 
 def test_junit_drops_characters_xml_cannot_hold():

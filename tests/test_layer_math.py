@@ -1,4 +1,4 @@
-"""`upsampcheck layer` measurements against the exact formulas of DESIGN.md §2."""
+"""`upsampcheck layer` measurements against the formulas of docs/method.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checkpoint loading and the trust policy (DESIGN.md §5): every format, every refusal."""
+"""Checkpoint loading and the trust policy (docs/method.md): every format, every refusal."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``upsampcheck model`` (issue 4): real models built from code and small fixtures, in every
-checkpoint format, against the formulas of DESIGN.md §2; every refusal exits 2 with one line."""
+checkpoint format, against the formulas of docs/method.md; every refusal exits 2 with one line."""
 
 from __future__ import annotations
 

@@ -88,9 +88,12 @@ def test_an_earlier_report_is_replaced_and_its_marker_lists_every_file(cli, user
     second = json.loads((out / "report.json").read_text())
     assert first["subject"]["name"] == "transposed" and second["subject"]["name"] == "nearest"
     marker = json.loads((out / MARKER).read_text())
-    on_disk = sorted(p.name for p in out.iterdir() if p.name != MARKER)
+    on_disk = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MARKER
+    )
     assert marker["tool"] == "upsampcheck" and marker["files"] == on_disk
-    assert "summary.png" in on_disk  # the second run drew figures
+    assert {"summary.png", "report.html"} <= set(on_disk)  # the second run drew figures
+    assert any(name.startswith("audio/") for name in on_disk)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "r"]  # no staging, no lock
 
 

@@ -161,13 +161,13 @@ def test_a_bias_before_the_last_upsampler_is_traced_to_the_line_it_becomes():
     assert [round(ln.freq_hz) for ln in silence] == [8000]  # fs_in of the last stage
     assert silence[0].origin == last.name
     trace = next(f for f in report.findings if f.check == "offset" and "entering" in f.message)
-    assert trace.stage == last.name and "layer 2 (conv)" in trace.message
+    assert trace.stage == last.name and "the bias of the conv after 1:transposed" in trace.message
     assert "8000 Hz" in trace.message and f"made by {last.name}" in trace.message
     assert last.measurement.input_dc_db == pytest.approx(trace_offset(spec), abs=0.5)
 
 
 def trace_offset(spec) -> float:
-    """The conv's bias relative to the noise that reaches it (DESIGN.md §4's signal level)."""
+    """The conv's bias relative to the noise that reaches it (docs/method.md's signal level)."""
     import torch
 
     from upsampcheck.measure.probes import make_probes
@@ -226,6 +226,6 @@ def test_a_shipped_config_runs_by_name_and_writes_a_row_per_stage(cli, tmp_path)
         "3:transposed",
     }
     assert all("standalone" in s for s in report["stages"])
-    pngs = sorted(p.name for p in (tmp_path / "r").glob("stage*.png"))
+    pngs = sorted(p.name for p in (tmp_path / "r").glob("[0-9]_transposed_*.png"))
     assert len(pngs) == 3 * 5 and (tmp_path / "r" / "summary.png").exists()
     assert np.isfinite([s["noise_gain_db"] for s in report["stages"]]).all()

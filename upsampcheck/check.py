@@ -16,6 +16,7 @@ driven alone with fresh probes at its own input rate (``standalone``), so its nu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,7 @@ from .measure.analysis import (
     LineSettings,
     StageMeasurement,
     choose_nfft,
+    excerpts,
     measure_stage,
     probe_lines,
 )
@@ -172,19 +174,24 @@ def stage_name(tap: Tap, count: int) -> str:
 
 
 def upstream_offset_source(spec: StackSpec, tap_index: int) -> str:
-    """Words for what put a DC offset in front of upsampler ``tap_index``."""
-    seen, source = 0, ""
-    for position, layer in enumerate(spec.layers, 1):
+    """Words for what put a DC offset in front of upsampler ``tap_index``, naming stages the
+    way the report does (``the bias of 1:transposed``, ``a relu after 2:transposed``)."""
+    count = len(spec.upsamplers)
+    seen, source, last = 0, "", ""
+    for layer in spec.layers:
         if isinstance(layer, LayerSpec):
             if seen == tap_index:
                 break
+            last = f"{seen + 1}:{layer.type}" if count > 1 else layer.type
             seen += 1
             if layer.bias:
-                source = f"the bias of layer {position} ({layer.type})"
-        elif layer.type == "conv" and layer.bias:
-            source = f"the bias of layer {position} (conv)"
+                source = f"the bias of {last}"
+            continue
+        where = f"after {last}" if last else "at the stack input"
+        if layer.type == "conv" and layer.bias:
+            source = f"the bias of the conv {where}"
         elif layer.type in ("relu", "leaky_relu"):
-            source = f"layer {position} ({layer.type})"
+            source = f"the {layer.type} {where}"
     return source or "upstream layers"
 
 
@@ -195,9 +202,10 @@ def check_stack(
     device: str = "auto",
     probe_samples: int | None = None,
     thresholds: Thresholds | None = None,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> Report:
     """Check a stack (or a single layer as a stack of one); ``spec.sample_rate`` is the rate
-    of the stack's **output**."""
+    of the stack's **output**. ``progress`` is told each step (the CLI's spinner)."""
     sample_rate = check_sample_rate(spec.sample_rate)
     seed = check_seed(spec.seed if seed is None else seed)
     thresholds = thresholds or load_thresholds(config=spec.thresholds, config_name=spec.source)
@@ -205,6 +213,7 @@ def check_stack(
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
     fs_model_in = sample_rate / spec.factor
 
+    progress("building the stack")
     modules = [m.to(torch_device).eval() for m in build_stack(spec, seed)]
     margin = 0
     for layer in spec.layers:
@@ -218,6 +227,7 @@ def check_stack(
         )
     check_memory(stack_memory(spec, n_samples), "lower --probe-samples or --channels")
     probes = make_probes(n_samples, fs_model_in, spec.channels, seed=seed)
+    progress(f"probing {len(spec.upsamplers)} stage(s) in one batched pass")
     taps, output, out_margin = run_chain(
         modules, spec, probes.signals.to(torch_device), fs_model_in
     )
@@ -228,6 +238,7 @@ def check_stack(
     grids_all = [fs_model_in * f for f in _cumulative_factors(spec)]
     for tap in taps:
         grids = grids_all[: tap.index + 1]
+        progress(f"measuring {stage_name(tap, len(taps))}")
         measurement = measure_tap(tap, probes.names, tone_hz, grids, settings)
         name = stage_name(tap, len(taps))
         bin_hz = measurement.freqs_hz[1]
@@ -266,6 +277,11 @@ def check_stack(
         stages=stages,
         findings=findings,
         output_lines=output_lines if len(spec.layers) > 1 else None,
+        output_excerpts=(
+            excerpts(output, probes.names, out_margin, sample_rate)
+            if len(spec.layers) > 1
+            else None
+        ),
     )
 
 

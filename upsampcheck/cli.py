@@ -1,5 +1,5 @@
 """The command line: Typer only. Heavy imports (torch, matplotlib) happen inside commands, so
-``upsampcheck --help`` stays fast; :func:`main` maps errors to exit codes (DESIGN.md §5)."""
+``upsampcheck --help`` stays fast; :func:`main` maps errors to exit codes (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ app = typer.Typer(
         "Exit codes: 0 pass, 1 a failing finding, 2 bad input, 3 internal error."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -76,12 +76,38 @@ class Check(str, Enum):
 
 
 T, CI = "Thresholds", "Output and CI"
+
+
+def _threshold_defaults() -> dict[str, object]:
+    """The shipped ``default.toml`` thresholds, for the help (tomllib only: help stays light)."""
+    from .config import default_config_path, read_toml
+
+    try:
+        return read_toml(default_config_path())["thresholds"]
+    except Exception:  # a broken install still gets its help
+        return {}
+
+
+DEFAULTS = _threshold_defaults()
+
+
+def default_of(key: str, unit: str = " dB") -> str:
+    """``\\[default: -40 dB]`` (escaped for rich markup) from configs/default.toml."""
+    value = DEFAULTS.get(key)
+    if isinstance(value, list):
+        shown = ", ".join(map(str, value)) or "none"
+    else:
+        shown = "?" if value is None else f"{value:g}{unit}"
+    return f"\\[default: {shown}]"
+
+
 Out = Annotated[
     Path,
     typer.Option("--out", "-o", help="Report folder (replaced atomically).", rich_help_panel=CI),
 ]
 Seed = Annotated[
-    Optional[int], typer.Option(help="Seed for weights and noise probes [default: 0].")
+    Optional[int],
+    typer.Option(help="Seed for weights and noise probes \\[default: 0, or the spec's seed]."),
 ]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Fmt = Annotated[
@@ -93,53 +119,91 @@ Fmt = Annotated[
     ),
 ]
 Plots = Annotated[
-    bool, typer.Option("--plots/--no-plots", help="Write the PNG figures.", rich_help_panel=CI)
+    bool,
+    typer.Option(
+        "--plots/--no-plots",
+        help="Write the PNG figures, report.html and audio/*.wav.",
+        rich_help_panel=CI,
+        metavar="",
+    ),
 ]
 ProbeSamples = Annotated[
     Optional[int],
-    typer.Option(help="Input samples per probe (default: enough for 32768 output samples)."),
+    typer.Option(help="Input samples per probe \\[default: enough for 32768 output samples]."),
 ]
 Baseline = Annotated[
     Optional[Path],
-    typer.Option(help="Fail only on regressions against this baseline.", rich_help_panel=CI),
+    typer.Option(
+        help="Fail only on regressions against this baseline \\[default: none].",
+        rich_help_panel=CI,
+    ),
 ]
 WriteBaseline = Annotated[
     Optional[Path],
-    typer.Option(help="Store this run's measurements as a baseline.", rich_help_panel=CI),
+    typer.Option(
+        help="Store this run's measurements as a baseline \\[default: none].",
+        rich_help_panel=CI,
+    ),
 ]
 Tolerance = Annotated[float, typer.Option(help="Baseline tolerance in dB.", rich_help_panel=CI)]
 TonalFail = Annotated[
     Optional[float],
-    typer.Option(help="Fail on a tonal line above this (dB re signal).", rich_help_panel=T),
+    typer.Option(
+        help=f"Fail on a tonal line above this (dB re signal) {default_of('tonal-fail-db')}.",
+        rich_help_panel=T,
+    ),
 ]
 TonalWarn = Annotated[
-    Optional[float], typer.Option(help="Warn on a tonal line above this.", rich_help_panel=T)
+    Optional[float],
+    typer.Option(
+        help=f"Warn on a tonal line above this {default_of('tonal-warn-db')}.", rich_help_panel=T
+    ),
 ]
 LineFloor = Annotated[
-    Optional[float], typer.Option(help="Ignore lines below this.", rich_help_panel=T)
+    Optional[float],
+    typer.Option(help=f"Ignore lines below this {default_of('line-floor-db')}.", rich_help_panel=T),
 ]
 LineProm = Annotated[
     Optional[float],
-    typer.Option(help="A line must stand this far above its floor.", rich_help_panel=T),
+    typer.Option(
+        help=f"A line must stand this far above its floor {default_of('line-prominence-db')}.",
+        rich_help_panel=T,
+    ),
 ]
 FiltWarn = Annotated[
     Optional[float],
-    typer.Option(help="Warn when the response at 0.9 Nyquist is below this.", rich_help_panel=T),
+    typer.Option(
+        help="Warn when the response at 0.9 of the input Nyquist is below this "
+        f"{default_of('filtering-warn-db')}.",
+        rich_help_panel=T,
+    ),
 ]
 RepWarn = Annotated[
     Optional[float],
-    typer.Option(help="Warn when the first image is above this.", rich_help_panel=T),
+    typer.Option(
+        help=f"Warn when the first image is above this {default_of('replicas-warn-db')}.",
+        rich_help_panel=T,
+    ),
 ]
 OffWarn = Annotated[
     Optional[float],
-    typer.Option(help="Warn when DC under silence is above this.", rich_help_panel=T),
+    typer.Option(
+        help=f"Warn when DC under silence is above this {default_of('offset-warn-db')}.",
+        rich_help_panel=T,
+    ),
 ]
 FailOn = Annotated[
     Optional[list[Check]],
-    typer.Option(help="Warnings of this check fail too (repeatable).", rich_help_panel=T),
+    typer.Option(
+        help=f"Warnings of this check fail too (repeatable) {default_of('fail-on')}.",
+        rich_help_panel=T,
+    ),
 ]
 ExitZero = Annotated[
-    bool, typer.Option("--exit-zero", help="Exit 0 even when a finding fails.", rich_help_panel=CI)
+    bool,
+    typer.Option(
+        "--exit-zero", help="Exit 0 even when a finding fails.", rich_help_panel=CI, metavar=""
+    ),
 ]
 
 
@@ -192,7 +256,11 @@ def root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+            "--version",
+            callback=show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+            metavar="",
         ),
     ] = False,
 ) -> None:
@@ -219,43 +287,50 @@ def list_configs() -> int:
 def layer(
     type: Annotated[
         Optional[LayerType],
-        typer.Option("--type", "-t", help="Upsampler kind [default: transposed]."),
+        typer.Option("--type", "-t", help="Upsampler kind \\[default: transposed]."),
     ] = None,
     stride: Annotated[
-        Optional[int], typer.Option("--stride", "-s", help="Upsampling factor, >= 2 [default: 4].")
+        Optional[int],
+        typer.Option("--stride", "-s", help="Upsampling factor, >= 2 \\[default: 4]."),
     ] = None,
     length: Annotated[
         Optional[int],
         typer.Option(
             "--length",
             "-l",
-            help="Kernel length (0: interpolation alone) [default: 2*stride transposed, 3 subpixel, 9 otherwise].",
+            help="Kernel length (0: interpolation alone) \\[default: 2*stride transposed, 3 subpixel, 9 otherwise].",
         ),
     ] = None,
     channels: Annotated[
-        Optional[int], typer.Option("--channels", "-c", help="Channels in and out [default: 1].")
+        Optional[int], typer.Option("--channels", "-c", help="Channels in and out \\[default: 1].")
     ] = None,
     bias: Annotated[
         Optional[bool],
-        typer.Option("--bias/--no-bias", help="Give the layer a bias [default: bias]."),
+        typer.Option(
+            "--bias/--no-bias", help="Give the layer a bias \\[default: bias].", metavar=""
+        ),
     ] = None,
     init: Annotated[
-        Optional[Init], typer.Option(help="default (PyTorch's, seeded), ones, icnr (subpixel).")
+        Optional[Init],
+        typer.Option(
+            help="Weights: PyTorch's default (seeded), ones, icnr (subpixel) \\[default: default]."
+        ),
     ] = None,
     config: Annotated[
         Optional[Path],
         typer.Option(
             "--config",
-            help="A stack spec (TOML) instead of the layer flags: a path or a shipped name (see --list-configs).",
+            help="A stack spec (TOML) instead of the layer flags: a path or a shipped name (see --list-configs) \\[default: none: the layer flags].",
         ),
     ] = None,
     list_configs_: Annotated[
-        bool, typer.Option("--list-configs", help="List the shipped stack specs and exit.")
+        bool,
+        typer.Option("--list-configs", help="List the shipped stack specs and exit.", metavar=""),
     ] = False,
     sample_rate: Annotated[
         Optional[float],
         typer.Option(
-            help="Output sample rate in Hz; input rate = this / stride [default: 16000, or the spec's]."
+            help="Output sample rate in Hz; input rate = this / stride \\[default: 16000, or the spec's]."
         ),
     ] = None,
     seed: Seed = None,
@@ -324,10 +399,17 @@ def layer(
         thresholds = load_thresholds(
             config=stack.thresholds, config_name=stack.source or "--config", flags=flags
         )
-        report = check_stack(
-            stack, seed=seed, device=device, probe_samples=probe_samples, thresholds=thresholds
-        )
-        return delivery.deliver(report)
+        with progress_reporter() as step:
+            report = check_stack(
+                stack,
+                seed=seed,
+                device=device,
+                probe_samples=probe_samples,
+                thresholds=thresholds,
+                progress=step,
+            )
+            step("writing the report")
+            return delivery.deliver(report)
 
 
 MODEL_EXAMPLES = """[bold]Examples[/bold]
@@ -362,11 +444,13 @@ def model(
     arch: Annotated[
         Optional[str],
         typer.Option(
-            help="MODULE:CALLABLE that builds the model (importable from here or PYTHONPATH)."
+            help="MODULE:CALLABLE that builds the model (importable from here or PYTHONPATH) "
+            "\\[default: none: the checkpoint holds the model]."
         ),
     ] = None,
     arch_kwargs: Annotated[
-        Optional[str], typer.Option(help="JSON object of keyword arguments for --arch.")
+        Optional[str],
+        typer.Option(help="JSON object of keyword arguments for --arch \\[default: none]."),
     ] = None,
     weights: Annotated[
         Optional[str],
@@ -380,12 +464,13 @@ def model(
         typer.Option(
             "--trust-checkpoint",
             help="Allow formats that run code when loaded (TorchScript, .pt2, pickled modules).",
+            metavar="",
         ),
     ] = False,
     input_shape: Annotated[
         Optional[str],
         typer.Option(
-            help="One example's input shape, no batch, time last: D1,...,T [default: inferred]."
+            help="One example's input shape, no batch, time last: D1,...,T \\[default: inferred]."
         ),
     ] = None,
     method: Annotated[
@@ -402,12 +487,15 @@ def model(
         typer.Option(help="What silence means at the input (a log-mel vocoder: its log floor)."),
     ] = 0.0,
     stage: Annotated[
-        Optional[str], typer.Option(help="Only measure stages whose name contains this.")
+        Optional[str],
+        typer.Option(help="Only measure stages whose name contains this \\[default: all]."),
     ] = None,
     config: Annotated[
         Optional[Path],
         typer.Option(
-            "--config", help="A TOML file whose [thresholds] table overrides pyproject.toml."
+            "--config",
+            help="A TOML file whose \\[thresholds] table overrides pyproject.toml "
+            "\\[default: none].",
         ),
     ] = None,
     timeout: Annotated[
@@ -753,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "exit":
             return exc.exit_code
         if kind == "usage":  # bad flags
-            say(f"error: {exc.format_message()}")
+            say(f"error: {exc.format_message().replace('Value error, ', '')}")
             return 2
         if kind == "abort" or isinstance(exc, KeyboardInterrupt):
             say("interrupted (SIGINT)")

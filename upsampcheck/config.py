@@ -54,9 +54,19 @@ class Thresholds:
 KEYS = tuple(f.name.replace("_", "-") for f in fields(Thresholds) if f.name != "sources")
 
 
+def configs_dir() -> Path:
+    """The shipped ``configs`` folder (``default.toml`` and the stack specs under ``paper/``):
+    inside the package in a wheel (``upsampcheck/configs``), at the repository root in a
+    checkout or an editable install (``configs/``)."""
+    packaged = Path(str(resources.files("upsampcheck"))) / "configs"
+    if (packaged / "default.toml").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
 def default_config_path() -> Path:
-    """The packaged ``default.toml``."""
-    return Path(str(resources.files("upsampcheck") / "configs" / "default.toml"))
+    """The shipped ``default.toml``."""
+    return configs_dir() / "default.toml"
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -130,11 +140,6 @@ def load_thresholds(
     return Thresholds(**{k.replace("-", "_"): v for k, v in values.items()}, sources=sources)
 
 
-def configs_dir() -> Path:
-    """The packaged ``configs`` folder (default.toml and the shipped stack specs)."""
-    return default_config_path().parent
-
-
 def shipped_configs() -> dict[str, Path]:
     """Shipped stack specs by name (``paper/fig8_transposed``), sorted."""
     root = configs_dir()
@@ -143,9 +148,10 @@ def shipped_configs() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def find_config(name: Path) -> Path:
+def find_config(name: str | Path) -> Path:
     """A spec path as given, or a shipped spec by name (``fig8_transposed`` or
     ``paper/fig8_transposed``); a one-line :class:`UsageError` when neither exists."""
+    name = Path(name)
     if name.exists():
         return name
     shipped = shipped_configs()

@@ -1,4 +1,4 @@
-"""Exceptions that the CLI maps to exit codes (DESIGN.md §5).
+"""Exceptions that the CLI maps to exit codes (docs/method.md).
 
 ``UsageError`` is bad input: a missing or corrupt file, impossible parameters, an untrusted
 checkpoint. The CLI prints its message as one line on stderr and exits 2. Anything else that

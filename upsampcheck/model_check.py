@@ -37,6 +37,7 @@ from .measure.analysis import (
     LineSettings,
     StageMeasurement,
     choose_nfft,
+    excerpts,
     measure_stage,
     probe_lines,
 )
@@ -591,6 +592,11 @@ def check_model(
         findings=findings,
         notes=notes,
         output_lines=output_lines,
+        output_excerpts=(
+            excerpts(y_out, PROBES, y_out.shape[-1] // EDGE_FRACTION, sample_rate)
+            if ok_output and y_out.shape[-1] >= 4 * EDGE_FRACTION
+            else None
+        ),
     )
 
 

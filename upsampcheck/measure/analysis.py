@@ -1,4 +1,4 @@
-"""Pure measurement functions: spectra, tonal lines, response, images and offsets (DESIGN.md §4).
+"""Pure measurement functions: spectra, tonal lines, response, images and offsets (docs/method.md).
 
 Conventions. A stage turns ``x: (P, C_in, T_in)`` at ``fs_in`` into ``y: (P, C_out, T_out)`` at
 ``fs_out = factor * fs_in``; rows are probes (:mod:`upsampcheck.measure.probes`). Only the interior
@@ -30,6 +30,8 @@ LOBE = 7
 """Half-width, in bins, of a line's main lobe under the Kaiser window (below −150 dB past it)."""
 RESPONSE_POINTS = (0.25, 0.5, 0.75, 0.9)
 """Where the magnitude response is reported, as fractions of the input Nyquist."""
+EXCERPT_SECONDS = 1.0
+"""How much of each probe's output (interior, first channel) is kept to listen to."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class StageMeasurement:
     spectra: dict[str, np.ndarray] = field(repr=False)
     response_curve: tuple[np.ndarray, np.ndarray] = field(repr=False)
     spectrograms: dict[str, np.ndarray] = field(repr=False)
+    excerpts: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Per probe, the first :data:`EXCERPT_SECONDS` of the output's interior, channel 0,
+    ``(T,)`` float32 at ``fs_in * factor``: what the report lets a user hear."""
+    span_s: float = 0.0
+    """Duration of the measured interior (what the spectrograms cover), in seconds."""
 
     @property
     def max_line_db(self) -> float | None:
@@ -280,6 +287,16 @@ def spectrogram(y: torch.Tensor, n_fft: int = 512, max_frames: int = 400) -> np.
     return (spec.abs().pow(2) * 2 / (n_fft * window.pow(2).sum())).cpu().numpy()
 
 
+def excerpts(
+    y: torch.Tensor, probes: tuple[str, ...], margin: int, fs: float
+) -> dict[str, np.ndarray]:
+    """``{probe: (T,) float32}``: the first :data:`EXCERPT_SECONDS` (at rate ``fs``) of the
+    interior of ``y: (P, C, T)``, channel 0, one row per name in ``probes``."""
+    inner = interior(y, margin)
+    n = min(inner.shape[-1], max(1, round(EXCERPT_SECONDS * fs)))
+    return {name: inner[i, 0, :n].float().cpu().numpy() for i, name in enumerate(probes)}
+
+
 def rms(x: torch.Tensor) -> float:
     """Root mean square over every element."""
     return float(x.double().pow(2).mean().sqrt())
@@ -375,4 +392,6 @@ def measure_stage(
         spectra=spectra,
         response_curve=(fractions, response),
         spectrograms={name: spectrogram(y_in[row[name], 0]) for name in probes},
+        excerpts=excerpts(y, probes, margin, fs_out),
+        span_s=y_in.shape[-1] / fs_out,
     )

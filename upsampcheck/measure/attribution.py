@@ -1,4 +1,4 @@
-"""Which stage made which line: replicas traced through a chain of upsamplers (DESIGN.md §2).
+"""Which stage made which line: replicas traced through a chain of upsamplers (docs/method.md).
 
 An upsampler by ``S`` at input rate ``fs_in`` copies every input component ``f`` to the images
 ``|k fs_in ± f|`` below its output Nyquist ``S fs_in / 2`` (``k = 0..S``). A line at a stage's

@@ -1,4 +1,4 @@
-"""Probe signals (DESIGN.md §3), generated at a stage's input rate, seeded and batched.
+"""Probe signals (docs/method.md), generated at a stage's input rate, seeded and batched.
 
 Every probe has the same RMS ``level`` so that levels measured on different probes
 compare: white noise has RMS ``level``, DC the value ``level``, the sweep and the tone an

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..report.findings import Report, render_text
+from ..report.findings import Report, by_stage, render_text
+from ..units import hz
+from .html import write_html
 from .render import FigureRenderer
 from .safe_folder import OutFolder, write_marker
 
@@ -25,13 +27,15 @@ def fill_report_folder(
     renderer: FigureRenderer | None = None,
 ) -> None:
     """Write ``report.json`` (``data``, the report's JSON after any baseline gating),
-    ``verdict.txt`` and the figures into the new folder ``folder`` (a staging folder)."""
+    ``verdict.txt``, the figures, ``report.html`` and ``audio/*.wav`` into the new folder
+    ``folder`` (a staging folder)."""
     folder.mkdir(exist_ok=True)
     (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
     (folder / "verdict.txt").write_text(render_text(data))
     if figures:
         payload = {**report.figure_data(), "verdict": data["verdict"]}
         (renderer or FigureRenderer(background=False)).render(payload, folder)
+        write_html(folder, report, data)  # report.html and audio/*.wav (outputs/html.py)
 
 
 def write_report_folder(
@@ -58,6 +62,7 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     """The findings as a rich table, why and what to change for each failure or warning, and
     the one-line verdict, on stdout."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     styles = {"fail": "bold red", "warn": "yellow", "info": "cyan", "pass": "green"}
@@ -65,24 +70,28 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     table = Table(title=f"upsampcheck: {subject.get('kind')} {subject.get('name', '')}")
     for column in ("", "check", "stage", "Hz", "dB", "finding"):
         table.add_column(column, overflow="fold")
-    for f in data["findings"]:
+    findings = by_stage(data)
+    for f in findings:
         table.add_row(
             f"[{styles[f['severity']]}]{f['severity']}[/]",
             f["check"],
             f["stage"],
-            "" if f["freq_hz"] is None else f"{f['freq_hz']:.0f}",
+            "" if f["freq_hz"] is None else hz(f["freq_hz"]),
             "" if f["level_db"] is None else f"{f['level_db']:.1f}",
-            f["message"],
+            escape(f["message"]),
         )
     console = Console()
     console.print(table)
-    for f in data["findings"]:
+    told: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
         if f["severity"] in ("fail", "warn") and f["cause"]:
-            console.print(f"[{styles[f['severity']]}]{f['check']}[/] ({f['stage']}): {f['cause']}")
-            if f["fix"]:
-                console.print(f"  [bold]fix:[/] {f['fix']}")
+            told.setdefault((f["cause"], f["fix"]), []).append(f"{f['check']} ({f['stage']})")
+    for (cause, fix), where in told.items():  # each distinct cause and fix once
+        console.print(f"[bold]{', '.join(where)}[/]: {escape(cause)}")
+        if fix:
+            console.print(f"  [bold]fix:[/] {escape(fix)}")
     for note in data.get("notes", []):
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     where = f"; report in {out}" if out else ""
     verdict = data["verdict"]
     console.print(
@@ -251,7 +260,7 @@ def merge_junit(documents: list[str]) -> str:
     merged = roots[0]
     for root in roots[1:]:
         merged.extend(list(root))
-    for key in ("tests", "failures", "errors", "skipped"):
+    for key in ("tests", "failures", "errors"):  # junit-10.xsd: no "skipped" up here
         total = sum(int(suite.get(key, 0)) for suite in merged.findall("testsuite"))
         merged.set(key, str(total))
     return ET.tostring(merged, encoding="unicode")

@@ -1,4 +1,4 @@
-"""CI output formats for a report: JUnit XML and GitHub Actions annotations (DESIGN.md §5).
+"""CI output formats for a report: JUnit XML and GitHub Actions annotations (docs/method.md).
 
 Every function here works on the plain ``report.json`` dict (``Report.to_json()``), not on
 the ``Report`` object, and ignores fields it does not know. Output is deterministic: no
@@ -100,13 +100,9 @@ def _finding_text(finding: Mapping[str, Any]) -> str:
 
 
 def _testcase(suite: ET.Element, stage: str, check: str, findings: list[dict]) -> bool:
-    """Add one ``<testcase>``; True when it fails."""
-    case = _sub(suite, "testcase", classname=stage, name=check)
-    worst = min(findings, key=lambda f: _SEVERITY_RANK.get(f.get("severity"), 9))
-    props: list[tuple[str, Any]] = [("severity", worst.get("severity"))]
-    props += [("freq_hz", worst.get("freq_hz")), ("level_db", worst.get("level_db"))]
-    props += [("warning", f.get("message")) for f in findings if f.get("severity") == "warn"]
-    _properties(case, props)
+    """Add one ``<testcase>``; True when it fails. The schema allows no properties here, so
+    each finding's severity, frequency and level go into the text."""
+    case = _sub(suite, "testcase", classname=stage, name=check, time="0")
     fails = [f for f in findings if f.get("severity") == "fail"]
     if fails:
         text = "\n\n".join(_finding_text(f) for f in fails)
@@ -123,8 +119,10 @@ def to_junit(report: Mapping[str, Any], name: str = "upsampcheck") -> str:
     ``<testcase>`` per stage x check (classname = stage, name = check).
 
     A ``fail`` finding becomes a ``<failure type="fail">`` carrying message, cause and fix;
-    ``warn``/``info``/``pass`` findings pass, their messages in ``<system-out>``, warnings
-    also as ``warning`` properties. Deterministic: no timestamp or time attributes.
+    ``warn``/``info``/``pass`` findings pass, their messages in ``<system-out>`` marked with
+    their severity. Valid against the common ``junit-10.xsd`` (properties only on the suite,
+    no ``skipped`` on ``<testsuites>``). Deterministic: no timestamp, and ``time="0"`` (the
+    schema's optional durations, given so that readers that expect them find a number).
     """
     groups = _grouped(report)
     root = ET.Element("testsuites", {"name": _xml(name)})
@@ -147,9 +145,9 @@ def to_junit(report: Mapping[str, Any], name: str = "upsampcheck") -> str:
     failures = sum(_testcase(suite, stage, check, fs) for (stage, check), fs in groups.items())
     if report.get("notes"):
         _sub(suite, "system-out", "\n".join(str(n) for n in report["notes"]))
-    counts = {"tests": str(len(groups)), "failures": str(failures), "errors": "0", "skipped": "0"}
-    for element in (root, suite):
-        element.attrib.update(counts)
+    counts = {"tests": str(len(groups)), "failures": str(failures), "errors": "0", "time": "0"}
+    root.attrib.update(counts)
+    suite.attrib.update({**counts, "skipped": "0"})
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 

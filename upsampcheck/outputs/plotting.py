@@ -4,60 +4,117 @@ No pyplot: every figure is a :class:`matplotlib.figure.Figure` rendered by the A
 nothing touches global state or needs a display. The input is the plain payload of
 :meth:`upsampcheck.report.findings.Report.figure_data` (numpy arrays already in dB relative to each
 stage's signal level), so this module needs neither torch nor the analysis code and can run
-in a separate process. All panels share one dB scale, so a line's colour reads as its level.
+in a separate process. Keys it does not know are ignored; the optional ones (``line_origins``,
+``dc_db``, ``span_s``, ``same_as``) add colour by origin, the DC marker, time in seconds and
+the grouping of identical stages.
+
+Reading aids: time in seconds, frequency in Hz or kHz, a legend for every dashed/dotted line
+and marker, labels for the :data:`LABELLED` strongest lines of a panel only (the rest are in
+the report's tables), lines coloured by the stage that introduced them, a dB axis that grows
+to fit the loudest line, autoscaled response panels, 150 dpi.
 """
 
 from __future__ import annotations
 
-import re
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 from PIL import Image
 
-DB_RANGE = (-140.0, 20.0)
+from ..units import hz
+from .names import SUMMARY_PNG, file_stems, spectrogram_png
+
+DPI = 150
+FLOOR_DB = -140.0
+"""Bottom of every dB axis; the top grows with the loudest line (at least +20 dB)."""
 SUMMARY_PROBES = ("noise", "silence", "dc", "tone")
+LABELLED = 3
+"""Lines labelled per panel (the loudest); every line is listed in the report's tables."""
+STAGE_COLOURS = ("#d62728", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 def stage_label(stage: dict[str, Any]) -> str:
-    index, name, factor, fs_in = (stage[k] for k in ("index", "name", "factor", "fs_in_hz"))
-    return (
-        f"stage {index} {name} (x{factor:g}, {fs_in:g} Hz in)"
-        if name[0].isalpha()
-        else f"stage {name} (x{factor:g}, {fs_in:g} Hz in)"
-    )
+    """``2:transposed (x2, 8000 Hz in)``: the stage's name, as everywhere in the report."""
+    return f"{stage['name']} (x{stage['factor']:g}, {hz(stage['fs_in_hz'])} Hz in)"
 
 
-def file_stem(stage: dict[str, Any]) -> str:
-    """``stage<index>_<name>`` with anything but letters, digits, ``.``, ``_``, ``-`` as ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"stage{stage['index']}_{stage['name']}").strip("_")
+def hz_formatter(top_hz: float) -> FuncFormatter:
+    """Tick labels in kHz when the axis reaches 2 kHz, else in Hz."""
+    if top_hz >= 2000:
+        return FuncFormatter(lambda v, _: f"{v / 1000:g}")
+    return FuncFormatter(lambda v, _: f"{v:g}")
 
 
-def plot_spectrograms(stage: dict[str, Any], folder: Path) -> list[str]:
-    """One PNG per probe: the stage output's spectrogram, the stage's predicted lines dashed.
+def hz_unit(top_hz: float) -> str:
+    return "kHz" if top_hz >= 2000 else "Hz"
 
-    Axes, ticks and colour bar are drawn once; each probe then only blits its image, lines and
-    title onto that background (drawing ticks is most of matplotlib's cost)."""
-    fig = Figure(figsize=(6, 3.2), dpi=72)
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.9)
+
+def db_top(stages: list[dict[str, Any]]) -> float:
+    """The top of the dB axis: 10 dB above the loudest line or spectrum bin, at least +20."""
+    loudest = 20.0
+    for stage in stages:
+        levels = [ln[1] for ln in stage["lines"]]
+        levels += [float(np.max(s)) for s in stage["spectra"].values() if len(s)]
+        if stage.get("dc_db") is not None:
+            levels.append(stage["dc_db"])
+        loudest = max(loudest, *levels) if levels else loudest
+    return 10 * math.ceil((loudest + 10) / 10)
+
+
+def origin_colours(stages: list[dict[str, Any]]) -> dict[str, str]:
+    """One colour per stage name (in order), used for the lines that stage introduced."""
+    names = [s["name"] for s in stages]
+    for stage in stages:
+        names += [o for o in stage.get("line_origins", []) if o not in names]
+    return {name: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, name in enumerate(names)}
+
+
+def lines_of(stage: dict[str, Any], probe: str) -> list[tuple[float, float, str]]:
+    """``(freq, level, origin)`` of the stage's lines on ``probe``, loudest first."""
+    origins = stage.get("line_origins") or [stage["name"]] * len(stage["lines"])
+    found = [
+        (line[0], line[1], origin)
+        for line, origin in zip(stage["lines"], origins, strict=False)
+        if line[2] == probe
+    ]
+    return sorted(found, key=lambda ln: -ln[1])
+
+
+def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: float) -> list[str]:
+    """One PNG per probe: the stage output's spectrogram (time in s), the stage's predicted
+    lines dashed and named in the legend.
+
+    Axes, ticks, colour bar and legend are drawn once; each probe then only blits its image
+    and title onto that background (drawing ticks is most of matplotlib's cost)."""
+    fig = Figure(figsize=(7.2, 3.3), dpi=DPI)
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.15, top=0.89)
     ax = fig.add_subplot()
     first = next(iter(stage["spectrograms"].values()))
+    span = stage.get("span_s") or first.shape[1]
+    nyquist = stage["fs_out_hz"] / 2
     image = ax.imshow(
         np.zeros_like(first),
         origin="lower",
         aspect="auto",
         cmap="magma",
-        vmin=DB_RANGE[0],
-        vmax=DB_RANGE[1],
+        vmin=FLOOR_DB,
+        vmax=top_db,
         interpolation="nearest",
-        extent=(0, first.shape[1], 0, stage["fs_out_hz"] / 2),
+        extent=(0, span, 0, nyquist),
     )
-    marks = [ax.axhline(f, color="cyan", lw=0.6, ls="--", alpha=0.7) for f in stage["grid_hz"]]
-    ax.set(xlabel="frame", ylabel="Hz")
+    marks = [ax.axhline(f, color="cyan", lw=0.7, ls="--", alpha=0.8) for f in stage["grid_hz"]]
+    ax.yaxis.set_major_formatter(hz_formatter(nyquist))
+    ax.set(xlabel="time (s)" if stage.get("span_s") else "frame", ylabel=hz_unit(nyquist))
     fig.colorbar(image, ax=ax, label="dB re signal level", pad=0.02)
+    if marks:
+        grid = f"predicted lines: multiples of {hz(stage['fs_in_hz'])} Hz"
+        ax.legend([marks[0]], [grid], loc="upper right", fontsize=7, framealpha=0.8)
     canvas = FigureCanvasAgg(fig)
     for artist in (image, *marks):
         artist.set_animated(True)
@@ -67,71 +124,128 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path) -> list[str]:
     for probe, level_db in stage["spectrograms"].items():
         canvas.restore_region(background)
         image.set_data(level_db)
-        ax.set_title(f"{stage_label(stage)}: {probe}", fontsize=10)
+        ax.set_title(f"{stage_label(stage)}: {probe} probe", fontsize=10)
         for artist in (image, *marks, ax.title):
             ax.draw_artist(artist)
-        name = f"{file_stem(stage)}_{probe}.png"
-        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(folder / name, compress_level=1)
+        if ax.get_legend() is not None:
+            ax.draw_artist(ax.get_legend())
+        name = spectrogram_png(stem, probe)
+        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(folder / name, compress_level=6)
         names.append(name)
     return names
 
 
+def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED) -> None:
+    """One probe's averaged spectrum: the predicted grid dotted, lines circled in the colour
+    of the stage that introduced them, the strongest ``labelled`` ones labelled; under
+    silence, the DC offset as a square at 0 Hz."""
+    nyquist = stage["fs_out_hz"] / 2
+    ax.plot(stage["freqs_hz"], stage["spectra"][probe], lw=0.7, color="C0")
+    for freq in stage["grid_hz"]:
+        ax.axvline(freq, color="0.55", lw=0.6, ls=":")
+    lines = lines_of(stage, probe)
+    for rank, (freq, level, origin) in enumerate(lines):
+        ax.plot(freq, level, "o", mfc="none", mew=1.2, color=colours.get(origin, "C3"), ms=6)
+        if rank < labelled:
+            right = freq > 0.6 * nyquist  # label to the left, inside the panel
+            ax.annotate(
+                f"{freq:.1f} Hz, {level:.1f} dB" if nyquist < 2000 else
+                f"{freq / 1000:.4g} kHz, {level:.1f} dB",
+                (freq, level), fontsize=6, color=colours.get(origin, "C3"),
+                xytext=(-5 if right else 5, 3 + 9 * rank), textcoords="offset points",
+                ha="right" if right else "left",
+            )  # fmt: skip
+    dc = stage.get("dc_db")
+    if probe == "silence" and dc is not None and dc > FLOOR_DB:
+        ax.plot(0, dc, "s", color="k", ms=5)
+        ax.annotate(
+            f"DC {dc:.1f} dB", (0, dc), fontsize=6, xytext=(4, -9), textcoords="offset points"
+        )
+    ax.set_ylim(FLOOR_DB, top_db)
+    ax.set_xlim(0, nyquist)
+    ax.xaxis.set_major_formatter(hz_formatter(nyquist))
+    ax.set_xlabel(hz_unit(nyquist), fontsize=7, labelpad=1)
+    ax.tick_params(labelsize=6.5)
+
+
+def response_panel(ax, stage) -> None:
+    """The magnitude response across the input band, y axis fitted to the curve."""
+    fractions, response = stage["response"]
+    ax.plot(fractions, response, color="C2")
+    ax.axhline(-3, color="0.55", lw=0.6, ls=":")
+    low, high = float(np.min(response)), float(np.max(response))
+    pad = max(1.0, 0.1 * (high - low))
+    ax.set(xlim=(0, 1), ylim=(min(low, -3.0) - pad, max(high, 0.0) + pad))
+    ax.set_xlabel("fraction of fs_in/2", fontsize=7, labelpad=1)
+    ax.tick_params(labelsize=6.5)
+
+
+def summary_legend(fig, colours: dict[str, str], shown: list[dict[str, Any]]) -> None:
+    handles = [
+        Line2D([], [], color="C0", lw=0.8, label="averaged spectrum"),
+        Line2D([], [], color="0.55", lw=0.8, ls=":", label="predicted line grid (m x fs_in)"),
+        Line2D([], [], color="k", marker="s", ls="", ms=5, label="DC under silence"),
+        Line2D([], [], color="C2", label="response; dotted: -3 dB"),
+    ]
+    names = [s["name"] for s in shown]
+    handles += [
+        Line2D([], [], color=colours[n], marker="o", mfc="none", ls="", label=f"line made by {n}")
+        for n in colours
+        if n in names or n == "output"
+    ][:8]
+    fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=7, frameon=False,
+               bbox_to_anchor=(0.5, 1 - 0.42 / fig.get_figheight()))  # fmt: skip
+
+
 def plot_summary(data: dict[str, Any], path: Path) -> None:
-    """Rows = stages, columns = probes' averaged spectra (+ the response): detected lines
-    circled, the stage's predicted line grid dotted, one dB scale for all panels."""
-    stages = data["stages"]
+    """Rows = stages (identical repeats folded into the first), columns = probes' averaged
+    spectra and the response; one dB scale, tall enough for the loudest line."""
+    everything = data["stages"]
+    shown = [s for s in everything if not s.get("same_as")]
+    repeats: dict[str, list[str]] = {}
+    for s in everything:
+        if s.get("same_as"):
+            repeats.setdefault(s["same_as"], []).append(s["name"])
+    colours = origin_colours(everything)
+    top = db_top(shown)
     cols = len(SUMMARY_PROBES) + 1
-    height = 2.2 * len(stages) + 0.8
-    fig = Figure(figsize=(2.8 * cols, height), dpi=72)
-    fig.subplots_adjust(
-        left=0.06, right=0.99, bottom=0.35 / height, top=1 - 0.7 / height, wspace=0.25, hspace=0.35
-    )
-    axes = fig.subplots(len(stages), cols, squeeze=False)
-    for row, stage in enumerate(stages):
+    row_h, head = 2.3, 1.25
+    height = row_h * len(shown) + head + 0.2
+    fig = Figure(figsize=(12, height), dpi=DPI)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.45 / height, top=1 - head / height,
+                        wspace=0.28, hspace=0.55)  # fmt: skip
+    axes = fig.subplots(len(shown), cols, squeeze=False)
+    for row, stage in enumerate(shown):
         for col, probe in enumerate(SUMMARY_PROBES):
-            ax = axes[row, col]
-            ax.plot(stage["freqs_hz"], stage["spectra"][probe], lw=0.7, color="C0")
-            for freq in stage["grid_hz"]:
-                ax.axvline(freq, color="0.6", lw=0.5, ls=":")
-            for freq, level, _ in (ln for ln in stage["lines"] if ln[2] == probe):
-                ax.plot(freq, level, "o", mfc="none", color="C3", ms=6)
-                ax.annotate(
-                    f"{freq:.0f} Hz\n{level:.0f} dB",
-                    (freq, level),
-                    fontsize=6,
-                    color="C3",
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
-            ax.set_ylim(*DB_RANGE)
-            ax.set_xlim(0, stage["fs_out_hz"] / 2)
+            spectrum_panel(axes[row, col], stage, probe, colours, top)
             if row == 0:
-                ax.set_title(probe, fontsize=9)
-            if col == 0:
-                ax.set_ylabel(f"stage {stage['index']} {stage['name']}\ndB re signal", fontsize=8)
-            ax.tick_params(labelsize=7)
-        ax = axes[row, -1]
-        fractions, response = stage["response"]
-        ax.plot(fractions, response, color="C2")
-        ax.axhline(-3, color="0.6", lw=0.5, ls=":")
-        ax.set(xlim=(0, 1), ylim=(min(-12.0, float(np.min(response)) - 1), 3))
+                axes[row, col].set_title(f"{probe} probe", fontsize=9)
+        response_panel(axes[row, -1], stage)
         if row == 0:
-            ax.set_title("response (x: fraction of fs_in/2)", fontsize=9)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"upsampcheck: {data['title']} - {data['verdict'].upper()}", fontsize=11)
+            axes[row, -1].set_title("response (dB)", fontsize=9)
+        label = stage_label(stage)
+        if stage["name"] in repeats:
+            label += f"\n+{len(repeats[stage['name']])} identical"
+        axes[row, 0].set_ylabel(f"{label}\ndB re signal", fontsize=7)
+    fig.suptitle(f"upsampcheck: {data['title']} - {data['verdict'].upper()}", fontsize=11,
+                 y=1 - 0.12 / height)  # fmt: skip
+    summary_legend(fig, colours, shown)
     FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 1})
+    fig.savefig(path, pil_kwargs={"compress_level": 6})
 
 
 def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
-    """Every figure of a report's payload into ``folder``; returns the file names written."""
-    names = []
-    if not data["stages"]:  # nothing measured (no upsampling stage): no figure to draw
+    """Every figure of a report's payload into ``folder``; returns the file names written.
+    A stage identical to an earlier one (``same_as``) is drawn once, with the first."""
+    stages, names = data["stages"], []
+    if not stages:  # nothing measured (no upsampling stage): no figure to draw
         return names
-    for stage in data["stages"]:
-        names += plot_spectrograms(stage, folder)
-    plot_summary(data, folder / "summary.png")
-    return [*names, "summary.png"]
+    top = db_top(stages)
+    for stage, stem in zip(stages, file_stems(s["name"] for s in stages), strict=True):
+        if not stage.get("same_as"):
+            names += plot_spectrograms(stage, folder, stem, top)
+    plot_summary(data, folder / SUMMARY_PNG)
+    return [*names, SUMMARY_PNG]
 
 
 def plot_trend(trend: dict[str, Any], path: Path) -> None:
@@ -140,7 +254,7 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
     rows = trend["checkpoints"]
     by_step = trend["ordered_by"] == "step"
     x = [row["step"] if by_step else i for i, row in enumerate(rows)]
-    fig = Figure(figsize=(8, 4.2), dpi=110)
+    fig = Figure(figsize=(8, 4.2), dpi=DPI)
     fig.subplots_adjust(left=0.1, right=0.72, bottom=0.2, top=0.88)
     ax = fig.add_subplot()
     series = [("output", [row["output_line_db"] for row in rows], dict(lw=2.4, ms=6, color="k"))]
@@ -176,4 +290,4 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 1})
+    fig.savefig(path, pil_kwargs={"compress_level": 6})

@@ -268,9 +268,10 @@ class AudioReport:
             "exit_code": self.exit_code,
         }
 
-    def clips(self) -> list[Clip]:
-        """For each file: its loudest and its quietest stretch, true level and normalised."""
-        return [clip for r in self.files for clip in r.clips]
+    def clips(self) -> tuple[dict[str, list[Clip]], list[str]]:
+        """For each file (by its label): its loudest and its quietest stretch, true level and
+        normalised; and notes for the page (none)."""
+        return {r.label: list(r.clips) for r in self.files if r.clips}, []
 
     def figure_data(self) -> dict[str, Any]:
         """The payload of :mod:`~.outputs.plotting_audio`: plain numpy, dB re each file's RMS."""

@@ -1,5 +1,5 @@
 """Baselines: gate on *regressions* against a saved set of measurements, so a team can adopt
-the check on a model that already fails it and ratchet from there (DESIGN.md §4-5).
+the check on a model that already fails it and ratchet from there (docs/method.md).
 
 A baseline is a small JSON document (``"format": "upsampcheck-baseline"``, ``schema_version``
 1) holding, per stage (keyed by name), what the gate compares: kind, factor and input rate

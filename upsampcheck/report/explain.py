@@ -1,4 +1,4 @@
-"""Causes and fixes in words, one pair per artifact and upsampler kind (DESIGN.md §1)."""
+"""Causes and fixes in words, one pair per artifact and upsampler kind (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Findings, verdict and the report's JSON and text forms (DESIGN.md §4-5)."""
+"""Findings, verdict and the report's JSON and text forms (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from .. import __version__
 from ..config import Thresholds
 from ..measure.analysis import FLOOR_DB, StageMeasurement, to_db
+from ..units import hz
 from . import explain
 
 SCHEMA_VERSION = 1
@@ -127,6 +128,16 @@ class Report:
     notes: list[str] = field(default_factory=list)
     output_lines: list | None = None
     """A stack's or model's final-output lines, each with the stage that introduced it."""
+    output_excerpts: dict[str, Any] | None = None
+    """A stack's or model's final output per probe, ``(T,)`` numpy at ``sample_rate_hz``
+    (see :func:`~upsampcheck.measure.analysis.excerpts`); None for a single layer."""
+
+    def clips(self) -> tuple[dict[str, list], list[str]]:
+        """What the HTML page offers to hear: ``({stage name or "output": [Clip]}, notes)``
+        (:func:`~upsampcheck.report.listening.report_clips`)."""
+        from .listening import report_clips
+
+        return report_clips(self.stages, self.output_excerpts, self.sample_rate_hz)
 
     @property
     def verdict(self) -> str:
@@ -141,6 +152,9 @@ class Report:
     def figure_data(self) -> dict[str, Any]:
         """The plain payload :mod:`~.outputs.plotting` draws: numpy arrays in dB relative to
         each stage's signal level, picklable without torch."""
+        from .grouping import identical_to
+
+        repeats = identical_to(self.stages)
         stages = []
         for stage in self.stages:
             m = stage.measurement
@@ -158,9 +172,19 @@ class Report:
                     "spectrograms": {name: to_db(p / ref) for name, p in m.spectrograms.items()},
                     "lines": [(line.freq_hz, line.level_db, line.probe) for line in m.lines],
                     "response": m.response_curve,
+                    # Extra keys (plotting works without them): who made each line, the DC
+                    # under silence, how long the spectrograms run, an identical earlier stage.
+                    "line_origins": [line.origin or stage.name for line in m.lines],
+                    "dc_db": m.dc_db,
+                    "span_s": m.span_s,
+                    "same_as": repeats.get(stage.name),
                 }
             )
-        return {"title": self.subject.get("name", ""), "verdict": self.verdict, "stages": stages}
+        return {
+            "title": self.subject.get("name", ""),
+            "verdict": self.verdict,
+            "stages": stages,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The ``report.json`` document (schema_version 1)."""
@@ -227,8 +251,8 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
         cause, fix = explain.tonal_cause(kind, stage.details, probes)
         grid = "on" if worst.on_grid else "off"
         message = (
-            f"{len(own)} tonal line(s); loudest {worst.freq_hz:.1f} Hz at {worst.level_db:.1f} dB "
-            f"({worst.probe} probe, {grid} the {stage.fs_in_hz:g} Hz grid)"
+            f"{len(own)} tonal line(s); loudest {hz(worst.freq_hz)} Hz at {worst.level_db:.1f} dB "
+            f"({worst.probe} probe, {grid} the {hz(stage.fs_in_hz)} Hz grid)"
         )
         severity = escalate(severity_of(worst.level_db, t), "tonal", t)
         found.append(
@@ -271,22 +295,42 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
     return found
 
 
+def by_stage(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings of a report's JSON, each stage's together in stage order (cross-stage
+    findings with the stage they are about), then the output's, then the rest."""
+    order = [st["name"] for st in report.get("stages", [])] + ["output"]
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(report["findings"], key=lambda f: rank.get(f["stage"], len(order)))
+
+
 def render_text(report: dict[str, Any]) -> str:
-    """``verdict.txt`` from a report's JSON: stages, one line per finding, then the verdict."""
+    """``verdict.txt`` from a report's JSON: stages, the findings stage by stage, each
+    distinct cause and fix once, then the verdict."""
     subject = report["subject"]
     lines = [f"upsampcheck {__version__}: {subject.get('kind')} {subject.get('name', '')}".rstrip()]
     if report.get("files") is not None:  # an audio report
         from .audio import render_file_lines
 
         lines.extend(render_file_lines(report))
+    findings = by_stage(report)
     for st in report.get("stages", []):
         lines.append(
-            f"stage {st['index']} {st['name']} ({st['kind']}, x{st['factor']:g}, "
-            f"{st['fs_in_hz']:g} -> {st['fs_out_hz']:g} Hz)"
+            f"{st['name']} ({st['kind']}, x{st['factor']:g}, "
+            f"{hz(st['fs_in_hz'])} -> {hz(st['fs_out_hz'])} Hz)"
         )
-    for f in report["findings"]:
-        lines.append(f"  [{f['severity'].upper():4}] {f['check']:9} {f['stage']}: {f['message']}")
+    stage = None
+    told: dict[tuple[str, str], str] = {}
+    for f in findings:
+        if f["stage"] != stage:
+            stage = f["stage"]
+            lines.append(f"{stage}:")
+        lines.append(f"  [{f['severity'].upper():4}] {f['check']:9} {f['message']}")
         if f["severity"] in ("fail", "warn"):
+            key = (f["cause"], f["fix"])
+            if key in told:
+                lines.append(f"         cause and fix: as for {told[key]} above")
+                continue
+            told[key] = f"{f['check']} on {f['stage']}"
             lines.append(f"         cause: {f['cause']}")
             lines.append(f"         fix:   {f['fix']}")
     lines.extend(f"note: {note}" for note in report.get("notes", []))
@@ -306,7 +350,7 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
         made = [ln for ln in stage.own_lines if ln.probe == "silence"]
         if m.input_dc_db > t.offset_warn_db and made:
             source = stage.details.get("offset_source", "upstream layers")
-            freqs = ", ".join(f"{ln.freq_hz:.0f}" for ln in made[:4])
+            freqs = ", ".join(hz(ln.freq_hz) for ln in sorted(made, key=lambda ln: ln.freq_hz)[:4])
             message = (
                 f"offset of {m.input_dc_db:.1f} dB entering {stage.name} (from {source}) "
                 f"-> line(s) at {freqs} Hz made by {stage.name}"
@@ -318,7 +362,7 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
                     stage.name,
                     message,
                     f"a DC offset from {source} is replicated by {stage.name} to every multiple of "
-                    f"its input rate ({stage.fs_in_hz:g} Hz)",
+                    f"its input rate ({hz(stage.fs_in_hz)} Hz)",
                     "remove that bias/ReLU offset before the upsampler, or tie the upsampler's "
                     "polyphase gains so DC stays DC",
                     made[0].freq_hz,
@@ -333,7 +377,7 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
             f"{name}: {sum(ln.origin == name for ln in output_lines)}" for name in origins
         )
         message = (
-            f"{len(output_lines)} line(s) in the output; loudest {worst.freq_hz:.1f} Hz "
+            f"{len(output_lines)} line(s) in the output; loudest {hz(worst.freq_hz)} Hz "
             f"at {worst.level_db:.1f} dB, introduced by {worst.origin} "
             f"(lines per stage: {where})"
         )

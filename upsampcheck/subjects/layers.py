@@ -176,7 +176,7 @@ def polyphase_sums(weight: torch.Tensor, stride: int) -> torch.Tensor:
 
     ``weight`` is ``(C_in, C_out, L)``; the sums are taken over the input channels too (all of
     them are driven by the probes), giving ``(C_out, S)``. The layer is tone-free on DC iff
-    every row is constant (DESIGN.md §2).
+    every row is constant (docs/method.md, Exact formulas).
     """
     c_in, c_out, length = weight.shape
     padded = F.pad(weight.sum(0), (0, (-length) % stride))

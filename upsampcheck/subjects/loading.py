@@ -1,4 +1,4 @@
-"""Checkpoint formats and the trust policy (DESIGN.md §5).
+"""Checkpoint formats and the trust policy (docs/method.md).
 
 Checkpoints are untrusted by default. Plain state dicts (bare, Lightning-style or nested under
 ``model``/``state_dict``...) and ``.safetensors`` files hold only tensors: they load with

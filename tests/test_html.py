@@ -1,0 +1,175 @@
+"""report.html: one self-contained page per report folder, its audio players and audio/*.wav."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import shutil
+import subprocess
+import wave
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from upsampcheck.check import check_layer, check_stack
+from upsampcheck.config import find_config
+from upsampcheck.model_check import ModelOptions, check_model
+from upsampcheck.outputs.folder import write_report_folder
+from upsampcheck.report.listening import band_limited_upsample, clip_stem, play_rate_factor
+from upsampcheck.subjects.layers import LayerSpec
+from upsampcheck.subjects.loading import LoadedModel
+from upsampcheck.subjects.stack import load_stack
+
+try:
+    import model_fixtures as mf
+except ImportError:  # tests/ run as a package
+    from tests import model_fixtures as mf
+
+PAGE_LIMIT_BYTES = 5_000_000
+URL_ATTRIBUTES = {"src", "href", "poster", "data", "action", "srcset", "background", "formaction"}
+
+
+class Page(HTMLParser):
+    """Every tag with its attributes, and the text of <style> elements."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.styles: list[str] = []
+        self._in_style = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+
+    def audio(self) -> list[dict[str, str]]:
+        return [attrs for tag, attrs in self.tags if tag == "audio"]
+
+
+def decode_wav(uri: str) -> tuple[int, np.ndarray]:
+    assert uri.startswith("data:audio/wav;base64,")
+    with wave.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as wav:
+        assert wav.getsampwidth() == 2
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        return wav.getframerate(), frames.reshape(-1, wav.getnchannels())
+
+
+def write(report, tmp_path: Path) -> tuple[Path, str]:
+    folder = write_report_folder(report, report.to_json(), tmp_path / "report")
+    return folder, (folder / "report.html").read_text(encoding="utf-8")
+
+
+def expected_rates(report) -> dict[str, float]:
+    """Clip-name stem -> the rate its WAV must have: the stage's output rate (times the
+    integer factor that lifts a sub-audio rate to a playable one)."""
+    rates = {clip_stem(s.name): s.fs_out_hz for s in report.stages}
+    rates["output"] = report.sample_rate_hz
+    return {stem: rate * play_rate_factor(rate) for stem, rate in rates.items()}
+
+
+def assert_self_contained_with_playable_audio(report, tmp_path: Path) -> tuple[Path, Page]:
+    folder, html = write(report, tmp_path)
+    assert len(html.encode()) < PAGE_LIMIT_BYTES
+    page = Page(html)
+    tags = {tag for tag, _ in page.tags}
+    assert not tags & {"script", "link", "iframe", "object", "embed", "base"}
+    for tag, attrs in page.tags:
+        for key, value in attrs.items():
+            if key in URL_ATTRIBUTES:
+                assert value.startswith(("data:", "#")), (tag, key, value[:80])
+    assert all("url(" not in style and "@import" not in style for style in page.styles)
+    rates = expected_rates(report)
+    players = page.audio()
+    assert players, "the page offers nothing to hear"
+    for player in players:
+        name = player["data-clip"]
+        stem = max((s for s in rates if name.startswith(s + "_")), key=len)
+        rate, samples = decode_wav(player["src"])
+        assert rate == round(rates[stem]), name
+        assert np.abs(samples).max() > 0, f"{name} is silent"
+        on_disk = folder / "audio" / f"{name}.wav"
+        assert (
+            on_disk.is_file()
+            and decode_wav(
+                "data:audio/wav;base64," + base64.b64encode(on_disk.read_bytes()).decode()
+            )[1].tolist()
+            == samples.tolist()
+        )
+    assert {tag for tag, attrs in page.tags if tag == "img"}, "no figure"
+    return folder, page
+
+
+def test_layer_page_is_self_contained_and_plays_its_dc_offset_at_true_level(tmp_path):
+    # Default init with a bias: silence comes out as the bias, a constant.
+    report = check_layer(LayerSpec("transposed", stride=4, length=8), 16000)
+    folder, page = assert_self_contained_with_playable_audio(report, tmp_path)
+    layer = report.stages[0]
+    true = {p["data-clip"]: decode_wav(p["src"])[1][:, 0] for p in page.audio()}
+    silence = true["transposed_silence"]
+    expected = layer.measurement.excerpts["silence"]
+    assert np.allclose(silence, np.round(np.clip(expected, -1, 1) * 32767), atol=1)
+    assert np.ptp(expected) < 1e-6 and abs(expected[0]) > 1e-3  # DC, not silence
+    # The normalised clip is the true one scaled to a -1 dBFS peak, by the gain the page says.
+    norm = true["transposed_noise_norm"].astype(float)
+    assert 20 * math.log10(np.abs(norm).max() / 32767) == pytest.approx(-1.0, abs=0.01)
+    gain_db = 20 * math.log10(np.abs(norm).max() / np.abs(true["transposed_noise"]).max())
+    html = (folder / "report.html").read_text()
+    assert f"normalised: {gain_db:+.1f} dB louder than true level" in html
+
+
+def test_stack_page_plays_every_stage_and_the_output_sweep(tmp_path):
+    report = check_stack(load_stack(find_config("fig8_transposed")))
+    _, page = assert_self_contained_with_playable_audio(report, tmp_path)
+    names = {p["data-clip"] for p in page.audio()}
+    for stem in ("1_transposed", "2_transposed", "3_transposed", "output"):
+        assert {f"{stem}_silence", f"{stem}_silence_norm", f"{stem}_noise"} <= names
+    assert "output_sweep" in names
+
+
+def test_model_page_plays_each_stage_at_its_rate(tmp_path):
+    loaded = LoadedModel(mf.TransposedStack().eval(), "module")
+    report = check_model(loaded, ModelOptions(sample_rate=16000, input_shape=(4, 4096)))
+    assert [s.fs_out_hz for s in report.stages] == [4000.0, 16000.0]
+    _, page = assert_self_contained_with_playable_audio(report, tmp_path)
+    rates = {p["data-clip"].split("_")[1]: decode_wav(p["src"])[0] for p in page.audio()}
+    assert rates["1"] == 8000  # 4 kHz lifted x2 to be playable in a browser
+    assert rates["3"] == 16000
+
+
+def test_band_limited_upsampling_is_exact_for_a_periodic_tone():
+    n, k, factor = 64, 5, 3
+    t = np.arange(n * factor) / factor
+    x = np.cos(2 * np.pi * k * np.arange(n) / n + 0.3)
+    y = band_limited_upsample(x, factor)
+    assert np.allclose(y, np.cos(2 * np.pi * k * t / n + 0.3), atol=1e-12)
+    assert np.allclose(y[::factor], x, atol=1e-12)
+    assert play_rate_factor(689.0625) == 12 and play_rate_factor(22050) == 1
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium here")
+def test_page_renders_in_headless_chromium(tmp_path):
+    from PIL import Image
+
+    report = check_stack(load_stack(find_config("fig8_transposed")))
+    folder, _ = write(report, tmp_path)
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--screenshot={shot}", "--window-size=1280,1600", (folder / "report.html").as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (1600, 1280)
+    assert pixels.std() > 10  # text and figures, not a blank page
+    assert (pixels < 60).mean() > 0.005  # dark text was drawn
