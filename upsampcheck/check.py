@@ -6,11 +6,13 @@ This is the Python API the CLI is a thin layer over::
     report = check_layer(LayerSpec("transposed", stride=4, length=5), sample_rate=16000)
     assert report.verdict == "fail"
 
-A stack runs as one batched forward pass with every upsampler's input and output kept
-(the *chain*): each stage is measured there at its own rates, lines are traced to the stage
-that introduced them, and offsets to the lines they become. Each upsampler of a stack is also
+A stack runs as one batched forward pass of the periodic probes (the multitone, silence and
+DC, whole periods of ``M`` samples at the stack input) plus the figure-only sweep and tone (the
+*chain*): each upsampler is measured on two whole periods of its input and output as soon as
+they exist (:func:`~.measure.analysis.measure_stage`), lines are traced to the stage that
+introduced them, and offsets to the lines they become. Each upsampler of a stack is also
 driven alone with fresh probes at its own input rate (``standalone``), so its numbers match
-``upsampcheck layer`` for the same layer.
+``upsampcheck layer`` for the same layer; its filtering numbers in the chain are those.
 """
 
 from __future__ import annotations
