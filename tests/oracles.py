@@ -48,3 +48,37 @@ def half_pixel_triangle(stride: int) -> np.ndarray:
     """PyTorch's linear interpolation with align_corners=False: ``1 - |j + ½ - S| / S``."""
     j = np.arange(2 * stride)
     return 1 - np.abs(j + 0.5 - stride) / stride
+
+
+def dtft_power(kernel: np.ndarray, f_cycles: np.ndarray) -> np.ndarray:
+    """``|Σ h[n] e^{−j2π f n}|²`` of ``kernel`` at ``f_cycles`` (cycles per sample), float64."""
+    n = np.arange(len(kernel))
+    return np.abs(np.exp(-2j * np.pi * np.outer(f_cycles, n)) @ kernel) ** 2
+
+
+def response_re_band_db(kernel: np.ndarray, stride: int, fractions, band=None) -> np.ndarray:
+    """|H|² of a kernel applied after zero insertion by ``stride`` at ``fractions`` of the input
+    Nyquist, in dB relative to its mean over 1–5 % of the band (the tool's reference): over the
+    bins ``band`` (fractions) the measurement averaged, else over the continuous band."""
+    band = np.linspace(0.01, 0.05, 2001) if band is None else np.asarray(band)
+    reference = dtft_power(kernel, band / (2 * stride)).mean()
+    power = dtft_power(kernel, np.asarray(fractions, dtype=float) / (2 * stride))
+    return 10 * np.log10(power / reference)
+
+
+def image_rejection_db(kernel: np.ndarray, stride: int, tone_hz: float, fs_in: float) -> float:
+    """|H(fs_in − f)|² / |H(f)|² in dB for the kernel at the output rate ``stride · fs_in``."""
+    fs_out = stride * fs_in
+    pair = dtft_power(kernel, np.array([(fs_in - tone_hz) / fs_out, tone_hz / fs_out]))
+    return float(10 * np.log10(pair[0] / pair[1]))
+
+
+def subpixel_kernel(weight: np.ndarray, stride: int) -> np.ndarray:
+    """The transposed-conv kernel of a 1-channel subpixel layer, ``weight (S, 1, L)``: output
+    sample ``S n + r`` is ``Σ_j w_r[j] x[n + j]``, i.e. ``h[r + S (L − 1 − j)] = w_r[j]``."""
+    length = weight.shape[-1]
+    h = np.zeros(stride * length)
+    for r in range(stride):
+        for j in range(length):
+            h[r + stride * (length - 1 - j)] = weight[r, 0, j]
+    return h

@@ -1,12 +1,13 @@
-"""The two pieces of scipy.signal written here for start-up time, checked against scipy."""
+"""The probe and DFT building blocks: the sweep against scipy, the multitone's design rules."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.signal import chirp, find_peaks
+from scipy.signal import chirp
 
-from upsampcheck.measure.analysis import LOBE, find_lines, peaks_with_prominence, power_spectrum
+from upsampcheck.measure.multitone import design_multitone, excited_bins, min_period
+from upsampcheck.measure.periodic import bin_power, driven_bins, fold
 from upsampcheck.measure.probes import exponential_sweep
 
 
@@ -17,28 +18,36 @@ def test_the_sweep_follows_scipy_s_logarithmic_chirp():
     assert np.abs(ours - theirs).max() < 1e-9
 
 
-def test_peak_prominence_agrees_with_find_peaks_on_lines_over_a_sloped_floor():
-    rng = np.random.default_rng(0)
-    n = 2049
-    floor = -60 - 30 * np.linspace(0, 1, n) + rng.normal(0, 0.5, n)
-    spectrum_db = floor.copy()
-    lines = [100, 300, 316, 900, 1500, 2048]  # two close lines, one on the Nyquist bin
-    for k in lines:
-        spectrum_db[k] += 40
-    ours, prominence = peaks_with_prominence(spectrum_db, 2 * LOBE)
-    found = {int(k) for k, p in zip(ours, prominence, strict=True) if p >= 10}
-    padded = np.r_[spectrum_db, spectrum_db[-2::-1][: 2 * LOBE]]  # mirror about the Nyquist
-    theirs, _ = find_peaks(padded, prominence=10, wlen=4 * LOBE + 1)
-    assert found == set(lines) == {int(k) for k in theirs if k < n}
+def test_the_multitone_has_the_probe_rms_exactly_and_flat_bins_on_its_own_channel_only():
+    mt = design_multitone(512, 3, seed=4, level=0.1)
+    x = mt.signal(3 * 512)
+    assert torch.allclose(
+        x.pow(2).mean(-1).sqrt(), torch.full((3,), 0.1, dtype=torch.float64), atol=1e-15
+    )
+    assert torch.equal(x[:, :512], x[:, 512:1024])  # periodic from the first sample
+    power = bin_power(torch.fft.rfft(x[:, :512]), 512).numpy()
+    for c in range(3):
+        mine = mt.bins[c]
+        assert np.allclose(power[c, mine], mt.amplitudes[c] ** 2 / 2, rtol=1e-12)
+        others = np.setdiff1d(np.arange(257), mine)
+        assert power[c, others].max() < 1e-30  # nothing anywhere else: no cross terms
+    assert set(np.concatenate(mt.bins).tolist()) == set(excited_bins(512).tolist())
 
 
-def test_a_line_s_level_is_exact_wherever_it_falls_between_bins():
-    fs, n_fft = 16000.0, 4096
-    t = torch.arange(65536, dtype=torch.float64) / fs
-    for freq in (1000.0, 1000.0 + fs / n_fft / 3, 1000.0 + fs / n_fft / 2):
-        tone = 0.01 * np.sqrt(2) * torch.sin(2 * np.pi * freq * t)
-        noise = torch.randn(t.shape, generator=torch.Generator().manual_seed(1), dtype=t.dtype)
-        spectrum = power_spectrum(tone + 1e-4 * noise, n_fft)
-        (line,) = find_lines(spectrum, fs, 0.1**2, "dc", [1000.0])
-        assert abs(line.level_db - (-20.0)) < 0.05  # a 0.01-RMS line re a 0.1-RMS signal
-        assert abs(line.freq_hz - freq) < fs / n_fft / 4
+def test_no_excited_bin_or_image_lands_on_or_next_to_a_grid_bin():
+    period = 256
+    k = excited_bins(period)
+    assert (k % 2 == 1).all() and k.min() == 3 and k.max() == period // 2 - 3
+    for factor in (2, 3, 5, 7, 10, 64):
+        q, _ = driven_bins(period * factor, period, 1)
+        distance = np.abs(q - period * np.rint(q / period))
+        assert distance.min() == 3  # two free guard bins each side of every grid bin
+
+
+def test_the_period_gives_every_channel_group_bins_in_the_reference_band():
+    assert [min_period(g) for g in (1, 2, 4, 8)] == [256, 256, 512, 1024]
+
+
+def test_folding_whole_periods_keeps_the_periodic_part_exactly():
+    x = torch.arange(12, dtype=torch.float64).reshape(1, 12) % 4
+    assert torch.equal(fold(x, 4), torch.tensor([[0.0, 1.0, 2.0, 3.0]]))

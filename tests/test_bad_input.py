@@ -47,11 +47,18 @@ def exits_2_in_one_line(result, tmp_path: Path, *contains: str) -> None:
         (["--sample-rate", "5e-324"], "(got 5e-324)"),  # subnormal
         (["--seed", "-1"], f"--seed must be an integer from 0 to {SEED[1]}"),
         (["--seed", str(2**64)], "--seed"),
-        (["--length", "40", "--probe-samples", "32"], "longer than the probe"),
     ],
 )
 def test_every_number_out_of_range_is_exit_2_naming_the_range(cli, tmp_path, args, words):
     exits_2_in_one_line(cli(*FAST, *args), tmp_path, words)
+
+
+def test_a_probe_shorter_than_the_kernel_is_extended_and_said_so(cli):
+    result = cli(*FAST[:-1], "--length", "40", "--probe-samples", "32", "--format", "json",
+                 "--no-plots")  # fmt: skip
+    report = result.json()
+    assert result.code in (0, 1) and report["probe_samples"] > 40
+    assert any("--probe-samples 32 is too short" in note for note in report["notes"])
 
 
 def test_the_largest_seed_torch_accepts_runs(cli):

@@ -72,7 +72,7 @@ def test_failing_layer_exits_1_and_writes_the_whole_report(cli, tmp_path):
         "verdict",
         "exit_code",
     }
-    assert report["schema_version"] == 1 and report["subject"]["kind"] == "layer"
+    assert report["schema_version"] == 2 and report["subject"]["kind"] == "layer"
     assert report["verdict"] == "fail" and report["exit_code"] == 1
     stage = report["stages"][0]
     assert (stage["factor"], stage["fs_in_hz"], stage["fs_out_hz"]) == (4, 4000.0, 16000.0)
@@ -120,7 +120,7 @@ BAD_INPUTS = {
     "nan sample rate": ["layer", "--sample-rate", "nan"],
     "infinite sample rate": ["layer", "--sample-rate", "inf"],
     "negative sample rate": ["layer", "--sample-rate", "-16000"],
-    "too few probe samples": ["layer", "--probe-samples", "10"],
+    "non-positive probe samples": ["layer", "--probe-samples", "0"],
     "unknown option": ["layer", "--strides", "4"],
     "non-integer stride": ["layer", "--stride", "2.5"],
     "unknown device": ["layer", "--device", "tpu"],

@@ -6,11 +6,13 @@ This is the Python API the CLI is a thin layer over::
     report = check_layer(LayerSpec("transposed", stride=4, length=5), sample_rate=16000)
     assert report.verdict == "fail"
 
-A stack runs as one batched forward pass with every upsampler's input and output kept
-(the *chain*): each stage is measured there at its own rates, lines are traced to the stage
-that introduced them, and offsets to the lines they become. Each upsampler of a stack is also
+A stack runs as one batched forward pass of the periodic probes (the multitone, silence and
+DC, whole periods of ``M`` samples at the stack input) plus the figure-only sweep and tone (the
+*chain*): each upsampler is measured on two whole periods of its input and output as soon as
+they exist (:func:`~.measure.analysis.measure_stage`), lines are traced to the stage that
+introduced them, and offsets to the lines they become. Each upsampler of a stack is also
 driven alone with fresh probes at its own input rate (``standalone``), so its numbers match
-``upsampcheck layer`` for the same layer.
+``upsampcheck layer`` for the same layer; its filtering numbers in the chain are those.
 """
 
 from __future__ import annotations
@@ -25,21 +27,46 @@ from .bounds import PROBE_SAMPLES, check_int, check_memory, check_rate, check_se
 from .config import Thresholds, load_thresholds
 from .errors import UsageError
 from .measure.analysis import (
+    PERIODIC,
     LineSettings,
     StageMeasurement,
-    choose_nfft,
-    excerpts,
+    StagePlan,
+    excerpt,
+    interior,
     measure_stage,
-    probe_lines,
+    output_lines,
 )
 from .measure.attribution import assign_origins, match_origins
-from .measure.probes import make_probes, tone_frequency
-from .report.findings import Report, StageResult, chain_findings, stage_findings
-from .subjects.layers import LayerSpec, edge_margin, polyphase_sums
-from .subjects.stack import BlockSpec, StackSpec, block_margin, build_stack, single_layer_stack
+from .measure.multitone import design_multitone, groups_for, min_period
+from .measure.probes import make_probes
+from .report.findings import (
+    Report,
+    StageResult,
+    chain_findings,
+    periodicity_findings,
+    stage_findings,
+)
+from .subjects.layers import LayerSpec, polyphase_sums
+from .subjects.stack import (
+    BlockSpec,
+    StackSpec,
+    block_margin,
+    build_stack,
+    output_length,
+    single_layer_stack,
+)
 
 OUTPUT_SAMPLES = 2**15
-"""Output samples per probe, at least (more when a stack's grid needs longer frames)."""
+"""Output samples per probe period and pictures, at least (more when the first stage's band
+needs more bins)."""
+PERIODS = 2
+"""Steady-state periods analysed (the last two are compared)."""
+DTYPE = torch.float64
+"""Layers and stacks are built here, so they run in float64: their numbers are the closed
+forms to float64 precision, and no thread count changes a digit of report.json (float32
+round-off, which depends on how a reduction is split across threads, never reaches it)."""
+DISPLAY = ("sweep", "tone")
+"""Probes run for the figures only (not periodic)."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -60,16 +87,15 @@ def check_sample_rate(sample_rate: float) -> float:
 
 
 def stack_memory(spec: StackSpec, n_samples: int) -> float:
-    """Bytes a stack check needs, from the shapes: the batch of probes at every layer's input
-    and output (float32, all kept for the measurements) and twice the widest stage in float64
-    for the analysis of the widest stage."""
-    probes, total, factor, widest = 5, n_samples, 1, n_samples
+    """Bytes a stack check needs, from the shapes: the probe rows at two consecutive layers
+    (float64, :data:`DTYPE`; each upsampler is measured as soon as its output exists) and its
+    analysed periods four times over (folds, spectra), for the widest layer."""
+    probes, factor, widest = 5, 1, n_samples
     for layer in spec.layers:
         if isinstance(layer, LayerSpec):
             factor *= layer.stride
-        total += n_samples * factor
         widest = max(widest, n_samples * factor)
-    return probes * spec.channels * (4 * total + 2 * 8 * widest)
+    return probes * spec.channels * (8 * 2 * widest + 4 * 8 * widest)
 
 
 def layer_details(spec: LayerSpec, layer: torch.nn.Module) -> dict:
@@ -81,66 +107,138 @@ def layer_details(spec: LayerSpec, layer: torch.nn.Module) -> dict:
     return details
 
 
-def probe_length(factor: int, margin: int, probe_samples: int | None) -> int:
-    """Input samples per probe: the output must hold :data:`OUTPUT_SAMPLES` and four Welch
-    frames of the grid-resolving length, plus ``margin`` output samples at each end."""
-    if probe_samples is not None:
-        return check_int(probe_samples, "--probe-samples", PROBE_SAMPLES)
-    n_fft = choose_nfft(1 << 40, factor)
-    return math.ceil((max(OUTPUT_SAMPLES, 4 * n_fft) + 2 * margin) / factor)
+@dataclass(frozen=True)
+class StackLayout:
+    """How long the periodic probe is: the multitone period ``period`` (``M`` at the stack
+    input) and ``pad`` input samples before and after the :data:`PERIODS` analysed periods,
+    enough for every layer's boundary transient (``n_samples = PERIODS · M + 2 · pad``)."""
+
+    period: int
+    pad: int
+
+    @property
+    def n_samples(self) -> int:
+        return PERIODS * self.period + 2 * self.pad
+
+
+def fits(layers: list, period: int, pad: int) -> bool:
+    """True when every upsampler's input and output hold :data:`PERIODS` whole periods clear of
+    the boundary margins, for a probe of ``PERIODS · period + 2 · pad`` samples."""
+    n, margin, factor = PERIODS * period + 2 * pad, 0, 1
+    for layer in layers:
+        out, out_margin = output_length(layer, n), block_margin(layer, margin)
+        if isinstance(layer, LayerSpec):
+            periods = PERIODS * period * factor
+            if n - 2 * margin < periods or out - 2 * out_margin < periods * layer.stride:
+                return False
+            factor *= layer.stride
+        n, margin = out, out_margin
+    return n - 2 * margin >= PERIODS * period * factor
+
+
+def stack_layout(spec: StackSpec, probe_samples: int | None, notes: list[str]) -> StackLayout:
+    """The period and padding for ``spec``: the shortest period that gives the first stage
+    enough bins (:func:`~.measure.multitone.min_period`) and, without ``probe_samples``, at
+    least :data:`OUTPUT_SAMPLES` output samples per analysed span; with ``probe_samples``, the
+    longest period that fits in that many samples (extended, with a note, when too short)."""
+    shortest = min_period(groups_for(spec.channels))
+
+    def pad_for(period: int) -> int:
+        pad = 0
+        while not fits(spec.layers, period, pad):
+            pad += max(1, period // 16)
+        return pad
+
+    if probe_samples is None:
+        period = shortest
+        while PERIODS * period * spec.factor < OUTPUT_SAMPLES:
+            period *= 2
+        return StackLayout(period, pad_for(period))
+    check_int(probe_samples, "--probe-samples", PROBE_SAMPLES)
+    period = shortest
+    while StackLayout(2 * period, pad_for(2 * period)).n_samples <= probe_samples:
+        period *= 2
+    layout = StackLayout(period, pad_for(period))
+    if layout.n_samples > probe_samples:
+        notes.append(
+            f"--probe-samples {probe_samples} is too short for {PERIODS} periods of the "
+            f"{shortest}-sample multitone the first stage needs; used {layout.n_samples}"
+        )
+    return layout
 
 
 @dataclass
-class Tap:
-    """One upsampler's input and output during the chain pass."""
+class StageRun:
+    """One upsampler measured during a pass: its measurement and where it sits."""
 
     index: int
     spec: LayerSpec
     module: torch.nn.Module
-    x: torch.Tensor
-    y: torch.Tensor
-    margin: int
     fs_in: float
-    factor_before: int
+    measurement: StageMeasurement
 
 
-def run_chain(
-    modules: list[torch.nn.Module], spec: StackSpec, signals: torch.Tensor, fs_model_in: float
-) -> tuple[list[Tap], torch.Tensor, int]:
-    """Forward the probe batch through the stack once, keeping each upsampler's input and
-    output; returns (taps, final output, final edge margin)."""
-    taps, x, margin, factor = [], signals, 0, 1
+def windows(t: torch.Tensor, margin: int, span: int) -> torch.Tensor:
+    """``span`` samples of ``t`` from ``margin`` on: whole periods clear of the boundary."""
+    return t[..., margin : margin + span]
+
+
+def run_stack(
+    layers: list,
+    modules: list[torch.nn.Module],
+    layout: StackLayout,
+    fs0: float,
+    channels: int,
+    seed: int,
+    device: torch.device,
+    settings: LineSettings,
+) -> tuple[list[StageRun], torch.Tensor, int, dict[str, torch.Tensor]]:
+    """Drive the stack with the periodic probes (and, for the figures, the sweep and tone),
+    measuring each upsampler as soon as its output exists (so at most one stage's signals are
+    held). Returns the stage runs, the final output's analysed periods ``(3, C, P · N)``,
+    ``N`` (the output period) and every probe's final output ``(C, T)`` by name (to hear)."""
+    mt = design_multitone(layout.period, channels, seed, 0.1)
+    periodic = make_probes(layout.n_samples, fs0, channels, seed=seed, names=PERIODIC, multitone=mt)
+    shown = make_probes(display_length(layers), fs0, channels, seed=seed, names=DISPLAY)
+    x, x_shown = (p.signals.to(device, DTYPE) for p in (periodic, shown))
+    runs, margin, factor = [], 0, 1
     with torch.no_grad():
-        for layer, module in zip(spec.layers, modules, strict=True):
-            y = module(x)
-            margin = block_margin(layer, margin)
+        for layer, module in zip(layers, modules, strict=True):
+            y, y_shown = module(x), module(x_shown)
+            out_margin = block_margin(layer, margin)
             if isinstance(layer, LayerSpec):
-                fs_in = fs_model_in * factor
-                taps.append(Tap(len(taps), layer, module, x, y, margin, fs_in, factor))
+                plan = StagePlan(
+                    fs0 * factor, layer.stride, layout.period * factor, layout.period,
+                    mt.groups, layout.period,
+                )  # fmt: skip
+                span = PERIODS * plan.period_in
+                others = {name: interior(y_shown[i], out_margin) for i, name in enumerate(DISPLAY)}
+                m = measure_stage(
+                    windows(x, margin, span),
+                    windows(y, out_margin, span * layer.stride),
+                    plan,
+                    settings,
+                    others,
+                )
+                runs.append(StageRun(len(runs), layer, module, plan.fs_in, m))
                 factor *= layer.stride
-            x = y
-    if x.shape[-1] - 2 * margin < 256:
-        raise UsageError(
-            "too few probe samples to measure the stack's output; raise --probe-samples"
-        )
-    return taps, x, margin
+            x, x_shown, margin = y, y_shown, out_margin
+    period_out = layout.period * factor
+    periods = windows(x, margin, PERIODS * period_out)
+    shown = {name: periods[i] for i, name in enumerate(PERIODIC)}
+    shown |= {name: interior(x_shown[i], margin) for i, name in enumerate(DISPLAY)}
+    return runs, periods, period_out, shown
 
 
-def measure_tap(
-    tap: Tap, names: tuple[str, ...], tone_hz: float, grids: list[float], settings: LineSettings
-) -> StageMeasurement:
-    return measure_stage(
-        tap.x,
-        tap.y,
-        names,
-        tap.fs_in,
-        tap.spec.stride,
-        tap.margin,
-        tone_hz=tone_hz,
-        grid_hz=grids,
-        settings=settings,
-        grid_factor=tap.factor_before * tap.spec.stride,
-    )
+def display_length(layers: list) -> int:
+    """Input samples of the figure-only probes: :data:`OUTPUT_SAMPLES` at the output plus the
+    boundary margins (the old probe length)."""
+    margin, factor = 0, 1
+    for layer in layers:
+        margin = block_margin(layer, margin)
+        if isinstance(layer, LayerSpec):
+            factor *= layer.stride
+    return math.ceil((OUTPUT_SAMPLES + 2 * margin) / factor) + 16
 
 
 def measure_standalone(
@@ -152,25 +250,13 @@ def measure_standalone(
     settings: LineSettings,
 ) -> StageMeasurement:
     """Drive one upsampler alone with fresh probes at its own input rate."""
-    margin = edge_margin(spec)
-    probes = make_probes(probe_length(spec.stride, margin, None), fs_in, spec.channels, seed=seed)
-    x = probes.signals.to(device)
-    with torch.no_grad():
-        y = module(x)
-    return measure_stage(
-        x,
-        y,
-        probes.names,
-        fs_in,
-        spec.stride,
-        margin,
-        tone_hz=tone_frequency(fs_in),
-        settings=settings,
-    )
+    layout = stack_layout(single_layer_stack(spec, fs_in * spec.stride), None, [])
+    runs, *_ = run_stack([spec], [module], layout, fs_in, spec.channels, seed, device, settings)
+    return runs[0].measurement
 
 
-def stage_name(tap: Tap, count: int) -> str:
-    return tap.spec.type if count == 1 else f"{tap.index + 1}:{tap.spec.type}"
+def stage_name(run: StageRun, count: int) -> str:
+    return run.spec.type if count == 1 else f"{run.index + 1}:{run.spec.type}"
 
 
 def upstream_offset_source(spec: StackSpec, tap_index: int) -> str:
@@ -212,86 +298,73 @@ def check_stack(
     torch_device = resolve_device(device)
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
     fs_model_in = sample_rate / spec.factor
+    notes: list[str] = []
 
     progress("building the stack")
-    modules = [m.to(torch_device).eval() for m in build_stack(spec, seed)]
-    margin = 0
-    for layer in spec.layers:
-        margin = block_margin(layer, margin)
-    n_samples = probe_length(spec.factor, margin, probe_samples)
-    longest = max(layer.kernel_length for layer in spec.upsamplers)
-    if longest >= n_samples:
-        raise UsageError(
-            f"a kernel of length {longest} is longer than the probe ({n_samples} samples); "
-            "raise --probe-samples or shorten the kernel"
-        )
-    check_memory(stack_memory(spec, n_samples), "lower --probe-samples or --channels")
-    probes = make_probes(n_samples, fs_model_in, spec.channels, seed=seed)
-    progress(f"probing {len(spec.upsamplers)} stage(s) in one batched pass")
-    taps, output, out_margin = run_chain(
-        modules, spec, probes.signals.to(torch_device), fs_model_in
+    modules = [m.to(torch_device, DTYPE).eval() for m in build_stack(spec, seed)]
+    layout = stack_layout(spec, probe_samples, notes)
+    check_memory(stack_memory(spec, layout.n_samples), "lower --probe-samples or --channels")
+    progress(f"probing {len(spec.upsamplers)} stage(s) with the periodic multitone")
+    runs, output, period_out, shown = run_stack(
+        spec.layers, modules, layout, fs_model_in, spec.channels, seed, torch_device, settings
     )
-    tone_hz = tone_frequency(fs_model_in)
 
     stages: list[StageResult] = []
     upstream: list = []
-    grids_all = [fs_model_in * f for f in _cumulative_factors(spec)]
-    for tap in taps:
-        grids = grids_all[: tap.index + 1]
-        progress(f"measuring {stage_name(tap, len(taps))}")
-        measurement = measure_tap(tap, probes.names, tone_hz, grids, settings)
-        name = stage_name(tap, len(taps))
-        bin_hz = measurement.freqs_hz[1]
-        assign_origins(measurement.lines, upstream, tap.fs_in, tap.spec.stride, name, 2 * bin_hz)
+    for run in runs:
+        measurement = run.measurement
+        name = stage_name(run, len(runs))
+        progress(f"measuring {name}")
+        assign_origins(
+            measurement.lines, upstream, run.fs_in, run.spec.stride, name, measurement.bin_hz / 2
+        )
         upstream = measurement.lines
-        details = layer_details(tap.spec, tap.module)
+        details = layer_details(run.spec, run.module)
         if len(spec.layers) > 1:
             alone = measure_standalone(
-                tap.spec, tap.module, tap.fs_in, seed, torch_device, settings
+                run.spec, run.module, run.fs_in, seed, torch_device, settings
             )
             details["standalone"] = alone
-            details["offset_source"] = upstream_offset_source(spec, tap.index)
+            details["offset_source"] = upstream_offset_source(spec, run.index)
+            # A stage's filtering is its own: inside the chain the bins next to earlier stages'
+            # grid lines carry almost nothing (their nulls), too little for float32 to resolve.
+            measurement.response_db = alone.response_db
+            measurement.minus3db_fraction = alone.minus3db_fraction
         stages.append(
             StageResult(
-                tap.index, name, tap.spec.type, tap.spec.stride, tap.fs_in, measurement, details
+                run.index, name, run.spec.type, run.spec.stride, run.fs_in, measurement, details
             )
         )
 
     findings = [f for stage in stages for f in stage_findings(stage, thresholds)]
-    output_lines = stages[-1].measurement.lines
+    findings += periodicity_findings(stages, notes)
+    output_lines_ = stages[-1].measurement.lines
     if isinstance(spec.layers[-1], BlockSpec):  # blocks after the last upsampler
-        n_fft = choose_nfft(output.shape[-1] - 2 * out_margin, spec.factor)
-        _, output_lines = probe_lines(
-            output, probes.names, sample_rate, out_margin, n_fft, grids_all, settings
-        )
-        match_origins(output_lines, stages[-1].measurement.lines, "output", 2 * sample_rate / n_fft)
+        bin_hz = fs_model_in / layout.period
+        output_lines_ = output_lines(
+            output, period_out, layout.period, bin_hz, settings,
+            groups_for(spec.channels), layout.period,
+        )  # fmt: skip
+        match_origins(output_lines_, stages[-1].measurement.lines, "output", bin_hz / 2)
     if len(spec.layers) > 1:
-        findings += chain_findings(stages, output_lines, thresholds)
+        findings += chain_findings(stages, output_lines_, thresholds)
     return Report(
         subject={"kind": "layer", "name": spec.name, "spec": spec.describe()},
         sample_rate_hz=sample_rate,
-        probe_samples=n_samples,
+        probe_samples=layout.n_samples,
         seed=seed,
         device=str(torch_device),
         thresholds=thresholds,
         stages=stages,
         findings=findings,
-        output_lines=output_lines if len(spec.layers) > 1 else None,
+        notes=notes,
+        output_lines=output_lines_ if len(spec.layers) > 1 else None,
         output_excerpts=(
-            excerpts(output, probes.names, out_margin, sample_rate)
+            {name: excerpt(s, sample_rate) for name, s in shown.items()}
             if len(spec.layers) > 1
             else None
         ),
     )
-
-
-def _cumulative_factors(spec: StackSpec) -> list[int]:
-    """The factor from the stack input to each upsampler's input."""
-    factors, total = [], 1
-    for layer in spec.upsamplers:
-        factors.append(total)
-        total *= layer.stride
-    return factors
 
 
 def check_layer(

@@ -14,10 +14,11 @@ non-time axis (HDemucs' frequency-axis ConvTranspose2d), a stage whose input is 
 (``istft``) or whose factor is fractional, and a model with no upsampling stage at all. A
 model whose exported archive fixes the batch size (torch.export) runs one probe per pass.
 
-The model's tone probe (``fs_in / 8`` of the model input) measures a stage's image rejection
-only where it lies well inside the stage's input band (below ``fs_in / 4``); elsewhere (e.g.
-after an encoder that downsamples) the stage's image rejection is the one measured with the
-stage driven alone, and a note says so.
+Every probe is periodic in ``M`` input samples (:mod:`.model_periods`): each stage is measured
+on whole periods in the middle of its tapped signals (:func:`~.measure.analysis.measure_stage`),
+image rejection included, whatever its rate. A stage that has not settled there (a receptive
+field longer than the lead-in, randomness inside the model) is probed again with one, then
+three more periods on each side, and a warning says so if it still differs period to period.
 """
 
 from __future__ import annotations
@@ -29,26 +30,38 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from . import model_periods as periods
 from .bounds import check_memory
-from .check import OUTPUT_SAMPLES, check_sample_rate, resolve_device
+from .check import OUTPUT_SAMPLES, PERIODS, check_sample_rate, resolve_device
 from .config import Thresholds, load_thresholds
 from .errors import StageError, UsageError
 from .measure.analysis import (
     LineSettings,
     StageMeasurement,
-    choose_nfft,
-    excerpts,
+    StagePlan,
+    excerpt,
     measure_stage,
-    probe_lines,
+    output_lines,
 )
 from .measure.attribution import assign_origins
-from .measure.probes import PROBES, make_probes, tone_frequency
-from .report.findings import Finding, Report, StageResult, chain_findings, stage_findings
+from .measure.multitone import design_multitone, groups_for, min_period
+from .measure.probes import PROBES, make_probes
+from .report.findings import (
+    PERIODICITY_TOLERANCE_DB,
+    Finding,
+    Report,
+    StageResult,
+    chain_findings,
+    periodicity_findings,
+    stage_findings,
+)
 from .subjects.discover import Discovery, Stage, discover, module_types, tap
 from .subjects.loading import LoadedModel
 
-EDGE_FRACTION = 8
-"""A model's boundary reach is unknown: 1/8 of each tapped signal is dropped at either end."""
+MAX_INPUT_GROUPS = 2
+"""Model inputs with up to this many channels (mono, stereo) get one bin group per channel."""
+RETRY_LEADS = (2.0, 4.0)
+"""Lead-in periods of the probe passes after a stage has not settled."""
 DISCOVERY_FRAMES = 256
 """Frames of an inferred input at discovery (its length is set from the rates after)."""
 ALONE_ELEMENTS = 2**19
@@ -102,17 +115,38 @@ def infer_channels(model: nn.Module) -> tuple[int, ...] | None:
     return None
 
 
-def probe_batch(shape: tuple[int, ...], fs: float, opts: ModelOptions) -> torch.Tensor:
-    """``(P, *shape)``: every probe along the last (time) axis, the leading dims as channels."""
+def input_groups(channels: int) -> int:
+    """Interleaved bin groups at a model input: one per channel up to :data:`MAX_INPUT_GROUPS`,
+    else one shared by all (independent phases per channel)."""
+    return channels if channels <= MAX_INPUT_GROUPS else 1
+
+
+def probe_batch(
+    shape: tuple[int, ...], fs: float, opts: ModelOptions, period: int | None = None,
+    groups: int | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """``(P, *shape)``: every probe along the last (time) axis, the leading dims as channels;
+    the multitone has ``period`` samples (default: the whole length) and ``groups`` bin groups
+    (default: :func:`input_groups`)."""
     channels = math.prod(shape[:-1])
+    period = period or max(16, shape[-1] // 2 * 2)
+    mt = design_multitone(period, channels, opts.seed, opts.level, groups or input_groups(channels))
     probes = make_probes(
-        shape[-1], fs, channels, seed=opts.seed, level=opts.level, silence_value=opts.silence_value
-    )
+        shape[-1], fs, channels, seed=opts.seed, level=opts.level,
+        silence_value=opts.silence_value, multitone=mt,
+    )  # fmt: skip
     signals = probes.signals
     if opts.silence_value != 0.0:  # noise, DC and sweeps ride on the silence value
         rows = [i for i, name in enumerate(PROBES) if name != "silence"]
         signals[rows] += opts.silence_value
     return signals.reshape(len(PROBES), *shape)
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating parameter (float32 when it has none): a float64
+    model is probed in float64."""
+    params = (p for p in model.parameters() if p.is_floating_point())
+    return next(params, torch.empty(0)).dtype
 
 
 def per_probe(t: torch.Tensor, probes: int = len(PROBES)) -> torch.Tensor | None:
@@ -183,16 +217,24 @@ def measure_alone(
     layer`` would (silence is zeros, whatever ``--silence-value`` says about the model input);
     the input keeps the tapped shape except batch and, where the op allows, a length that gives
     :data:`OUTPUT_SAMPLES` at the output (shorter for wide stages: at most
-    :data:`ALONE_ELEMENTS` input values per probe, never shorter than the tapped input)."""
+    :data:`ALONE_ELEMENTS` input values per probe, never shorter than the tapped input). Each
+    input channel gets its own bins up to 8 channels (:mod:`.measure.multitone`)."""
     rate = integer_rate(stage)
     if stage.replay is None or x.is_complex() or rate is None:
         return None
     opts = replace(opts, silence_value=0.0)
     shape = tuple(x.shape[1:])
-    frames = min(math.ceil(OUTPUT_SAMPLES / rate), ALONE_ELEMENTS // math.prod(shape[:-1]))
-    longer = (*shape[:-1], max(shape[-1], frames))
-    for candidate in (longer, shape):
-        signals = probe_batch(candidate, fs_in, opts).to(x.device, x.dtype)
+    channels = math.prod(shape[:-1])
+    frames = min(math.ceil(OUTPUT_SAMPLES / rate), ALONE_ELEMENTS // channels)
+    for length in (max(shape[-1], frames), shape[-1]):
+        period = 16
+        while periods.periods_in(length, 2 * period):
+            period *= 2
+        if not periods.periods_in(length, period):
+            continue
+        groups = groups_for(channels) if period >= min_period(groups_for(channels)) else 1
+        signals = probe_batch((*shape[:-1], length), fs_in, opts, period, groups)
+        signals = signals.to(x.device, x.dtype)
         try:
             with torch.no_grad():
                 y = stage.replay(signals)
@@ -201,21 +243,25 @@ def measure_alone(
         xs, ys = per_probe(signals), per_probe(y)
         if xs is None or ys is None or not torch.isfinite(ys).all():
             return None
-        margin = max(ys.shape[-1] // (2 * EDGE_FRACTION), 2 * rate)
+        plan = StagePlan(fs_in, rate, period, period, groups, period)
         try:
-            return measure_stage(
-                xs,
-                ys,
-                PROBES,
-                fs_in,
-                rate,
-                margin,
-                tone_hz=tone_frequency(fs_in),
-                settings=settings,
-            )
-        except ValueError:
+            return measure_on_periods(xs, ys, plan, settings)
+        except (ValueError, UsageError):
             return None
     return None
+
+
+def measure_on_periods(
+    x: torch.Tensor, y: torch.Tensor, plan: StagePlan, settings: LineSettings
+) -> StageMeasurement:
+    """:func:`~.measure.analysis.measure_stage` on the middle periods of the probe rows
+    ``x (5, C, T_in)``, ``y (5, C', T_out)``; the sweep and tone for the figures."""
+    n_in, n_out = plan.period_in, plan.period_out
+    others = {name: y[i] for i, name in enumerate(PROBES) if i >= 3}
+    return measure_stage(
+        periods.centre_periods(x[:3], n_in), periods.centre_periods(y[:3], n_out), plan,
+        settings, others,
+    )  # fmt: skip
 
 
 def run_probes(
@@ -288,7 +334,7 @@ def discover_stages(
 
     def at_length(length: int) -> tuple[Discovery, int]:
         probe_shape = (*shape[:-1], length)
-        first = probe_batch(probe_shape, 1.0, opts)[:1].to(device)
+        first = probe_batch(probe_shape, 1.0, opts)[:1].to(device, model_dtype(model))
         return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
 
     if batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
@@ -361,12 +407,6 @@ def model_memory(found: Discovery, stages: list[Stage], length: int, frames: int
     return scale * (4 * values + 4 * 8 * widest)
 
 
-def inferred_frames(frames: int, factor: float) -> int:
-    """The length of an inferred input: enough frames for ``max(OUTPUT_SAMPLES, 128 * factor)``
-    output samples at the model's ``factor``, never fewer than ``frames``."""
-    return max(frames, math.ceil(max(OUTPUT_SAMPLES, 8 * factor * 16) / factor))
-
-
 def probe_model(
     model: nn.Module,
     shape: tuple[int, ...],
@@ -375,11 +415,12 @@ def probe_model(
     batch: int | None,
     opts: ModelOptions,
     device: torch.device,
+    period: int,
 ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
     """The batched probe pass: every probe of shape ``shape`` at the model's input rate ``fs``
-    through the model (:func:`run_probes`). Returns the output per probe ``(P, k, T)`` and each
-    stage's tapped ``(input, output)``, probe-major along the batch."""
-    signals = probe_batch(shape, fs, opts).to(device)
+    (the multitone of ``period`` samples) through the model (:func:`run_probes`). Returns the
+    output per probe ``(P, k, T)`` and each stage's tapped ``(input, output)``, probe-major."""
+    signals = probe_batch(shape, fs, opts, period).to(device, model_dtype(model))
     try:
         output, taps = run_probes(model, signals, stages, opts.method, batch)
     except StageError as exc:
@@ -393,11 +434,13 @@ def probe_model(
 @dataclass
 class StageContext:
     """What measuring each stage of one model shares: the model output's rate and length, the
-    model's tone probe, and where findings and notes go."""
+    model's input rate and multitone period, and where findings and notes go."""
 
     sample_rate: float
     out_len: int
-    tone_hz: float
+    fs0: float
+    period: int
+    groups: int
     settings: LineSettings
     opts: ModelOptions
     findings: list[Finding]
@@ -421,9 +464,8 @@ def measure_model_stage(
     Its output rate is ``sample_rate / r``, ``r`` the model output's length over the stage
     output's snapped to a product of the ``later`` stages' factors (:func:`nominal_ratio`);
     its input rate is that over its integer factor. The stages measured before it (``done``)
-    give the grids its lines are checked against and the lines its own are traced to. The
-    model's tone probe counts for image rejection only below a quarter of the input rate;
-    elsewhere the image rejection of the stage driven alone (:func:`measure_alone`) is used.
+    give the grids its lines are checked against and the lines its own are traced to. It is
+    measured on the two middle periods of its tapped signals (``N_in = M · fs_in / fs0``).
     """
     x, y = (per_probe(t) for t in tapped)
     rate = integer_rate(stage)
@@ -454,64 +496,90 @@ def measure_model_stage(
             "or one driven by the model's own noise)",
         )
         return None
-    grids = [*(r.fs_in_hz for r in done), fs_in]
-    in_band = ctx.tone_hz < fs_in / 4
+    period_in = periods.whole(periods.rate_ratio(fs_in / ctx.fs0) * ctx.period)
+    if period_in is None or period_in < 16:
+        ctx.not_measured(stage, f"its rate {fs_in:g} Hz does not divide the probe period")
+        return None
+    lowest = min([*(r.fs_in_hz for r in done), fs_in])
+    grid = max(1, round(lowest / (ctx.fs0 / ctx.period)))
+    plan = StagePlan(fs_in, rate, period_in, ctx.period, ctx.groups, grid)
     try:
-        measurement = measure_stage(
-            x,
-            y,
-            PROBES,
-            fs_in,
-            rate,
-            max(y.shape[-1] // EDGE_FRACTION, 2 * rate),
-            tone_hz=ctx.tone_hz if in_band else None,
-            grid_hz=grids,
-            settings=ctx.settings,
-            grid_factor=max(1, round(fs_out / min(grids))),
-        )
-    except ValueError:
+        measurement = measure_on_periods(x, y, plan, ctx.settings)
+    except (ValueError, UsageError):
         ctx.not_measured(stage, "too few samples; lengthen --input-shape")
         return None
     upstream = done[-1].measurement.lines if done else []
-    resolution = 2 * measurement.freqs_hz[1]
-    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, resolution)
+    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, measurement.bin_hz / 2)
     details = stage_details(stage, rate)
     if ctx.opts.standalone:
         alone = measure_alone(stage, tapped[0], fs_in, ctx.opts, ctx.settings)
         if alone is not None:
             details["standalone"] = alone
-            if not in_band:
-                measurement.image_rejection_db = alone.image_rejection_db
-                ctx.notes.append(
-                    f"{stage.name}: image rejection measured with the stage driven alone (the "
-                    f"model's {ctx.tone_hz:g} Hz tone probe is not well inside its input band, "
-                    f"0-{fs_in / 2:g} Hz)"
-                )
     return StageResult(len(done), stage.name, kind_of(stage), rate, fs_in, measurement, details)
 
 
 def trace_output_lines(
     y_out: torch.Tensor,
     results: list[StageResult],
-    sample_rate: float,
-    settings: LineSettings,
-    notes: list[str],
+    ctx: StageContext,
 ) -> list | None:
-    """The lines of the model output ``y_out`` ``(P, k, T)``, on the grids of the measured
-    stages, each traced to the stage that made it (:func:`trace_output`); the FFT resolves the
-    lowest stage input rate. None (and a note) when the output is too short."""
-    out_len = y_out.shape[-1]
-    edge = out_len // EDGE_FRACTION
-    low = min(r.fs_in_hz for r in results)
-    n_fft = choose_nfft(out_len - 2 * edge, round(sample_rate / low))
-    grids = [r.fs_in_hz for r in results]
+    """The lines of the model output ``y_out`` ``(P, k, T)`` on the lowest measured stage
+    grid, each traced to the stage that made it (:func:`trace_output`). None (and a note) when
+    the output does not hold whole periods."""
+    factor = periods.rate_ratio(ctx.sample_rate / ctx.fs0)
+    period_out = periods.whole(factor * ctx.period)
+    bin_hz = ctx.fs0 / ctx.period
+    grid = max(1, round(min(r.fs_in_hz for r in results) / bin_hz))
     try:
-        _, lines = probe_lines(y_out, PROBES, sample_rate, edge, n_fft, grids, settings)
-    except ValueError:
-        notes.append("the output is too short to trace its lines; lengthen --input-shape")
+        if period_out is None:
+            raise ValueError("no whole period")
+        window = periods.centre_periods(y_out[:3], period_out)
+        lines = output_lines(window, period_out, grid, bin_hz, ctx.settings, ctx.groups, ctx.period)
+    except (ValueError, UsageError):
+        ctx.notes.append("the output does not hold whole probe periods; its lines not traced")
         return None
-    trace_output(lines, results, 2 * sample_rate / n_fft)
+    trace_output(lines, results, bin_hz / 2)
     return lines
+
+
+def stage_ratios(found: Discovery, stages: list[Stage], sample_rate: float, factor: float) -> list:
+    """Each measurable stage's ``fs_in / fs0`` from the discovery pass's lengths (the same
+    snapping :func:`measure_model_stage` applies)."""
+    position = {s.name: i for i, s in enumerate(found.stages)}
+    out_len, ratios = found.output_shape[-1], []
+    for stage in stages:
+        rate = integer_rate(stage)
+        if rate is None or not stage.time_axis:
+            continue
+        later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
+        ratio, _ = nominal_ratio(out_len, stage.out_shape[-1], later)
+        ratios.append(periods.rate_ratio(factor / (ratio * rate)))
+    return ratios
+
+
+def measure_all(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    stages: list[Stage],
+    found: Discovery,
+    batch: int | None,
+    ctx: StageContext,
+    device: torch.device,
+    progress: Callable[[str], None],
+) -> tuple[torch.Tensor, list[StageResult]]:
+    """One batched probe pass of input ``shape`` and every selected stage measured on it."""
+    progress(f"probing {len(stages)} stage(s) in one batched pass")
+    y_out, taps = probe_model(model, shape, ctx.fs0, stages, batch, ctx.opts, device, ctx.period)
+    ctx.out_len = y_out.shape[-1]
+    position = {s.name: i for i, s in enumerate(found.stages)}
+    results: list[StageResult] = []
+    for stage in stages:
+        progress(f"measuring {stage.name}")
+        later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
+        result = measure_model_stage(stage, taps[stage.name], later, results, ctx)
+        if result is not None:
+            results.append(result)
+    return y_out, results
 
 
 def check_model(
@@ -544,39 +612,53 @@ def check_model(
     findings = other_axis_findings(found)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)
-    if inferred and factor > 0:
-        shape = (*shape[:-1], inferred_frames(shape[-1], factor))
     fs_model_in = sample_rate / factor
+    groups = input_groups(math.prod(shape[:-1]))
+    ratios = stage_ratios(found, stages, sample_rate, factor) or [periods.Fraction(1)]
+    requested = None if inferred else shape[-1]
+    period, frames = periods.choose_period(ratios, 16, requested, factor, notes)
+    if batch is not None and frames > shape[-1]:
+        raise UsageError(
+            f"the archive fixes the input length at {shape[-1]} samples; the probe needs at "
+            f"least {frames}: re-export with a longer example input"
+        )
+    shape = (*shape[:-1], frames)
     check_memory(
         model_memory(found, stages, length, shape[-1]),
         "shorten --input-shape's time axis, or check fewer stages with --stage",
     )
 
-    progress(f"probing {len(stages)} stage(s) in one batched pass")
-    y_out, taps = probe_model(model, shape, fs_model_in, stages, batch, opts, device)
+    for attempt, lead in enumerate((None, *RETRY_LEADS)):
+        if lead is not None:
+            frames = max(frames, math.ceil((PERIODS + 2 * lead) * period))
+            shape = (*shape[:-1], frames)
+        ctx = StageContext(sample_rate, 0, fs_model_in, period, groups, settings, opts, [], [])
+        y_out, results = measure_all(model, shape, stages, found, batch, ctx, device, progress)
+        settled = all(
+            r.measurement.periodicity_error_db <= PERIODICITY_TOLERANCE_DB for r in results
+        )
+        if settled or batch is not None or attempt == len(RETRY_LEADS):
+            break
+    if attempt:
+        notes.append(
+            f"lengthened the input to {frames} samples ({frames / period:g} probe periods) "
+            "so the stages could settle"
+        )
+    findings += ctx.findings
+    notes += ctx.notes
     notes.append(f"analysed {found.output_index} of shape {tuple(y_out.shape[1:])} per probe")
     ok_output = finite_or_finding(y_out, "output", findings)
-    ctx = StageContext(
-        sample_rate, y_out.shape[-1], tone_frequency(fs_model_in), settings, opts, findings, notes
-    )
-    position = {s.name: i for i, s in enumerate(found.stages)}
-    results: list[StageResult] = []
-    for stage in stages:
-        progress(f"measuring {stage.name}")
-        later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
-        result = measure_model_stage(stage, taps[stage.name], later, results, ctx)
-        if result is not None:
-            results.append(result)
 
-    output_lines = None
+    output_lines_ = None
     if ok_output and results:
         progress("tracing output lines")
-        output_lines = trace_output_lines(y_out, results, sample_rate, settings, notes)
+        output_lines_ = trace_output_lines(y_out, results, ctx)
     for result in results:  # the cause texts say whose weights these are
         result.details.setdefault("weights", "learned" if loaded.trained else "initialization")
         findings += stage_findings(result, thresholds)
+    findings += periodicity_findings(results, notes)
     if results:
-        findings += chain_findings(results, output_lines or [], thresholds)
+        findings += chain_findings(results, output_lines_ or [], thresholds)
     if not found.stages:
         message = "no upsampling stage found: nothing lengthens the time axis"
         notes.append(message)
@@ -591,12 +673,15 @@ def check_model(
         stages=results,
         findings=findings,
         notes=notes,
-        output_lines=output_lines,
+        output_lines=output_lines_,
         output_excerpts=(
-            excerpts(y_out, PROBES, y_out.shape[-1] // EDGE_FRACTION, sample_rate)
-            if ok_output and y_out.shape[-1] >= 4 * EDGE_FRACTION
+            {
+                name: excerpt(y_out[i][..., y_out.shape[-1] // 8 :], sample_rate)
+                for i, name in enumerate(PROBES)
+            }
+            if ok_output
             else None
-        ),
+        ),  # fmt: skip
     )
 
 

@@ -1,15 +1,22 @@
-"""Pure measurement functions: spectra, tonal lines, response, images and offsets (docs/method.md).
+"""One stage measured from whole periods of its periodic probe responses (docs/method.md).
 
-Conventions. A stage turns ``x: (P, C_in, T_in)`` at ``fs_in`` into ``y: (P, C_out, T_out)`` at
-``fs_out = factor * fs_in``; rows are probes (:mod:`upsampcheck.measure.probes`). Only the interior
-``[margin, T - margin)`` of an output is measured, so boundary transients don't pass for
-broadband content. Power spectra are one-sided Welch averages (Kaiser window with β = 18, whose
-leakage stays below −150 dB beyond ±7 bins, so a loud line has no sidelobes to mistake for
-lines; 50 % overlap; each frame's mean removed), scaled so that the bins sum to the mean power
-per sample; a line's power is the sum over its main lobe, exact wherever the line falls.
+Conventions. A stage turns ``x: (R, C_in, P·N_in)`` at ``fs_in`` into ``y: (R, C_out, P·N_out)``
+at ``fs_out = S · fs_in``, ``N_out = S · N_in``, where the rows are the periodic probes
+:data:`PERIODIC` (the multitone, silence and DC) cut to ``P ≥ 2`` whole steady-state periods
+(:mod:`.periodic`). Nothing is estimated: the periods are averaged, transformed with a plain
+DFT, and every number is read off exact bins.
 
-All levels are in dB relative to the *signal level*: the RMS the stage gives white noise of the
-same input RMS as the probe analysed, ``probe_rms * noise_gain``.
+- *signal level*: the output power on the driven bins (the multitone and its images) of the
+  multitone minus silence, i.e. the stage's output RMS² for a white-spectrum input of the
+  probe's RMS: the reference of every level;
+- *lines*: grid-bin powers (:mod:`.lines`) of the DC and silence responses and of the multitone
+  minus silence, relative to the signal level;
+- *response* and *images*: :mod:`.response`; the image rejection at ``fs_in / 8`` is read on
+  the driven input bin nearest ``fs_in / 8`` and its first image ``fs_in − f``;
+- *offset*: the mean of the silence response (RMS over channels) relative to the signal level;
+- *periodicity error*: the power of the difference of the last two periods relative to the
+  row's own power (or the signal level, whichever is larger), largest over the rows: float
+  rounding (about −140 dB) for a stage that has settled.
 """
 
 from __future__ import annotations
@@ -18,46 +25,69 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-FLOOR_DB = -200.0
-"""Levels are clipped here: what lies below is not a number anyone acts on."""
-ROUNDOFF_FLOOR_DB = -140.0
-"""Spectra are floored here (re signal level) before lines are sought: float32 round-off lies
-below it, so prominences never measure round-off, which varies with the thread count."""
-KAISER_BETA = 18.0
-LOBE = 7
-"""Half-width, in bins, of a line's main lobe under the Kaiser window (below −150 dB past it)."""
-RESPONSE_POINTS = (0.25, 0.5, 0.75, 0.9)
-"""Where the magnitude response is reported, as fractions of the input Nyquist."""
+from .lines import FLOOR_DB, Line, LineSettings, distortion_floor, grid_lines, to_db
+from .periodic import bin_power, display_power, driven_bins, fold, periodicity_error
+from .response import (
+    Response,
+    measure_response,
+    minus3db_point,
+    response_points,
+    transfer_functions,
+)
+
+__all__ = ["FLOOR_DB", "Line", "LineSettings", "StageMeasurement", "StagePlan", "to_db"]
+
+PERIODIC: tuple[str, ...] = ("noise", "silence", "dc")
+"""The periodic probe rows every measurement reads, in this order (``noise``: the multitone)."""
+DISPLAY_BINS = 2048
+"""Spectra for the figures are summed into this many bins across 0 .. fs_out/2."""
+RESOLUTION = 1e-12
+"""float32 rounds a large silence (bias) response to about −140 dB of itself, periodically, so
+its rounding lands on the grid bins too: a multitone line must stand above −120 dB of the
+silence response's total power (the prominence rule applies to this floor)."""
+ROUNDOFF_DB = -120.0
+"""Periodicity errors are reported no lower than this: below it the two periods differ by
+float32 round-off only, whose exact value changes with the thread count (reports stay
+byte-identical)."""
 EXCERPT_SECONDS = 1.0
-"""How much of each probe's output (interior, first channel) is kept to listen to."""
+"""How much of each probe's analysed output (first channel) is kept to listen to."""
+TRANSFERS_UP_TO = 64
+"""Per-transfer-function curves are kept for stages with at most this many (in, out) pairs."""
 
 
 @dataclass(frozen=True)
-class LineSettings:
-    """How tonal lines are told from the floor (see ``configs/default.toml``)."""
+class StagePlan:
+    """Where a stage sits in the periodic probe: its rates and periods in samples and bins.
 
-    min_level_db: float = -110.0
-    min_prominence_db: float = 10.0
+    Attributes:
+        fs_in: the stage's input rate (Hz).
+        factor: its integer upsampling factor ``S``.
+        period_in: input samples per probe period, ``N_in = M · fs_in / fs0``.
+        mt_period: the multitone's period ``M`` at ``fs0`` (bins are ``fs0 / M`` apart).
+        groups: the multitone's interleaved bin groups.
+        grid: the grid spacing in bins: the lowest stage input rate so far, over ``fs0 / M``.
+    """
 
+    fs_in: float
+    factor: int
+    period_in: int
+    mt_period: int
+    groups: int
+    grid: int
 
-@dataclass
-class Line:
-    """A tonal line in a stage's output spectrum."""
+    @property
+    def period_out(self) -> int:
+        return self.period_in * self.factor
 
-    freq_hz: float
-    level_db: float
-    prominence_db: float
-    probe: str
-    on_grid: bool
-    origin: str = ""
-    """The stage that introduced the line (filled in by :mod:`upsampcheck.measure.attribution`)."""
+    @property
+    def bin_hz(self) -> float:
+        return self.fs_in / self.period_in
 
 
 @dataclass
 class StageMeasurement:
-    """Everything measured on one stage; ``spectra`` and ``response`` are kept for the plots."""
+    """Everything measured on one stage; arrays are kept for the plots and the tests."""
 
     fs_in: float
     factor: float
@@ -73,21 +103,25 @@ class StageMeasurement:
     spectra: dict[str, np.ndarray] = field(repr=False)
     response_curve: tuple[np.ndarray, np.ndarray] = field(repr=False)
     spectrograms: dict[str, np.ndarray] = field(repr=False)
+    image_tone_hz: float | None = None
+    worst_image_db: float | None = None
+    image_curve: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    periodicity_error_db: float = FLOOR_DB
+    period_in: int = 0
+    reference_bins: int = 0
+    transfers: dict | None = field(default=None, repr=False)
+    """``{(o, c): (fractions, |H_oc| dB)}`` on channel ``c``'s own bins, when measurable alone."""
+    bin_hz: float = 0.0
     excerpts: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    """Per probe, the first :data:`EXCERPT_SECONDS` of the output's interior, channel 0,
-    ``(T,)`` float32 at ``fs_in * factor``: what the report lets a user hear."""
+    """Per probe, the first :data:`EXCERPT_SECONDS` of the analysed output, channel 0, ``(T,)``
+    float32 at ``fs_in * factor``: what the report lets a user hear."""
     span_s: float = 0.0
-    """Duration of the measured interior (what the spectrograms cover), in seconds."""
+    """Duration of the analysed output (what the spectrograms cover), in seconds."""
 
     @property
     def max_line_db(self) -> float | None:
         """The loudest line's level, or None when there is none."""
         return max((line.level_db for line in self.lines), default=None)
-
-
-def to_db(power: float | np.ndarray) -> float | np.ndarray:
-    """``10 log10(power)``, clipped below at :data:`FLOOR_DB`."""
-    return np.maximum(10 * np.log10(np.maximum(power, 1e-300)), FLOOR_DB)
 
 
 def interior(y: torch.Tensor, margin: int) -> torch.Tensor:
@@ -99,182 +133,17 @@ def interior(y: torch.Tensor, margin: int) -> torch.Tensor:
     return y[..., margin : y.shape[-1] - margin]
 
 
-def choose_nfft(n_samples: int, grid_factor: int, min_frames: int = 6, target: int = 4096) -> int:
-    """A Welch frame length: ``grid_factor · 2^k`` (so lines at multiples of ``fs / grid_factor``
-    fall on bins, 16 or more bins apart), the smallest such length not below ``target``, then
-    halved while ``n_samples`` holds fewer than ``min_frames`` half-overlapping frames."""
-    n_fft = max(1, int(grid_factor)) * 16
-    while n_fft < target:
-        n_fft *= 2
-    while n_fft > 16 * grid_factor and n_fft * (min_frames + 1) > 2 * n_samples:
-        n_fft //= 2
-    return min(n_fft, n_samples)
-
-
 def power_spectrum(y: torch.Tensor, n_fft: int) -> np.ndarray:
-    """One-sided Welch power spectrum of ``y: (..., T)``, averaged over all leading dims.
-
-    Returns ``(n_fft // 2 + 1,)`` float64 bins that sum to the mean power per sample (each
-    frame's mean removed): a line of RMS ``a`` contributes ``a²`` spread over its main lobe.
-    Rows are transformed a block at a time, so a 512-channel signal costs no more memory than
-    a few rows.
-    """
-    rows = y.reshape(-1, y.shape[-1])
-    window = torch.kaiser_window(
-        n_fft, periodic=True, beta=KAISER_BETA, dtype=torch.float64, device=y.device
-    )
-    block = max(1, (1 << 22) // max(1, 2 * rows.shape[-1]))  # about 64 MB of frames a block
-    spec = torch.zeros(n_fft // 2 + 1, dtype=torch.float64, device=y.device)
-    count = 0
-    for start in range(0, rows.shape[0], block):
-        frames = rows[start : start + block].double().unfold(-1, n_fft, n_fft // 2)
-        frames = frames - frames.mean(-1, keepdim=True)
-        bins = torch.fft.rfft(frames * window, dim=-1)
-        spec += (bins.real.square() + bins.imag.square()).sum(dim=(0, 1))
-        count += frames.shape[0] * frames.shape[1]
-    spec = spec / (count * n_fft * window.pow(2).sum())
-    spec[1 : (n_fft + 1) // 2] *= 2  # fold the negative frequencies (not DC, not Nyquist)
+    """Hann-window Welch power spectrum of ``y (..., T)`` averaged over all leading dims, for the
+    figures of the non-periodic probes (sweep, tone); bins sum to the mean power per sample."""
+    rows = y.reshape(-1, y.shape[-1]).double()
+    n_fft = min(n_fft, rows.shape[-1])
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64, device=y.device)
+    frames = rows.unfold(-1, n_fft, max(1, n_fft // 2))
+    bins = torch.fft.rfft(frames * window, dim=-1)
+    spec = bins.abs().pow(2).mean(dim=(0, 1)) / (n_fft * window.pow(2).sum())
+    spec[1 : (n_fft + 1) // 2] *= 2
     return spec.cpu().numpy()
-
-
-def line_power(spectrum: np.ndarray, k: int) -> float:
-    """Power of a line centred on bin ``k``: the sum over its main lobe."""
-    return float(spectrum[max(k - LOBE, 0) : k + LOBE + 1].sum())
-
-
-def peaks_with_prominence(spectrum_db: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of ``spectrum_db`` (the highest bin within ±``reach // 2``) and each one's
-    prominence within ±``reach`` bins: its height above the higher of the lowest points on its
-    left and on its right.
-
-    A bounded-window version of ``scipy.signal.find_peaks(prominence=..., wlen=...)``, written
-    with pooling so this hot path needs no ``scipy.signal`` import (half a second of start-up).
-    """
-    x = torch.from_numpy(spectrum_db)[None, None]
-    n = x.shape[-1]
-    # The one-sided spectrum mirrors about DC and the Nyquist: pad by reflection.
-    mirrored = F.pad(x, (reach, reach), mode="reflect")
-    top = F.max_pool1d(
-        mirrored[..., reach - reach // 2 : n + reach + reach // 2], reach // 2 * 2 + 1, 1
-    )
-    low = -F.max_pool1d(-mirrored, reach, 1)  # low[i]: min of x[i - reach .. i - 1]
-    left, right = low[..., :n], low[..., reach + 1 : n + reach + 1]
-    is_peak = x == top
-    prominence = x - torch.maximum(left, right)
-    k = torch.nonzero(is_peak[0, 0]).flatten()
-    return k.numpy(), prominence[0, 0, k].numpy()
-
-
-def find_lines(
-    spectrum: np.ndarray,
-    fs: float,
-    reference_power: float,
-    probe: str,
-    grid_hz: list[float],
-    settings: LineSettings = LineSettings(),
-) -> list[Line]:
-    """Lines that stand ``min_prominence_db`` above their surroundings and ``min_level_db``
-    above the signal level ``reference_power`` (a power, i.e. RMS²).
-
-    Prominence is measured within ±2 main lobes (:func:`peaks_with_prominence`), so a line on a
-    slope or between dense neighbours is judged against its own floor, and the broad lobes of a
-    filter response are not lines. Lines closer to DC than a main lobe are skipped (the offset
-    check covers DC). ``on_grid``: within a bin of ``m * g`` for some ``g`` in ``grid_hz``.
-    """
-    n_fft = 2 * (len(spectrum) - 1)
-    bin_hz = fs / n_fft
-    # Below the float32 round-off floor nothing is a number (it changes with the thread count).
-    spectrum = np.maximum(spectrum, reference_power * 10 ** (ROUNDOFF_FLOOR_DB / 10))
-    spectrum_db = 10 * np.log10(spectrum + 1e-300)
-    peaks, prominences = peaks_with_prominence(spectrum_db, 2 * LOBE)
-    lines = []
-    for k, prominence in zip(peaks.tolist(), prominences.tolist(), strict=True):
-        if k <= LOBE or prominence < settings.min_prominence_db:
-            continue
-        lobe = slice(k - LOBE, k + LOBE + 1)
-        base = 10 ** ((spectrum_db[k] - prominence) / 10)
-        power = line_power(spectrum, k) - base * len(spectrum[lobe])
-        level = float(to_db(power / reference_power))
-        if level < settings.min_level_db:
-            continue
-        bins = np.arange(len(spectrum))[lobe]
-        if k + LOBE < len(spectrum):  # a full lobe: its centroid is the frequency
-            freq = float((bins * spectrum[lobe]).sum() / spectrum[lobe].sum() * bin_hz)
-        else:  # half a lobe: the one-sided spectrum folds a line this close onto the Nyquist
-            freq = fs / 2
-        on_grid = any(g > 0 and abs(freq - round(freq / g) * g) <= bin_hz for g in grid_hz)
-        lines.append(Line(freq, level, float(prominence), probe, on_grid))
-    return lines
-
-
-def zero_insert(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """``(..., T) -> (..., factor * T)`` with ``x`` at every ``factor``-th sample, zeros between."""
-    up = x.new_zeros(*x.shape[:-1], x.shape[-1] * factor)
-    up[..., ::factor] = x
-    return up
-
-
-def magnitude_response(
-    x_noise: torch.Tensor, y_noise: torch.Tensor, factor: int, margin: int, n_fft: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Baseband magnitude response of a stage from its white-noise probe.
-
-    ``|H(f)|² = S_yy(f) / S_xx(f)`` over ``0 < f ≤ fs_in / 2``, the input's spectrum taken at
-    its own rate with frames of the same duration (the baseband of the input zero-inserted to
-    the output rate, without the ``factor``-times larger transform). Pass ``y_noise`` with the
-    silence response already subtracted. Where the input carries no energy (an earlier stage's
-    null, 40 dB or more below the band's median) the ratio means nothing: the response there is
-    interpolated from the bins around it. Returns (fractions of the input Nyquist, dB relative
-    to the mean gain over 1-5 % of the band).
-    """
-    y = interior(y_noise, margin)
-    if n_fft % factor == 0:  # the same time span per frame, at the input rate
-        u = interior(x_noise, margin // factor)
-        length = min(u.shape[-1], y.shape[-1] // factor)
-        s_uu = power_spectrum(u[..., :length], n_fft // factor) / factor
-        s_yy = power_spectrum(y[..., : length * factor], n_fft)[: len(s_uu)]
-    else:
-        u = interior(zero_insert(x_noise, factor), margin)
-        length = min(u.shape[-1], y.shape[-1])
-        s_uu = power_spectrum(u[..., :length], n_fft)
-        s_yy = power_spectrum(y[..., :length], n_fft)
-    ratio = s_yy[: len(s_uu)] / (s_uu + 1e-300)
-    fractions = np.arange(len(ratio)) * 2 * factor / n_fft
-    band = (fractions > 0) & (fractions <= 1.0 + 1e-9)
-    fractions, ratio, s_uu = fractions[band], ratio[band], s_uu[band]
-    driven = s_uu > 1e-4 * np.median(s_uu)
-    if driven.sum() >= 2:
-        ratio = np.interp(fractions, fractions[driven], ratio[driven])
-    low = (fractions >= 0.01) & (fractions <= 0.05)
-    reference = ratio[low].mean() if low.any() else ratio[0]
-    return fractions, to_db(ratio / reference)
-
-
-def response_points(fractions: np.ndarray, response_db: np.ndarray) -> dict[str, float]:
-    """The response at :data:`RESPONSE_POINTS`, linearly interpolated between bins."""
-    return {str(p): float(np.interp(p, fractions, response_db)) for p in RESPONSE_POINTS}
-
-
-def minus3db_point(fractions: np.ndarray, response_db: np.ndarray) -> float | None:
-    """First frequency (fraction of the input Nyquist) where the response falls to −3 dB, or
-    None when it stays above −3 dB up to the Nyquist."""
-    below = np.nonzero(response_db <= -3.0)[0]
-    if len(below) == 0:
-        return None
-    k = below[0]
-    if k == 0:
-        return float(fractions[0])
-    f0, f1, r0, r1 = fractions[k - 1], fractions[k], response_db[k - 1], response_db[k]
-    return float(f0 + (f1 - f0) * (-3.0 - r0) / (r1 - r0))
-
-
-def image_rejection(spectrum: np.ndarray, fs_out: float, tone_hz: float, fs_in: float) -> float:
-    """Level of the first image ``fs_in - f0`` relative to the tone ``f0``, in dB (0 dB: no
-    rejection, as zero insertion alone)."""
-    bin_hz = fs_out / (2 * (len(spectrum) - 1))
-    tone = line_power(spectrum, round(tone_hz / bin_hz))
-    image = line_power(spectrum, round((fs_in - tone_hz) / bin_hz))
-    return float(to_db(image / tone)) if tone > 0 else FLOOR_DB
 
 
 def spectrogram(y: torch.Tensor, n_fft: int = 512, max_frames: int = 400) -> np.ndarray:
@@ -287,111 +156,175 @@ def spectrogram(y: torch.Tensor, n_fft: int = 512, max_frames: int = 400) -> np.
     return (spec.abs().pow(2) * 2 / (n_fft * window.pow(2).sum())).cpu().numpy()
 
 
-def excerpts(
-    y: torch.Tensor, probes: tuple[str, ...], margin: int, fs: float
-) -> dict[str, np.ndarray]:
-    """``{probe: (T,) float32}``: the first :data:`EXCERPT_SECONDS` (at rate ``fs``) of the
-    interior of ``y: (P, C, T)``, channel 0, one row per name in ``probes``."""
-    inner = interior(y, margin)
-    n = min(inner.shape[-1], max(1, round(EXCERPT_SECONDS * fs)))
-    return {name: inner[i, 0, :n].float().cpu().numpy() for i, name in enumerate(probes)}
+def spectrum_of(t: torch.Tensor) -> np.ndarray:
+    """``rfft`` over the last axis in float64, as numpy."""
+    return torch.fft.rfft(t.double(), dim=-1).cpu().numpy()
 
 
-def rms(x: torch.Tensor) -> float:
-    """Root mean square over every element."""
-    return float(x.double().pow(2).mean().sqrt())
-
-
-def probe_lines(
-    y: torch.Tensor,
-    probes: tuple[str, ...],
-    fs: float,
-    margin: int,
-    n_fft: int,
-    grid_hz: list[float],
-    settings: LineSettings = LineSettings(),
-) -> tuple[dict[str, np.ndarray], list[Line]]:
-    """Power spectra of every probe's output ``y (P, C, T)`` and the tonal lines of the DC,
-    silence and noise probes, relative to the signal level ``rms(y_noise - y_silence)``.
-
-    Deterministic output (bias, offsets) shows under silence; for the noise probe only what
-    noise adds on top of silence is analysed, so the same line is not reported twice, and only
-    lines on a stage's grid count: a nonlinearity turns noise into an offset that upsamplers
-    replicate onto their grids, while an off-grid peak in a noise spectrum is a fluctuation.
-    """
-    row = {name: i for i, name in enumerate(probes)}
-    y_in = interior(y, margin)
-    noise_part = y_in[row["noise"]] - y_in[row["silence"]]
-    signal_power = rms(noise_part) ** 2 + 1e-300
-    spectra = {name: power_spectrum(y_in[row[name]], n_fft) for name in probes}
-    spectra["noise"] = power_spectrum(noise_part, n_fft)
-    lines = [
-        line
-        for name in ("dc", "silence", "noise")
-        if name in row
-        for line in find_lines(spectra[name], fs, signal_power, name, grid_hz, settings)
-        if line.on_grid or name != "noise"
-    ]
-    return spectra, sorted(lines, key=lambda line: -line.level_db)
+def periodic_lines(
+    y: torch.Tensor, n_out: int, grid: int, bin_hz: float, reference: float, probe: str,
+    settings: LineSettings,
+) -> tuple[list[Line], np.ndarray]:  # fmt: skip
+    """Lines of a probe whose response has the grid's period (silence, DC): the window
+    ``y (C, P·n_out)`` folded to one grid period, its bins the grid lines. Returns the lines and
+    the full-resolution per-bin spectrum (lines on the grid bins, the non-periodic rest spread
+    evenly as the floor) for the figures."""
+    period = n_out // grid
+    y = y.double()
+    one = fold(y, period)
+    power = bin_power(torch.fft.rfft(one, dim=-1), period).mean(0).cpu().numpy()
+    residue = float((y - one.repeat(1, y.shape[-1] // period)).pow(2).mean())
+    floor = residue / max(1, y.shape[-1] // 2)
+    lines = grid_lines(power, bin_hz * grid, 1, reference, probe, floor, settings)
+    full = np.full(n_out // 2 + 1, floor)
+    full[::grid] = power[: len(full[::grid])]
+    return lines, full
 
 
 def measure_stage(
     x: torch.Tensor,
     y: torch.Tensor,
-    probes: tuple[str, ...],
-    fs_in: float,
-    factor: int,
-    margin: int,
-    tone_hz: float | None = None,
-    grid_hz: list[float] | None = None,
+    plan: StagePlan,
     settings: LineSettings = LineSettings(),
-    grid_factor: int | None = None,
+    others: dict[str, torch.Tensor] | None = None,
 ) -> StageMeasurement:
-    """Measure one stage from probe inputs ``x (P, C_in, T_in)``, outputs ``y (P, C_out, T_out)``.
+    """Measure one stage from whole periods of its periodic probe responses.
 
-    The probes may have passed through earlier stages (a stack or model): what noise adds to
-    silence is the signal, so the signal level is ``rms(y_noise - y_silence)`` and the gain its
-    ratio to ``rms(x_noise - x_silence)``. ``margin`` output samples are dropped at each end
-    (``margin // factor`` input samples). ``tone_hz`` is the frequency of the ``tone`` probe
-    (None: no image measurement); ``grid_hz`` the input rates whose multiples count as "on
-    grid" (default: this stage's ``fs_in``), ``grid_factor`` the ratio of ``fs_out`` to the
-    lowest of them (the Welch frame is a multiple of it, so every grid line falls on a bin).
+    Args:
+        x: ``(3, C_in, P · N_in)``, the rows :data:`PERIODIC` at the stage input.
+        y: ``(3, C_out, P · N_out)``, the same periods at the stage output.
+        plan: the stage's rates, periods and grid (:class:`StagePlan`).
+        settings: the line floor and prominence.
+        others: output signals ``(C_out, T)`` of non-periodic probes (sweep, tone), shown in
+            the figures only.
     """
-    fs_out = fs_in * factor
-    row = {name: i for i, name in enumerate(probes)}
-    silence = y[row["silence"]]
-    noise_part = y[row["noise"]] - silence
-    x_noise = x[row["noise"]] - x[row["silence"]]
-    x_in = interior(x[row["silence"]], margin // factor)
-    y_in = interior(y, margin)
-    signal_rms = rms(interior(noise_part, margin))
-    input_rms = max(rms(interior(x_noise, margin // factor)), 1e-300)
-    gain = signal_rms / input_rms
-    signal_power = signal_rms**2 + 1e-300
+    n_in, n_out = plan.period_in, plan.period_out
+    row = {name: i for i, name in enumerate(PERIODIC)}
+    xf, yf = fold(x.double(), n_in), fold(y.double(), n_out)
+    u = spectrum_of(xf[row["noise"]] - xf[row["silence"]])
+    v = spectrum_of(yf[row["noise"]] - yf[row["silence"]])
+    out_bins, _ = driven_bins(n_out, plan.mt_period, plan.groups)
+    in_bins, groups = driven_bins(n_in, plan.mt_period, plan.groups)
+    p_out = bin_power(torch.from_numpy(v), n_out).mean(0).numpy()
+    p_in = bin_power(torch.from_numpy(u), n_in).mean(0).numpy()
+    signal_power = float(p_out[out_bins].sum()) + 1e-300
+    input_power = float(p_in[in_bins].sum()) + 1e-300
 
-    n_fft = choose_nfft(y_in.shape[-1], grid_factor or factor)
-    spectra, lines = probe_lines(y, probes, fs_out, margin, n_fft, grid_hz or [fs_in], settings)
-    fractions, response = magnitude_response(x_noise, noise_part, factor, margin, n_fft)
-    images = None
-    if tone_hz is not None and "tone" in row:
-        images = image_rejection(spectra["tone"], fs_out, tone_hz, fs_in)
-    dc = interior(silence, margin).double().mean(-1).pow(2).mean().sqrt().item()
-    dc_in = x_in.double().mean(-1).pow(2).mean().sqrt().item()
+    response = measure_response(u, v, n_in, in_bins, groups)
+    curve_db = response.response_db
+    images, tone_hz = image_at_eighth(response, v, in_bins, n_in, plan.bin_hz)
+    band = response.fractions <= 0.5
+    worst = float(to_db(response.worst_image[band].max())) if band.any() else None
+
+    lines = []
+    spectra = {}
+    for name in ("dc", "silence"):
+        found, full = periodic_lines(
+            y[row[name]], n_out, plan.grid, plan.bin_hz, signal_power, name, settings
+        )
+        lines += found
+        spectra[name] = full
+    lines += multitone_lines(p_out, spectra["silence"], plan, signal_power, settings)
+    spectra["noise"] = p_out
+
+    error = max(
+        periodicity_error(y[r], n_out) / max(float(y[r].double().pow(2).mean()), signal_power)
+        for r in range(y.shape[0])
+    )
+    dc = float(y[row["silence"]].double().mean(-1).pow(2).mean().sqrt())
+    dc_in = float(x[row["silence"]].double().mean(-1).pow(2).mean().sqrt())
+    width = min(DISPLAY_BINS, n_out // 2)
+    shown = {name: display_power(p, n_out, width) for name, p in spectra.items()}
+    spectrograms = {name: spectrogram(y[row[name], 0]) for name in ("noise", "silence", "dc")}
+    for name, signal in (others or {}).items():
+        shown[name] = welch_on(signal, width)
+        spectrograms[name] = spectrogram(signal[0])
+    pairs = x.shape[1] * y.shape[1]
+    fs_out = plan.fs_in * plan.factor
+    signals = {name: y[row[name]] for name in PERIODIC} | dict(others or {})
     return StageMeasurement(
-        fs_in=fs_in,
-        factor=factor,
-        noise_gain_db=float(to_db(gain**2)),
-        lines=lines,
-        response_db=response_points(fractions, response),
-        minus3db_fraction=minus3db_point(fractions, response),
+        fs_in=plan.fs_in,
+        factor=plan.factor,
+        noise_gain_db=float(to_db(signal_power / input_power)),
+        lines=sorted(lines, key=lambda line: -line.level_db),
+        response_db=response_points(response),
+        minus3db_fraction=minus3db_point(response.fractions, curve_db),
         image_rejection_db=images,
         dc_db=float(to_db(dc**2 / signal_power)),
-        input_dc_db=float(to_db(dc_in**2 / input_rms**2)),
+        input_dc_db=float(to_db(dc_in**2 / input_power)),
         signal_power=signal_power,
-        freqs_hz=np.arange(n_fft // 2 + 1) * fs_out / n_fft,
-        spectra=spectra,
-        response_curve=(fractions, response),
-        spectrograms={name: spectrogram(y_in[row[name], 0]) for name in probes},
-        excerpts=excerpts(y, probes, margin, fs_out),
-        span_s=y_in.shape[-1] / fs_out,
+        freqs_hz=np.linspace(0, plan.fs_in * plan.factor / 2, width + 1),
+        spectra=shown,
+        response_curve=(response.fractions, curve_db),
+        spectrograms=spectrograms,
+        image_tone_hz=tone_hz,
+        worst_image_db=worst,
+        image_curve=(response.fractions, to_db(response.first_image)),
+        periodicity_error_db=max(float(to_db(error)), ROUNDOFF_DB),
+        period_in=n_in,
+        reference_bins=response.reference_bins,
+        transfers=transfer_functions(u, v, in_bins, n_in) if pairs <= TRANSFERS_UP_TO else None,
+        bin_hz=plan.bin_hz,
+        excerpts={name: excerpt(s, fs_out) for name, s in signals.items()},
+        span_s=y.shape[-1] / fs_out,
     )
+
+
+def excerpt(signal: torch.Tensor, fs: float) -> np.ndarray:
+    """The first :data:`EXCERPT_SECONDS` of ``signal (C, T)`` at rate ``fs``, channel 0."""
+    n = min(signal.shape[-1], max(1, round(EXCERPT_SECONDS * fs)))
+    return signal[0, :n].float().cpu().numpy()
+
+
+def image_at_eighth(
+    response: Response, v: np.ndarray, bins: np.ndarray, n_in: int, bin_hz: float
+) -> tuple[float | None, float | None]:
+    """Image rejection on the driven bin nearest ``fs_in / 8``: the power of its first image
+    ``N_in − q`` over its own, summed over output channels; and that bin's frequency."""
+    if len(bins) == 0:
+        return None, None
+    q = int(bins[np.argmin(np.abs(bins - n_in / 8))])
+    tone = float((np.abs(v[:, q]) ** 2).sum())
+    image = float((np.abs(v[:, n_in - q]) ** 2).sum())
+    return (float(to_db(image / tone)) if tone > 0 else FLOOR_DB), q * bin_hz
+
+
+def welch_on(signal: torch.Tensor, width: int) -> np.ndarray:
+    """A Welch spectrum of ``signal (C, T)`` on ``width + 1`` display bins (interpolated when
+    the signal is too short for frames of ``2 · width``)."""
+    n_fft = min(2 * width, signal.shape[-1] // 2 * 2)
+    spec = power_spectrum(signal, n_fft)
+    if len(spec) == width + 1:
+        return spec
+    scale = (len(spec) - 1) / width
+    return np.interp(np.linspace(0, 1, width + 1), np.linspace(0, 1, len(spec)), spec) / scale
+
+
+def output_lines(
+    y: torch.Tensor, n_out: int, grid: int, bin_hz: float, settings: LineSettings, groups: int,
+    mt_period: int,
+) -> list[Line]:  # fmt: skip
+    """The lines of a final output ``y (3, C, P · n_out)`` (rows :data:`PERIODIC`), as a stage
+    output's would be measured (after blocks that do not upsample)."""
+    yf = fold(y.double(), n_out)
+    v = spectrum_of(yf[0] - yf[1])
+    p_out = bin_power(torch.from_numpy(v), n_out).mean(0).numpy()
+    out_bins, _ = driven_bins(n_out, mt_period, groups)
+    signal_power = float(p_out[out_bins].sum()) + 1e-300
+    lines = []
+    for name, r in (("dc", 2), ("silence", 1)):
+        lines += periodic_lines(y[r], n_out, grid, bin_hz, signal_power, name, settings)[0]
+    silence = periodic_lines(y[1], n_out, grid, bin_hz, signal_power, "silence", settings)[1]
+    plan = StagePlan(bin_hz * n_out, 1, n_out, mt_period, groups, grid)
+    lines += multitone_lines(p_out, silence, plan, signal_power, settings)
+    return sorted(lines, key=lambda line: -line.level_db)
+
+
+def multitone_lines(
+    power: np.ndarray, silence: np.ndarray, plan: StagePlan, reference: float,
+    settings: LineSettings,
+) -> list[Line]:  # fmt: skip
+    """Grid lines of the multitone minus silence: over the distortion floor, and more than
+    float32 can leave of the silence response on the same bin (:data:`RESOLUTION`)."""
+    floor = np.maximum(distortion_floor(power, plan.grid), RESOLUTION * silence.sum())
+    return grid_lines(power, plan.bin_hz, plan.grid, reference, "noise", floor, settings)

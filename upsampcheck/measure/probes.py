@@ -1,9 +1,12 @@
 """Probe signals (docs/method.md), generated at a stage's input rate, seeded and batched.
 
 Every probe has the same RMS ``level`` so that levels measured on different probes
-compare: white noise has RMS ``level``, DC the value ``level``, the sweep and the tone an
-amplitude of ``level * sqrt(2)``. Silence is all zeros (or ``silence_value``); its nominal
-level is still ``level``, the level of a typical signal it stands in for.
+compare: the noise-like probe (``noise``: the periodic random-phase multitone of
+:mod:`.multitone`) has RMS ``level`` on every channel, DC the value ``level``, the sweep and
+the tone an amplitude of ``level * sqrt(2)``. Silence is all zeros (or ``silence_value``); its
+nominal level is still ``level``, the level of a typical signal it stands in for. The multitone,
+silence and DC are periodic (whole periods of the multitone's ``M`` samples); the sweep and the
+tone are for the figures only.
 
 The batch is laid out ``(P, C, T)``: one row per probe, ``C`` channels, ``T`` samples.
 """
@@ -14,6 +17,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from .multitone import Multitone, design_multitone
 
 PROBES: tuple[str, ...] = ("noise", "silence", "dc", "sweep", "tone")
 TONE_FRACTION = 0.25
@@ -65,21 +70,23 @@ def make_probes(
     silence_value: float = 0.0,
     names: tuple[str, ...] = PROBES,
     dtype: torch.dtype = torch.float32,
+    multitone: Multitone | None = None,
 ) -> ProbeBatch:
     """Generate the probe batch ``(len(names), channels, n_samples)`` at rate ``fs_hz``.
 
-    White noise is Gaussian and independent per channel (``torch.Generator`` seeded with
-    ``seed``); the other probes drive every channel with the same signal. The sweep is
-    exponential from ``fs_hz / 1000`` to ``0.95 * fs_hz / 2``.
+    ``noise`` is the periodic multitone ``multitone`` (default: one of period
+    ``n_samples`` rounded down to even, seeded with ``seed``), interleaved over the channels;
+    the other probes drive every channel with the same signal. The sweep is exponential from
+    ``fs_hz / 1000`` to ``0.95 * fs_hz / 2``.
     """
     t = torch.arange(n_samples, dtype=torch.float64) / fs_hz
     amplitude = level * math.sqrt(2.0)
     rows = []
     for name in names:
         if name == "noise":
-            gen = torch.Generator().manual_seed(seed)
-            noise = torch.randn(channels, n_samples, generator=gen, dtype=torch.float64)
-            rows.append(noise * (level / noise.pow(2).mean().sqrt()))  # RMS exactly `level`
+            if multitone is None:
+                multitone = design_multitone(n_samples // 2 * 2, channels, seed, level)
+            rows.append(multitone.signal(n_samples))
             continue
         if name == "silence":
             wave = torch.full_like(t, silence_value)

@@ -13,8 +13,15 @@ from ..measure.analysis import FLOOR_DB, StageMeasurement, to_db
 from ..units import hz
 from . import explain
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: levels, response and images come from exact DFT bins of the periodic multitone (lines are
+single grid bins, ``prominence_db`` is over the distortion floor, not a Welch neighbourhood);
+added response/image curves, the image tone, the worst image and the periodicity error."""
 SEVERITIES = ("fail", "warn", "info", "pass")
+CURVE_POINTS = 256
+"""Response and image curves in report.json are thinned to at most this many bins."""
+PERIODICITY_TOLERANCE_DB = -60.0
+"""A stage whose last two periods differ by more than this (re signal level) is not settled."""
 
 
 @dataclass
@@ -96,10 +103,23 @@ def line_json(line) -> dict[str, Any]:
     return out
 
 
+def curve_json(curve: tuple | None) -> dict[str, list[float]] | None:
+    """A (fractions, dB) curve thinned to at most :data:`CURVE_POINTS` of its bins."""
+    if curve is None:
+        return None
+    fractions, values = curve
+    step = max(1, math.ceil(len(fractions) / CURVE_POINTS))
+    return {
+        "fraction": [round(float(f), 6) for f in fractions[::step]],
+        "db": [round(float(v), 2) for v in values[::step]],  # float32 resolves no finer
+    }
+
+
 def measurement_json(m: StageMeasurement) -> dict[str, Any]:
     """The measured numbers of one stage, as report.json lists them."""
     return {
         "noise_gain_db": _round(m.noise_gain_db, 3),
+        "periodicity_error_db": _round(m.periodicity_error_db, 1),
         "tonal": {
             "lines": [line_json(line) for line in m.lines],
             "max_level_db": _round(m.max_line_db, 2),
@@ -107,8 +127,15 @@ def measurement_json(m: StageMeasurement) -> dict[str, Any]:
         "filtering": {
             "response_db": {k: _round(v, 3) for k, v in m.response_db.items()},
             "minus3db_fraction": _round(m.minus3db_fraction, 4),
+            "reference_bins": m.reference_bins,
+            "curve": curve_json(m.response_curve),
         },
-        "replicas": {"image_rejection_db": _round(m.image_rejection_db, 2)},
+        "replicas": {
+            "image_rejection_db": _round(m.image_rejection_db, 2),
+            "image_tone_hz": _round(m.image_tone_hz, 4),
+            "worst_image_db": _round(m.worst_image_db, 2),
+            "curve": curve_json(m.image_curve),
+        },
         "offset": {"dc_db": _round(m.dc_db, 2)},
     }
 
@@ -178,6 +205,8 @@ class Report:
                     "dc_db": m.dc_db,
                     "span_s": m.span_s,
                     "same_as": repeats.get(stage.name),
+                    "images": m.image_curve,
+                    "periodicity_error_db": m.periodicity_error_db,
                 }
             )
         return {
@@ -187,7 +216,7 @@ class Report:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The ``report.json`` document (schema_version 1)."""
+        """The ``report.json`` document (schema_version :data:`SCHEMA_VERSION`)."""
         import torch
 
         return {
@@ -279,8 +308,9 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
         found.append(
             warn_or_pass(
                 "replicas", images > t.replicas_warn_db, name,
-                f"first image {images:.1f} dB relative to an in-band tone at fs_in/8",
-                lambda: explain.replicas_cause(kind), 7 * stage.fs_in_hz / 8, images, t,
+                f"first image {images:.1f} dB relative to the in-band bin at "
+                f"{m.image_tone_hz:g} Hz (fs_in/8)",
+                lambda: explain.replicas_cause(kind), stage.fs_in_hz - m.image_tone_hz, images, t,
             )
         )  # fmt: skip
     dc = m.dc_db
@@ -407,3 +437,31 @@ def severity_of(level_db: float, t: Thresholds) -> str:
     if level_db > t.tonal_fail_db:
         return "fail"
     return "warn" if level_db > t.tonal_warn_db else "info"
+
+
+def periodicity_findings(stages: list[StageResult], notes: list[str]) -> list[Finding]:
+    """A warning for each stage whose last two periods still differ by more than
+    :data:`PERIODICITY_TOLERANCE_DB`: its numbers carry that much non-periodic content."""
+    found = []
+    for stage in stages:
+        error = stage.measurement.periodicity_error_db
+        if error <= PERIODICITY_TOLERANCE_DB:
+            continue
+        message = (
+            f"output not periodic in steady state: the last two probe periods differ by "
+            f"{error:.1f} dB re signal level (tolerance {PERIODICITY_TOLERANCE_DB:g} dB)"
+        )
+        notes.append(f"{stage.name}: {message}; its numbers hold only to about that level")
+        found.append(
+            Finding(
+                "periodicity",
+                "warn",
+                stage.name,
+                message,
+                "a receptive field longer than the probe's transient, randomness inside the "
+                "model (dropout, noise injection) or true time variation",
+                "lengthen the input (--input-shape / --probe-samples), call model.eval(), or "
+                "fix the random seed inside the model",
+            )
+        )
+    return found

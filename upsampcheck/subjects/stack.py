@@ -247,3 +247,15 @@ def block_margin(layer: LayerSpec | BlockSpec, margin_in: int) -> int:
     if isinstance(layer, LayerSpec):
         return edge_margin(layer, margin_in)
     return margin_in + layer.length
+
+
+def output_length(layer: LayerSpec | BlockSpec, n: int) -> int:
+    """The output length of ``layer`` for an input of ``n`` samples (no padding anywhere)."""
+    if isinstance(layer, BlockSpec):
+        return n - layer.length + 1 if layer.type == "conv" else n
+    s, length = layer.stride, layer.kernel_length
+    if layer.type == "transposed":
+        return (n - 1) * s + length
+    if layer.type == "subpixel":
+        return (n - length + 1) * s
+    return s * n - length + 1 if length > 0 else s * n
