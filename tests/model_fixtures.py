@@ -529,3 +529,19 @@ class NeverReturns(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.up(self.stuck(x))
+
+
+class PlantedLine(nn.Module):
+    """An offset (as a bias leaves), then stages ``up`` (ConvTranspose1d x4, kernel 5 of equal
+    weights: partial overlap, so the offset becomes lines at every multiple of its input rate)
+    and ``smooth`` (nearest x2: no line of its own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 5, 4, bias=False)
+        with torch.no_grad():
+            self.up.weight.fill_(0.25)
+        self.smooth = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.smooth(self.up(x + 0.05))

@@ -498,6 +498,15 @@ def model(
             "\\[default: none].",
         ),
     ] = None,
+    input_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--input",
+            help="Also drive the model with this real input (a WAV for waveform models; a .npy "
+            "or weights-only .pt tensor of one example for mel/latent inputs) and trace the "
+            "lines in its output to the stages.",
+        ),
+    ] = None,
     timeout: Annotated[
         Optional[float],
         typer.Option(
@@ -556,6 +565,10 @@ def model(
             device=device,
         )
         check_timeout(timeout)
+        if input_file is not None:
+            from .subjects.real_input import load_input
+
+            load_input(input_file)  # a bad --input is refused before any work
         from .subjects.loading import load_model
         from .subjects.watchdog import time_limit
 
@@ -574,6 +587,9 @@ def model(
             }
             with time_limit(timeout, path.name if path else arch, loaded.module):
                 report = check_model(loaded, opts, thresholds, subject, progress=step)
+            if input_file is not None:
+                step(f"driving the model with {input_file.name}")
+                add_real_input(report, loaded.module, input_file, opts, config)
             if sample_rate is None:
                 report.notes.append(
                     "no --sample-rate given: the output is taken to run at 16000 Hz, and every "
@@ -737,6 +753,27 @@ def audio(
             report = check_audio(files, thresholds, progress=step)
             step("writing the report")
             return delivery.deliver(report)
+
+
+def add_real_input(
+    report: Report, module: object, path: Path, opts: object, config: Path | None
+) -> None:
+    """``model --input``: the output for a real input, its lines traced to the stages, in the
+    report (``input`` in report.json, findings on the stages that made the lines)."""
+    from .check import resolve_device
+    from .config import load_audio_thresholds, read_toml
+    from .report.audio import input_report
+    from .subjects.real_input import analyse_input
+
+    table = read_toml(config).get("audio", {}) if config is not None else {}
+    audio_t = load_audio_thresholds(config=table, config_name=str(config))
+    result = analyse_input(
+        path, module, opts.method, resolve_device(opts.device), opts.sample_rate,
+        report.stages, audio_t,
+    )  # fmt: skip
+    report.real_input, findings = input_report(result, audio_t)
+    report.findings.extend(findings)
+    report.notes.extend(result.file.notes)
 
 
 def parse_json_object(text: str) -> dict:

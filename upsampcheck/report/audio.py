@@ -324,3 +324,22 @@ def render_file_lines(report: dict[str, Any]) -> list[str]:
             f"{f['duration_s']:.1f} s, {f['rms_dbfs']:.1f} dBFS RMS): {where}"
         )
     return out
+
+
+def input_report(result: Any, t: AudioThresholds) -> tuple[dict[str, Any], list[Finding]]:
+    """``model --input``: the output's analysis as ``report.json``'s ``input`` (a file entry
+    whose lines name the stage each came from) and its findings, each on the stage that made
+    the loudest line it is about (``input`` where no stage explains it)."""
+    doc = file_json(result.file, t)
+    doc["input"] = str(result.path)
+    for line in doc["lines"]:
+        freq = next(f for f in result.attribution if round(f, 3) == line["freq_hz"])
+        line["stage"] = result.attribution[freq]
+    findings = file_findings(result.file, t)
+    stationary = [ln for ln in result.file.lines if ln.stationary]
+    worst = max(stationary, key=lambda ln: ln.level_db, default=None)
+    for finding in findings:
+        origin = result.attribution.get(worst.freq_hz) if worst is not None else None
+        finding.stage = (origin if finding.check == "tonal" and origin else None) or "input"
+        finding.message = f"with --input {result.path.name}: {finding.message}"
+    return doc, findings

@@ -157,7 +157,9 @@ class Report:
     """A stack's or model's final-output lines, each with the stage that introduced it."""
     output_excerpts: dict[str, Any] | None = None
     """A stack's or model's final output per probe, ``(T,)`` numpy at ``sample_rate_hz``
-    (see :func:`~upsampcheck.measure.analysis.excerpts`); None for a single layer."""
+    (see :func:`~upsampcheck.measure.analysis.excerpt`); None for a single layer."""
+    real_input: dict | None = None
+    """``model --input``: the output for a real input, analysed as generated audio."""
 
     def clips(self) -> tuple[dict[str, list], list[str]]:
         """What the HTML page offers to hear: ``({stage name or "output": [Clip]}, notes)``
@@ -233,6 +235,7 @@ class Report:
                 if self.output_lines is not None
                 else {}
             ),
+            **({"input": self.real_input} if self.real_input is not None else {}),
             "findings": [finding.to_json() for finding in self.findings],
             "notes": self.notes,
             "verdict": self.verdict,
