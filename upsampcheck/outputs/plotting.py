@@ -135,12 +135,24 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
     return names
 
 
+def envelope(spectrum_db: np.ndarray, probe: str) -> np.ndarray:
+    """The multitone's spectrum as its upper envelope (the largest bin within ±3): it excites
+    every other DFT bin and leaves guard bins free around the grid, and those empty bins would
+    fill the panel with a comb down to the floor. Other probes are drawn as they are."""
+    reach = 3
+    if probe != "noise" or len(spectrum_db) <= 2 * reach:
+        return spectrum_db
+    padded = np.pad(np.asarray(spectrum_db, dtype=float), reach, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1)
+    return windows.max(axis=-1)
+
+
 def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED) -> None:
     """One probe's averaged spectrum: the predicted grid dotted, lines circled in the colour
     of the stage that introduced them, the strongest ``labelled`` ones labelled; under
     silence, the DC offset as a square at 0 Hz."""
     nyquist = stage["fs_out_hz"] / 2
-    ax.plot(stage["freqs_hz"], stage["spectra"][probe], lw=0.7, color="C0")
+    ax.plot(stage["freqs_hz"], envelope(stage["spectra"][probe], probe), lw=0.7, color="C0")
     for freq in stage["grid_hz"]:
         ax.axvline(freq, color="0.55", lw=0.6, ls=":")
     lines = lines_of(stage, probe)
