@@ -82,3 +82,38 @@ def subpixel_kernel(weight: np.ndarray, stride: int) -> np.ndarray:
         for j in range(length):
             h[r + stride * (length - 1 - j)] = weight[r, 0, j]
     return h
+
+
+def periodic_silence(layers: list[tuple[str, np.ndarray, float, int]]) -> np.ndarray:
+    """One period of a single-channel linear stack's steady-state response to silence, in
+    float64: each transposed conv ``("transposed", w, b, S)`` zero-inserts by ``S`` and
+    convolves circularly with ``w``; each conv ``("conv", w, b, 1)`` cross-correlates
+    circularly (``y[n] = Σ w[k] x[n + k]``); each adds its bias. Zeros go in, so only the
+    biases, and what the later layers make of them, come out."""
+    x = np.zeros(1)
+    for kind, w, b, stride in layers:
+        if kind == "transposed":
+            u = np.zeros(len(x) * stride)
+            u[::stride] = x
+            h = np.zeros(len(u))
+            for k, v in enumerate(w):
+                h[k % len(u)] += v
+        else:
+            u, h = x, np.zeros(len(x))
+            for k, v in enumerate(w):
+                h[(-k) % len(u)] += v
+        x = np.real(np.fft.ifft(np.fft.fft(u) * np.fft.fft(h))) + b
+    return x
+
+
+def period_lines_db(period: np.ndarray, fs: float) -> dict[float, float]:
+    """Line powers (dB, absolute) of a periodic signal given one period: ``2 |X_m / P|²`` at
+    ``m fs / P`` (``|X_m / P|²`` at the Nyquist), for lines above −200 dB."""
+    n = len(period)
+    spectrum = np.fft.fft(period) / n
+    lines = {}
+    for m in range(1, n // 2 + 1):
+        power = abs(spectrum[m]) ** 2 * (1 if 2 * m == n else 2)
+        if power > 1e-20:
+            lines[m * fs / n] = 10 * math.log10(power)
+    return lines

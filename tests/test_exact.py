@@ -14,6 +14,8 @@ from oracles import (
     dtft_power,
     half_pixel_triangle,
     image_rejection_db,
+    period_lines_db,
+    periodic_silence,
     response_re_band_db,
     subpixel_kernel,
 )
@@ -195,6 +197,29 @@ def test_each_stage_of_a_biased_linear_stack_has_its_own_kernel_s_response_and_i
     # The biases feed the later upsamplers: their offsets become lines under silence.
     assert any(ln.probe == "silence" for ln in report.output_lines)
     assert [ln for ln in report.output_lines if ln.probe == "noise"] == []
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_bias_lines_through_a_linear_stack_are_the_periodic_closed_form(name):
+    """Every bias feeds the later layers: under silence the stack's output is periodic with
+    the product of the strides, and its lines are those of that period (oracles.py), at
+    0.01 dB, absolute (the level re the output's signal level plus that level)."""
+    spec = biased_stack(STACKS[name])
+    report = check_stack(spec)
+    layers = []
+    for layer, module in zip(spec.layers, build_stack(spec), strict=True):
+        w = module.weight.detach().double().numpy()[0, 0]
+        b = float(module.bias.detach().double()[0])
+        layers.append((layer.type, w, b, getattr(layer, "stride", 1)))
+    expected = period_lines_db(periodic_silence(layers), spec.sample_rate)
+    reference = 10 * math.log10(report.stages[-1].measurement.signal_power)
+    got = {
+        ln.freq_hz: ln.level_db + reference for ln in report.output_lines if ln.probe == "silence"
+    }
+    loud = {f: v for f, v in expected.items() if v - reference > -100}  # above the line floor
+    assert set(loud) <= set(got) and len(loud) >= 3
+    for freq, level in loud.items():
+        assert got[freq] == pytest.approx(level, abs=EXACT_DB), freq
 
 
 def test_relu_stack_offset_replicas_match_a_long_gaussian_monte_carlo_average():
