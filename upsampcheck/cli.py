@@ -103,7 +103,12 @@ def default_of(key: str, unit: str = " dB") -> str:
 
 Out = Annotated[
     Path,
-    typer.Option("--out", "-o", help="Report folder (replaced atomically).", rich_help_panel=CI),
+    typer.Option(
+        "--out",
+        "-o",
+        help="Report folder: written whole, and it replaces only a folder upsampcheck wrote.",
+        rich_help_panel=CI,
+    ),
 ]
 Seed = Annotated[
     Optional[int],
