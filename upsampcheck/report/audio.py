@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..config import AudioThresholds
-from .findings import SCHEMA_VERSION, Finding
+from .findings import SCHEMA_VERSION, Finding, Verdict
 
 if TYPE_CHECKING:
     from ..audio_check import AudioLine, FileResult
@@ -236,7 +236,7 @@ def to_db(power: np.ndarray, reference: float) -> np.ndarray:
 
 
 @dataclass
-class AudioReport:
+class AudioReport(Verdict):
     """The whole result of ``upsampcheck audio``: one entry per file, findings, verdict."""
 
     subject: dict[str, Any]
@@ -244,14 +244,6 @@ class AudioReport:
     files: list[FileResult]
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        return "fail" if any(f.severity == "fail" for f in self.findings) else "pass"
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.verdict == "fail" else 0
 
     def to_json(self) -> dict[str, Any]:
         """``report.json``: the common fields, then ``files[i]`` with lines, grid, quiet."""

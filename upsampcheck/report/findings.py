@@ -140,8 +140,24 @@ def measurement_json(m: StageMeasurement) -> dict[str, Any]:
     }
 
 
+class Verdict:
+    """The verdict and exit code of any report with ``findings`` (stages or audio files)."""
+
+    findings: list[Finding]
+
+    @property
+    def verdict(self) -> str:
+        """ "fail" when any finding fails, else "pass"."""
+        return "fail" if any(f.severity == "fail" for f in self.findings) else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for this report: 1 on a failing finding, else 0."""
+        return 1 if self.verdict == "fail" else 0
+
+
 @dataclass
-class Report:
+class Report(Verdict):
     """The whole result of a check: stages, findings and verdict."""
 
     subject: dict[str, Any]
@@ -167,16 +183,6 @@ class Report:
         from .listening import report_clips
 
         return report_clips(self.stages, self.output_excerpts, self.sample_rate_hz)
-
-    @property
-    def verdict(self) -> str:
-        """ "fail" when any finding fails, else "pass"."""
-        return "fail" if any(f.severity == "fail" for f in self.findings) else "pass"
-
-    @property
-    def exit_code(self) -> int:
-        """The CLI's exit code for this report: 1 on a failing finding, else 0."""
-        return 1 if self.verdict == "fail" else 0
 
     def figure_data(self) -> dict[str, Any]:
         """The plain payload :mod:`~.outputs.plotting` draws: numpy arrays in dB relative to
