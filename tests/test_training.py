@@ -128,7 +128,7 @@ def test_the_output_line_falls_over_training_and_stays_measurable(run):
     expected = [
         formula_db(run / "ckpts" / f"ckpt_{row['step']}.pt") for row in trend["checkpoints"]
     ]
-    assert np.allclose(levels, expected, atol=0.1), (levels, expected)
+    assert np.allclose(levels, expected, atol=0.01), (levels, expected)
 
 
 def test_the_trend_picture_shows_the_output_line(run):
