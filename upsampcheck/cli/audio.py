@@ -1,0 +1,112 @@
+"""``upsampcheck audio``: the upsampling grid in audio a model generated."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import app
+from .options import (
+    ExitZero,
+    Fmt,
+    Format,
+    LineProm,
+    Out,
+    Plots,
+    T,
+    make_delivery,
+    progress_reporter,
+)
+
+AUDIO_EXAMPLES = """[bold]Examples[/bold]
+
+  A vocoder's output (lines, their grid, the quiet passages):
+    [cyan]upsampcheck audio tts_sample.wav[/cyan]
+
+  Several files, one report; the JSON on stdout:
+    [cyan]upsampcheck audio out/*.flac --format json[/cyan]
+
+  Fail only on lines clearly heard in the pauses:
+    [cyan]upsampcheck audio gen.wav --line-fail-db -30 --quiet-fail-db 25[/cyan]
+
+  Thresholds come from the [audio] table of --config, [tool.upsampcheck.audio] in
+  pyproject.toml, or the flags below.
+"""
+
+
+class AudioCheck(str, Enum):
+    tonal = "tonal"
+    offset = "offset"
+
+
+@app.command(epilog=AUDIO_EXAMPLES)
+def audio(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="WAV/FLAC (or any format libsndfile reads), mono or multichannel, 16/24-bit "
+            "or float. Several files give one report.",
+            show_default=False,
+        ),
+    ],
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="A TOML file whose [audio] table overrides pyproject.toml."),
+    ] = None,
+    out: Out = Path("upsampcheck-report"),
+    format: Fmt = Format.text,
+    plots: Plots = True,
+    exit_zero: ExitZero = False,
+    line_fail_db: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Fail on a grid line above this (dB re the file's RMS).", rich_help_panel=T
+        ),
+    ] = None,
+    line_warn_db: Annotated[
+        Optional[float], typer.Option(help="Warn on a grid line above this.", rich_help_panel=T)
+    ] = None,
+    quiet_fail_db: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Fail on a grid line this far above the quiet passages' floor.", rich_help_panel=T
+        ),
+    ] = None,
+    quiet_warn_db: Annotated[
+        Optional[float],
+        typer.Option(help="Warn on a grid line this far above that floor.", rich_help_panel=T),
+    ] = None,
+    line_prominence_db: LineProm = None,
+    fail_on: Annotated[
+        Optional[list[AudioCheck]],
+        typer.Option(help="Warnings of this check fail too (repeatable).", rich_help_panel=T),
+    ] = None,
+) -> int:
+    """Find stationary lines and the upsampling grid fs/K in audio a model generated."""
+    params = dict(locals())
+    from ..outputs.render import FigureRenderer
+
+    renderer = FigureRenderer(background=plots)
+    no_baseline = {"baseline": None, "write_baseline": None, "tolerance_db": 1.0}
+    with renderer, make_delivery({**params, **no_baseline}, renderer) as delivery:
+        names = ("line_fail_db", "line_warn_db", "quiet_fail_db", "quiet_warn_db")
+        flags = {k.replace("_", "-"): params[k] for k in (*names, "line_prominence_db")}
+        flags["fail-on"] = [c.value for c in fail_on] or None if fail_on is not None else None
+        from ..config import load_audio_thresholds, read_toml
+
+        table = read_toml(config).get("audio", {}) if config is not None else {}
+        thresholds = load_audio_thresholds(config=table, config_name=str(config), flags=flags)
+        from ..subjects.audio import open_info
+
+        for path in files:  # every file valid before any work
+            open_info(path)
+        delivery.prepare()
+        from ..audio_check import check_audio
+
+        with progress_reporter() as step:
+            report = check_audio(files, thresholds, progress=step)
+            step("writing the report")
+            return delivery.deliver(report)

@@ -1,0 +1,263 @@
+"""``upsampcheck model``: checkpoints and architectures, one or many, and a real input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .app import app
+from .options import (
+    Baseline,
+    Device,
+    ExitZero,
+    FailOn,
+    FiltWarn,
+    Fmt,
+    Format,
+    LineFloor,
+    LineProm,
+    OffWarn,
+    Out,
+    Plots,
+    RepWarn,
+    Seed,
+    Tolerance,
+    TonalFail,
+    TonalWarn,
+    WriteBaseline,
+    make_delivery,
+    parse_json_object,
+    progress_reporter,
+    threshold_flags,
+)
+
+if TYPE_CHECKING:
+    from ..report.findings import Report
+
+MODEL_EXAMPLES = """[bold]Examples[/bold]
+
+  A state dict into its architecture:
+    [cyan]upsampcheck model ckpt.pt --arch mymodels:Vocoder --sample-rate 22050[/cyan]
+
+  A fresh architecture, before training:
+    [cyan]upsampcheck model --arch torchaudio.models:conv_tasnet_base --sample-rate 8000[/cyan]
+
+  A log-mel vocoder, silence at its log floor:
+    [cyan]upsampcheck model g.pt --arch hifigan:Generator --input-shape 80,200 --silence-value -11.5[/cyan]
+
+  Every checkpoint of a run, with a trend across training steps:
+    [cyan]upsampcheck model 'ckpts/*.ckpt' --arch mymodels:Vocoder --sample-rate 22050[/cyan]
+
+  TorchScript, torch.export (.pt2) and pickled modules run code when loaded: add
+  --trust-checkpoint only for files you trust.
+"""
+
+
+@app.command(epilog=MODEL_EXAMPLES)
+def model(
+    checkpoints: Annotated[
+        Optional[list[Path]],
+        typer.Argument(
+            help="Checkpoint(s): state dict, Lightning .ckpt, .safetensors, TorchScript, .pt2. "
+            "Several (or a quoted glob) give one report each plus trend.json/trend.png.",
+            show_default=False,
+        ),
+    ] = None,
+    arch: Annotated[
+        Optional[str],
+        typer.Option(
+            help="MODULE:CALLABLE that builds the model (importable from here or PYTHONPATH) "
+            "\\[default: none: the checkpoint holds the model]."
+        ),
+    ] = None,
+    arch_kwargs: Annotated[
+        Optional[str],
+        typer.Option(help="JSON object of keyword arguments for --arch \\[default: none]."),
+    ] = None,
+    weights: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Which weights of a checkpoint that holds several: a sub-dict key or a key "
+            "prefix (e.g. ema, model_ema, gen_ema.)."
+        ),
+    ] = None,
+    trust_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--trust-checkpoint",
+            help="Allow formats that run code when loaded (TorchScript, .pt2, pickled modules).",
+            metavar="",
+        ),
+    ] = False,
+    input_shape: Annotated[
+        Optional[str],
+        typer.Option(
+            help="One example's input shape, no batch, time last: D1,...,T \\[default: inferred]."
+        ),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="Method to call instead of forward (e.g. decode).")
+    ] = "forward",
+    sample_rate: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Sample rate of the output audio in Hz [default: 16000, said in a note]."
+        ),
+    ] = None,
+    silence_value: Annotated[
+        float,
+        typer.Option(help="What silence means at the input (a log-mel vocoder: its log floor)."),
+    ] = 0.0,
+    stage: Annotated[
+        Optional[str],
+        typer.Option(help="Only measure stages whose name contains this \\[default: all]."),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            help="A TOML file whose \\[thresholds] table overrides pyproject.toml "
+            "\\[default: none].",
+        ),
+    ] = None,
+    input_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--input",
+            help="Also drive the model with this real input (a WAV for waveform models; a .npy "
+            "or weights-only .pt tensor of one example for mel/latent inputs) and trace the "
+            "lines in its output to the stages.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Give up (exit 2, naming the stage it was in) when checking one checkpoint "
+            "takes longer than this many seconds."
+        ),
+    ] = None,
+    seed: Seed = None,
+    device: Device = "auto",
+    out: Out = Path("upsampcheck-report"),
+    format: Fmt = Format.text,
+    plots: Plots = True,
+    baseline: Baseline = None,
+    write_baseline: WriteBaseline = None,
+    tolerance_db: Tolerance = 1.0,
+    exit_zero: ExitZero = False,
+    tonal_fail_db: TonalFail = None,
+    tonal_warn_db: TonalWarn = None,
+    line_floor_db: LineFloor = None,
+    line_prominence_db: LineProm = None,
+    filtering_warn_db: FiltWarn = None,
+    replicas_warn_db: RepWarn = None,
+    offset_warn_db: OffWarn = None,
+    fail_on: FailOn = None,
+) -> int:
+    """Check a model: find its upsampling stages, probe them, trace every line to its stage."""
+    params = dict(locals())
+    from ..outputs.render import FigureRenderer
+
+    renderer = FigureRenderer(background=plots)
+    with renderer, make_delivery(params, renderer) as delivery:
+        flags = threshold_flags(params)
+        kwargs = parse_json_object(arch_kwargs) if arch_kwargs is not None else None
+        from ..report.trend import checkpoint_step, expand_checkpoints, order_checkpoints
+
+        paths = expand_checkpoints(checkpoints or [])
+        if not paths and arch is None:
+            raise UsageError("give a CHECKPOINT, an --arch MODULE:CALLABLE, or both")
+        if len(paths) > 1 and write_baseline is not None:
+            raise UsageError("--write-baseline takes one checkpoint; give one at a time")
+        from ..config import load_thresholds, read_toml
+
+        table = read_toml(config).get("thresholds", {}) if config is not None else {}
+        thresholds = load_thresholds(config=table, config_name=str(config), flags=flags)
+        delivery.prepare()
+        from ..bounds import check_seed, check_timeout
+        from ..model_check import ModelOptions, check_model, parse_shape
+
+        opts = ModelOptions(
+            sample_rate=16000.0 if sample_rate is None else sample_rate,
+            input_shape=parse_shape(input_shape) if input_shape else None,
+            method=method,
+            silence_value=silence_value,
+            stage=stage,
+            seed=check_seed(0 if seed is None else seed),
+            device=device,
+        )
+        check_timeout(timeout)
+        if input_file is not None:
+            from ..subjects.real_input import load_input
+
+            load_input(input_file)  # a bad --input is refused before any work
+        from ..subjects.loading import load_model
+        from ..subjects.watchdog import time_limit
+
+        def run_one(path: Path | None, step: Callable[[str], None], number: int | None) -> Report:
+            step(f"loading {path.name if path else arch}")
+            loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
+            subject = {
+                "kind": "model",
+                "name": path.name if path else arch,
+                "checkpoint": str(path) if path else None,
+                "step": number,
+                "arch": arch,
+                "format": loaded.source,
+                "weights": "learned" if loaded.trained else "initialization",
+                "method": method,
+            }
+            with time_limit(timeout, path.name if path else arch, loaded.module):
+                report = check_model(loaded, opts, thresholds, subject, progress=step)
+            if input_file is not None:
+                step(f"driving the model with {input_file.name}")
+                add_real_input(report, loaded.module, input_file, opts, config)
+            if sample_rate is None:
+                report.notes.append(
+                    "no --sample-rate given: the output is taken to run at 16000 Hz, and every "
+                    "frequency and rate in this report follows from that"
+                )
+            return report
+
+        with progress_reporter() as step:
+            if len(paths) <= 1:
+                path = paths[0] if paths else None
+                report = run_one(path, step, checkpoint_step(path) if path else None)
+                step("writing the report")
+                return delivery.deliver(report)
+            entries = [
+                {
+                    "name": path.name,
+                    "checkpoint": str(path),
+                    "step": number,
+                    "report": run_one(path, step, number),
+                }
+                for path, number in order_checkpoints(paths)
+            ]
+            step("writing the reports")
+            return delivery.deliver_series(entries)
+
+
+def add_real_input(
+    report: Report, module: object, path: Path, opts: object, config: Path | None
+) -> None:
+    """``model --input``: the output for a real input, its lines traced to the stages, in the
+    report (``input`` in report.json, findings on the stages that made the lines)."""
+    from ..check import resolve_device
+    from ..config import load_audio_thresholds, read_toml
+    from ..report.audio import input_report
+    from ..subjects.real_input import analyse_input
+
+    table = read_toml(config).get("audio", {}) if config is not None else {}
+    audio_t = load_audio_thresholds(config=table, config_name=str(config))
+    result = analyse_input(
+        path, module, opts.method, resolve_device(opts.device), opts.sample_rate,
+        report.stages, audio_t,
+    )  # fmt: skip
+    report.real_input, findings = input_report(result, audio_t)
+    report.findings.extend(findings)
+    report.notes.extend(result.file.notes)

@@ -1,0 +1,255 @@
+"""What every command shares: the choices, the options with their help, the threshold flags,
+the delivery of a report, progress on stderr."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..outputs.folder import Delivery
+
+
+class LayerType(str, Enum):
+    transposed = "transposed"
+    subpixel = "subpixel"
+    nearest = "nearest"
+    linear = "linear"
+    stretch = "stretch"
+
+
+class Init(str, Enum):
+    default = "default"
+    ones = "ones"
+    icnr = "icnr"
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    github = "github"
+
+
+class Check(str, Enum):
+    tonal = "tonal"
+    filtering = "filtering"
+    replicas = "replicas"
+    offset = "offset"
+
+
+T, CI = "Thresholds", "Output and CI"
+
+
+def _threshold_defaults() -> dict[str, object]:
+    """The shipped ``default.toml`` thresholds, for the help (tomllib only: help stays light)."""
+    from ..config import default_config_path, read_toml
+
+    try:
+        return read_toml(default_config_path())["thresholds"]
+    except Exception:  # a broken install still gets its help
+        return {}
+
+
+DEFAULTS = _threshold_defaults()
+
+
+def default_of(key: str, unit: str = " dB") -> str:
+    """``\\[default: -40 dB]`` (escaped for rich markup) from configs/default.toml."""
+    value = DEFAULTS.get(key)
+    if isinstance(value, list):
+        shown = ", ".join(map(str, value)) or "none"
+    else:
+        shown = "?" if value is None else f"{value:g}{unit}"
+    return f"\\[default: {shown}]"
+
+
+Out = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Report folder: written whole, and it replaces only a folder upsampcheck wrote.",
+        rich_help_panel=CI,
+    ),
+]
+Seed = Annotated[
+    Optional[int],
+    typer.Option(help="Seed for weights and noise probes \\[default: 0, or the spec's seed]."),
+]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Fmt = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="What goes to stdout: text (table), json (report.json), junit (XML), github (workflow commands).",
+        rich_help_panel=CI,
+    ),
+]
+Plots = Annotated[
+    bool,
+    typer.Option(
+        "--plots/--no-plots",
+        help="Write the PNG figures, report.html and audio/*.wav.",
+        rich_help_panel=CI,
+        metavar="",
+    ),
+]
+ProbeSamples = Annotated[
+    Optional[int],
+    typer.Option(help="Input samples per probe \\[default: enough for 32768 output samples]."),
+]
+Baseline = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Fail only on regressions against this baseline \\[default: none].",
+        rich_help_panel=CI,
+    ),
+]
+WriteBaseline = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Store this run's measurements as a baseline \\[default: none].",
+        rich_help_panel=CI,
+    ),
+]
+Tolerance = Annotated[float, typer.Option(help="Baseline tolerance in dB.", rich_help_panel=CI)]
+TonalFail = Annotated[
+    Optional[float],
+    typer.Option(
+        help=f"Fail on a tonal line above this (dB re signal) {default_of('tonal-fail-db')}.",
+        rich_help_panel=T,
+    ),
+]
+TonalWarn = Annotated[
+    Optional[float],
+    typer.Option(
+        help=f"Warn on a tonal line above this {default_of('tonal-warn-db')}.", rich_help_panel=T
+    ),
+]
+LineFloor = Annotated[
+    Optional[float],
+    typer.Option(help=f"Ignore lines below this {default_of('line-floor-db')}.", rich_help_panel=T),
+]
+LineProm = Annotated[
+    Optional[float],
+    typer.Option(
+        help=f"A line must stand this far above its floor {default_of('line-prominence-db')}.",
+        rich_help_panel=T,
+    ),
+]
+FiltWarn = Annotated[
+    Optional[float],
+    typer.Option(
+        help="Warn when the response at 0.9 of the input Nyquist is below this "
+        f"{default_of('filtering-warn-db')}.",
+        rich_help_panel=T,
+    ),
+]
+RepWarn = Annotated[
+    Optional[float],
+    typer.Option(
+        help=f"Warn when the first image is above this {default_of('replicas-warn-db')}.",
+        rich_help_panel=T,
+    ),
+]
+OffWarn = Annotated[
+    Optional[float],
+    typer.Option(
+        help=f"Warn when DC under silence is above this {default_of('offset-warn-db')}.",
+        rich_help_panel=T,
+    ),
+]
+FailOn = Annotated[
+    Optional[list[Check]],
+    typer.Option(
+        help=f"Warnings of this check fail too (repeatable) {default_of('fail-on')}.",
+        rich_help_panel=T,
+    ),
+]
+ExitZero = Annotated[
+    bool,
+    typer.Option(
+        "--exit-zero", help="Exit 0 even when a finding fails.", rich_help_panel=CI, metavar=""
+    ),
+]
+
+
+THRESHOLD_PARAMS = (
+    "tonal_fail_db",
+    "tonal_warn_db",
+    "line_floor_db",
+    "line_prominence_db",
+    "filtering_warn_db",
+    "replicas_warn_db",
+    "offset_warn_db",
+    "fail_on",
+)
+
+
+def threshold_flags(params: dict[str, object]) -> dict[str, object]:
+    """A command's threshold flags keyed like the config keys (``tonal-fail-db``)."""
+    out = {name.replace("_", "-"): params[name] for name in THRESHOLD_PARAMS}
+    if out["fail-on"] is not None:
+        out["fail-on"] = [c.value for c in out["fail-on"]] or None
+    return out
+
+
+def make_delivery(params: dict[str, object], renderer: object) -> Delivery:
+    """What happens to a command's report, from its output and CI options."""
+    from ..outputs.folder import Delivery
+
+    return Delivery(
+        params["out"],
+        params["format"].value,
+        params["plots"],
+        params["baseline"],
+        params["write_baseline"],
+        params["tolerance_db"],
+        params["exit_zero"],
+        renderer,
+    )
+
+
+def parse_json_object(text: str) -> dict:
+    """``--arch-kwargs``: a JSON object, or a one-line usage error."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--arch-kwargs is not valid JSON: {exc.msg} (column {exc.colno})"
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError('--arch-kwargs must be a JSON object, e.g. \'{"sources": ["a"]}\'')
+    return value
+
+
+class progress_reporter:
+    """A transient rich spinner on stderr naming the current step; silent off a terminal."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.progress.__enter__()
+        self.task = self.progress.add_task("starting", total=None)
+        return lambda text: self.progress.update(self.task, description=text)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
