@@ -1,0 +1,400 @@
+"""One stage of a model measured in place: the probe batch at the model input, the tapped
+stage signals cut to whole periods, each stage measured at its own rates (and driven alone where
+it can be replayed), the output's lines traced to the stages that made them.
+
+Rates: a stage whose output is ``r`` times shorter than the model's output runs at
+``sample_rate / r``; padding and cropping make ``r`` inexact, so it is snapped to the product of
+the factors of a run of consecutive later stages (or 1), else to an integer
+(:func:`nominal_ratio`; a loose snap is noted).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from . import model_periods as periods
+from .check import OUTPUT_SAMPLES
+from .errors import StageError, UsageError
+from .measure.analysis import (
+    LineSettings,
+    StageMeasurement,
+    StagePlan,
+    measure_stage,
+    output_lines,
+)
+from .measure.attribution import assign_origins
+from .measure.multitone import design_multitone, groups_for, min_period
+from .measure.probes import PROBES, make_probes
+from .report.findings import (
+    Finding,
+    StageResult,
+)
+from .subjects.discover import Stage, tap
+
+if TYPE_CHECKING:
+    from .model_check import ModelOptions
+
+
+MAX_INPUT_GROUPS = 2
+"""Model inputs with up to this many channels (mono, stereo) get one bin group per channel."""
+ALONE_ELEMENTS = 2**19
+"""A stage driven alone gets at most this many input values per probe (channels x frames)."""
+RATIO_TOLERANCE = 0.05
+"""Length ratios within 5 % of a product of stage factors are taken as that product."""
+LOOSE_TOLERANCE = 0.25
+"""... and within 25 % when nothing closer fits (noted in the report)."""
+
+
+def input_groups(channels: int) -> int:
+    """Interleaved bin groups at a model input: one per channel up to :data:`MAX_INPUT_GROUPS`,
+    else one shared by all (independent phases per channel)."""
+    return channels if channels <= MAX_INPUT_GROUPS else 1
+
+
+def probe_batch(
+    shape: tuple[int, ...], fs: float, opts: ModelOptions, period: int | None = None,
+    groups: int | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """``(P, *shape)``: every probe along the last (time) axis, the leading dims as channels;
+    the multitone has ``period`` samples (default: the whole length) and ``groups`` bin groups
+    (default: :func:`input_groups`)."""
+    channels = math.prod(shape[:-1])
+    period = period or max(16, shape[-1] // 2 * 2)
+    mt = design_multitone(period, channels, opts.seed, opts.level, groups or input_groups(channels))
+    probes = make_probes(
+        shape[-1], fs, channels, seed=opts.seed, level=opts.level,
+        silence_value=opts.silence_value, multitone=mt,
+    )  # fmt: skip
+    signals = probes.signals
+    if opts.silence_value != 0.0:  # noise, DC and sweeps ride on the silence value
+        rows = [i for i, name in enumerate(PROBES) if name != "silence"]
+        signals[rows] += opts.silence_value
+    return signals.reshape(len(PROBES), *shape)
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating parameter (float32 when it has none): a float64
+    model is probed in float64."""
+    params = (p for p in model.parameters() if p.is_floating_point())
+    return next(params, torch.empty(0)).dtype
+
+
+def per_probe(t: torch.Tensor, probes: int = len(PROBES)) -> torch.Tensor | None:
+    """``(P*k, ..., T) -> (P, k*..., T)`` when the batch is probe-major, else None."""
+    if t.dim() < 2 or t.shape[0] % probes or t.is_complex() or not t.is_floating_point():
+        return None
+    return t.reshape(probes, -1, t.shape[-1])
+
+
+def nominal_ratio(length: int, shorter: int, factors: list[float]) -> tuple[float, bool]:
+    """``length / shorter`` as a rate ratio, and whether it snapped cleanly.
+
+    Tried in turn: the nearest product of a run of consecutive ``factors`` (or 1) within
+    :data:`RATIO_TOLERANCE`; an integer within 2 % and 0.1; the nearest product within
+    :data:`LOOSE_TOLERANCE` (short inputs, where a crop of a few frames is a large fraction:
+    WaveRNN's upsampler drops 4 of 64 frames); else the ratio itself. The last two are not
+    clean: the caller notes them.
+    """
+    ratio = length / shorter
+    products = {1.0}
+    for start in range(len(factors)):
+        product = 1.0
+        for factor in factors[start:]:
+            product *= factor
+            products.add(product)
+    best = min(products, key=lambda p: abs(math.log(ratio / p)))
+    if abs(ratio / best - 1) <= RATIO_TOLERANCE:
+        return best, True
+    if abs(ratio - round(ratio)) <= min(0.02 * ratio, 0.1):
+        return float(round(ratio)), True
+    if abs(ratio / best - 1) <= LOOSE_TOLERANCE:
+        return best, False
+    return ratio, False
+
+
+def integer_rate(stage: Stage) -> int | None:
+    """The stage's upsampling factor as an integer: its factor when within 5 % of an integer
+    >= 2 (a shape-growth stage's factor is its exact length ratio, which padding can make
+    7.99 for 8), else None (a fractional factor such as 1.5 is not measured)."""
+    rate = round(stage.factor)
+    if rate >= 2 and abs(stage.factor / rate - 1) <= RATIO_TOLERANCE:
+        return rate
+    return None
+
+
+def finite_or_finding(t: torch.Tensor, where: str, findings: list[Finding]) -> bool:
+    """False (and a failing finding) when ``t`` holds NaN or Inf."""
+    if torch.isfinite(t).all():
+        return True
+    bad = [name for i, name in enumerate(PROBES) if not torch.isfinite(t[i]).all()]
+    findings.append(
+        Finding(
+            "numerics",
+            "fail",
+            where,
+            f"non-finite values (NaN/Inf) in {where} for the {', '.join(bad)} probe(s)",
+            "the model produces NaN or Inf for these inputs",
+            "check the model's weights and input range",
+        )
+    )
+    return False
+
+
+def measure_alone(
+    stage: Stage, x: torch.Tensor, fs_in: float, opts: ModelOptions, settings: LineSettings
+) -> StageMeasurement | None:
+    """Drive a replayable stage with fresh probes at its own input rate, as ``upsampcheck
+    layer`` would (silence is zeros, whatever ``--silence-value`` says about the model input);
+    the input keeps the tapped shape except batch and, where the op allows, a length that gives
+    :data:`OUTPUT_SAMPLES` at the output (shorter for wide stages: at most
+    :data:`ALONE_ELEMENTS` input values per probe, never shorter than the tapped input). Each
+    input channel gets its own bins up to 8 channels (:mod:`.measure.multitone`)."""
+    rate = integer_rate(stage)
+    if stage.replay is None or x.is_complex() or rate is None:
+        return None
+    opts = replace(opts, silence_value=0.0)
+    shape = tuple(x.shape[1:])
+    channels = math.prod(shape[:-1])
+    frames = min(math.ceil(OUTPUT_SAMPLES / rate), ALONE_ELEMENTS // channels)
+    for length in (max(shape[-1], frames), shape[-1]):
+        period = 16
+        while periods.periods_in(length, 2 * period):
+            period *= 2
+        if not periods.periods_in(length, period):
+            continue
+        groups = groups_for(channels) if period >= min_period(groups_for(channels)) else 1
+        signals = probe_batch((*shape[:-1], length), fs_in, opts, period, groups)
+        signals = signals.to(x.device, x.dtype)
+        try:
+            with torch.no_grad():
+                y = stage.replay(signals)
+        except Exception:
+            continue
+        xs, ys = per_probe(signals), per_probe(y)
+        if xs is None or ys is None or not torch.isfinite(ys).all():
+            return None
+        plan = StagePlan(fs_in, rate, period, period, groups, period)
+        try:
+            return measure_on_periods(xs, ys, plan, settings)
+        except (ValueError, UsageError):
+            return None
+    return None
+
+
+def measure_on_periods(
+    x: torch.Tensor, y: torch.Tensor, plan: StagePlan, settings: LineSettings
+) -> StageMeasurement:
+    """:func:`~.measure.analysis.measure_stage` on the middle periods of the probe rows
+    ``x (5, C, T_in)``, ``y (5, C', T_out)``; the sweep and tone for the figures."""
+    n_in, n_out = plan.period_in, plan.period_out
+    others = {name: y[i] for i, name in enumerate(PROBES) if i >= 3}
+    return measure_stage(
+        periods.centre_periods(x[:3], n_in), periods.centre_periods(y[:3], n_out), plan,
+        settings, others,
+    )  # fmt: skip
+
+
+def run_probes(
+    model: nn.Module,
+    signals: torch.Tensor,
+    stages: list[Stage],
+    method: str,
+    batch: int | None,
+) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """:func:`~.subjects.discover.tap` on the whole probe batch, or, for a model exported with
+    a fixed batch of ``batch`` examples, one pass per probe (each repeated ``batch`` times), the
+    results stacked probe-major as if the batch had run at once."""
+    if batch is None:
+        return tap(model, signals, stages, method)
+    outputs, taps = [], {}
+    for row in signals:
+        out, part = tap(model, row.expand(batch, *row.shape).contiguous(), stages, method)
+        outputs.append(out)
+        for name, pair in part.items():
+            taps.setdefault(name, []).append(pair)
+    joined = {
+        name: (torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs]))
+        for name, pairs in taps.items()
+    }
+    return torch.cat(outputs), joined
+
+
+def probe_model(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    fs: float,
+    stages: list[Stage],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+    period: int,
+) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """The batched probe pass: every probe of shape ``shape`` at the model's input rate ``fs``
+    (the multitone of ``period`` samples) through the model (:func:`run_probes`). Returns the
+    output per probe ``(P, k, T)`` and each stage's tapped ``(input, output)``, probe-major."""
+    signals = probe_batch(shape, fs, opts, period).to(device, model_dtype(model))
+    try:
+        output, taps = run_probes(model, signals, stages, opts.method, batch)
+    except StageError as exc:
+        raise StageError(f"{exc} (check --input-shape / --method)") from None
+    y_out = per_probe(output)
+    if y_out is None:
+        raise UsageError(f"model output of shape {tuple(output.shape)} has no probe-major batch")
+    return y_out, taps
+
+
+@dataclass
+class StageContext:
+    """What measuring each stage of one model shares: the model output's rate and length, the
+    model's input rate and multitone period, and where findings and notes go."""
+
+    sample_rate: float
+    out_len: int
+    fs0: float
+    period: int
+    groups: int
+    settings: LineSettings
+    opts: ModelOptions
+    findings: list[Finding]
+    notes: list[str]
+
+    def not_measured(self, stage: Stage, why: str) -> None:
+        """An ``info`` finding: the stage was found but not measured, because ``why``."""
+        message = f"{stage.kind} x{stage.factor:g} found but not measured: {why}"
+        self.findings.append(Finding("discovery", "info", stage.name, message))
+
+
+def measure_model_stage(
+    stage: Stage,
+    tapped: tuple[torch.Tensor, torch.Tensor],
+    later: list[float],
+    done: list[StageResult],
+    ctx: StageContext,
+) -> StageResult | None:
+    """Measure one stage on its ``tapped`` (input, output) at its own rates, or say why not.
+
+    Its output rate is ``sample_rate / r``, ``r`` the model output's length over the stage
+    output's snapped to a product of the ``later`` stages' factors (:func:`nominal_ratio`);
+    its input rate is that over its integer factor. The stages measured before it (``done``)
+    give the grids its lines are checked against and the lines its own are traced to. It is
+    measured on the two middle periods of its tapped signals (``N_in = M · fs_in / fs0``).
+    """
+    x, y = (per_probe(t) for t in tapped)
+    rate = integer_rate(stage)
+    if rate is None:
+        ctx.not_measured(stage, "its factor is not an integer")
+        return None
+    if y is None:
+        ctx.not_measured(stage, "its output does not keep the probes along the batch")
+        return None
+    if not finite_or_finding(y, stage.name, ctx.findings):
+        return None
+    ratio, clean = nominal_ratio(ctx.out_len, y.shape[-1], later)
+    fs_out = ctx.sample_rate / ratio
+    if not clean:
+        ctx.notes.append(
+            f"{stage.name}: output/stage length ratio {ctx.out_len / y.shape[-1]:.4g} taken as "
+            f"{ratio:.4g}, so its output rate is {fs_out:g} Hz"
+        )
+    fs_in = fs_out / rate
+    if x is None or x.shape[-1] * rate < y.shape[-1] // 2:
+        what = "complex" if tapped[0].is_complex() else "not a per-probe signal"
+        ctx.not_measured(stage, f"its input is {what}, so the probes cannot be traced through it")
+        return None
+    if not x.any():
+        ctx.not_measured(
+            stage,
+            "not reached by the probes (its input is zero for every probe: an unused branch, "
+            "or one driven by the model's own noise)",
+        )
+        return None
+    period_in = periods.whole(periods.rate_ratio(fs_in / ctx.fs0) * ctx.period)
+    if period_in is None or period_in < 16:
+        ctx.not_measured(stage, f"its rate {fs_in:g} Hz does not divide the probe period")
+        return None
+    lowest = min([*(r.fs_in_hz for r in done), fs_in])
+    grid = max(1, round(lowest / (ctx.fs0 / ctx.period)))
+    plan = StagePlan(fs_in, rate, period_in, ctx.period, ctx.groups, grid)
+    try:
+        measurement = measure_on_periods(x, y, plan, ctx.settings)
+    except (ValueError, UsageError):
+        ctx.not_measured(stage, "too few samples; lengthen --input-shape")
+        return None
+    upstream = done[-1].measurement.lines if done else []
+    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, measurement.bin_hz / 2)
+    details = stage_details(stage, rate)
+    if ctx.opts.standalone:
+        alone = measure_alone(stage, tapped[0], fs_in, ctx.opts, ctx.settings)
+        if alone is not None:
+            details["standalone"] = alone
+    return StageResult(len(done), stage.name, kind_of(stage), rate, fs_in, measurement, details)
+
+
+def trace_output_lines(
+    y_out: torch.Tensor,
+    results: list[StageResult],
+    ctx: StageContext,
+) -> list | None:
+    """The lines of the model output ``y_out`` ``(P, k, T)`` on the lowest measured stage
+    grid, each traced to the stage that made it (:func:`trace_output`). None (and a note) when
+    the output does not hold whole periods."""
+    factor = periods.rate_ratio(ctx.sample_rate / ctx.fs0)
+    period_out = periods.whole(factor * ctx.period)
+    bin_hz = ctx.fs0 / ctx.period
+    grid = max(1, round(min(r.fs_in_hz for r in results) / bin_hz))
+    try:
+        if period_out is None:
+            raise ValueError("no whole period")
+        window = periods.centre_periods(y_out[:3], period_out)
+        lines = output_lines(window, period_out, grid, bin_hz, ctx.settings, ctx.groups, ctx.period)
+    except (ValueError, UsageError):
+        ctx.notes.append("the output does not hold whole probe periods; its lines not traced")
+        return None
+    trace_output(lines, results, bin_hz / 2)
+    return lines
+
+
+def stage_details(stage: Stage, rate: int) -> dict:
+    """What the report says about a discovered stage; a transposed conv's kernel length and
+    polyphase sums feed the cause text (partial overlap vs. weights)."""
+    details = {
+        "op": stage.kind,
+        "in_shape": list(stage.in_shape[1:]),
+        "out_shape": list(stage.out_shape[1:]),
+        "stride": rate,
+    }
+    weight = getattr(stage.module, "weight", None)  # also a TorchScript/exported module's
+    if stage.kind.startswith("ConvTranspose1d") and isinstance(weight, torch.Tensor):
+        from .subjects.layers import polyphase_sums
+
+        details["length"] = weight.shape[-1]
+        sums = polyphase_sums(weight.detach().double().cpu(), rate).mean(0)
+        details["polyphase_sums"] = [round(v, 6) for v in sums.tolist()]
+    return details
+
+
+def kind_of(stage: Stage) -> str:
+    """The report's kind: ``transposed`` for transposed convs (so causes and fixes match the
+    layer command's), else the discovered kind."""
+    transposed = stage.kind.startswith("ConvTranspose1d") or stage.kind == "conv_transpose1d"
+    return "transposed" if transposed else stage.kind
+
+
+def trace_output(lines: list, stages: list[StageResult], tol_hz: float) -> None:
+    """Give each output line the origin of the same line at the latest stage that has it."""
+    for line in lines:
+        line.origin = "output"
+        for stage in reversed(stages):
+            match = [
+                ln
+                for ln in stage.measurement.lines
+                if ln.probe == line.probe and abs(ln.freq_hz - line.freq_hz) <= tol_hz
+            ]
+            if match:
+                line.origin = match[0].origin
+                break
