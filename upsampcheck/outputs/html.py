@@ -54,7 +54,10 @@ def build_page(
             h.image(
                 summary.read_bytes(),
                 "summary figure",
-                "Rows: stages (identical ones drawn once). Columns: each probe's averaged "
+                "Each file's long-term averaged spectrum in dB re its RMS: the program floor "
+                "dashed, the inferred grid dotted, stationary lines circled."
+                if "files" in data
+                else "Rows: stages (identical ones drawn once). Columns: each probe's averaged "
                 "spectrum in dB re signal level, lines circled and coloured by the stage that "
                 "introduced them; last column: the magnitude response across the input band.",
                 scroll=True,
@@ -89,9 +92,11 @@ def header(data: Mapping[str, Any]) -> str:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
     tally = ", ".join(f"{n} {s}" for s, n in counts.items())
     tool, env = data.get("tool") or {}, data.get("environment") or {}
-    meta = (
-        f"upsampcheck {tool.get('version', '')} · torch {env.get('torch', '')} · "
-        f"device {env.get('device', '')} · seed {env.get('seed', '')}"
+    versions = {k: v for k, v in env.items() if k not in ("device", "seed") and v}
+    meta = " · ".join(
+        [f"upsampcheck {tool.get('version', '')}"]
+        + [f"{name} {version}" for name, version in versions.items()]
+        + [f"{k} {env[k]}" for k in ("device", "seed") if env.get(k) is not None]
     )
     rate = data.get("sample_rate_hz")
     if rate:
