@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..report.findings import Report, by_stage, render_text
+from ..report.findings import Report
+from ..report.text import by_stage, render_text
 from ..units import hz
 from .html import write_html
 from .render import FigureRenderer

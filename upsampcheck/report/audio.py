@@ -301,7 +301,7 @@ class AudioReport(Verdict):
 
 
 def render_file_lines(report: dict[str, Any]) -> list[str]:
-    """verdict.txt's lines about each file (used by :func:`.findings.render_text`)."""
+    """verdict.txt's lines about each file (used by :func:`.text.render_text`)."""
     out = []
     for f in report.get("files", []):
         grid = f["grid"]
