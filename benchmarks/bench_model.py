@@ -90,7 +90,7 @@ PHASES = [
     ("upsampcheck.model_check", "measure_alone"),
     ("upsampcheck.model_check", "probe_lines"),
     ("upsampcheck.outputs.folder", "Delivery.deliver"),
-    ("upsampcheck.outputs.folder", "write_report_folder"),
+    ("upsampcheck.outputs.folder", "fill_report_folder"),
     ("upsampcheck.outputs.render", "FigureRenderer.render"),
     ("upsampcheck.outputs.folder", "print_summary"),
 ]

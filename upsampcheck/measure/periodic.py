@@ -65,11 +65,6 @@ def driven_bins(n: int, mt_period: int, groups: int) -> tuple[np.ndarray, np.nda
     return q[keep], group_of(k[keep], groups)
 
 
-def grid_bins(n: int, grid: int) -> np.ndarray:
-    """Multiples ``m · grid`` of the grid spacing up to and including the Nyquist bin ``n/2``."""
-    return np.arange(grid, n // 2 + 1, grid) if grid > 0 else np.zeros(0, dtype=int)
-
-
 def display_power(power: np.ndarray, n: int, width: int) -> np.ndarray:
     """Per-bin powers of an ``n``-point period summed into ``width + 1`` display bins spanning
     0 .. Nyquist (a line keeps its power; a dense spectrum reads as power per display bin)."""

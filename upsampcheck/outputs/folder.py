@@ -17,8 +17,6 @@ from .html import write_html
 from .render import FigureRenderer
 from .safe_folder import OutFolder, write_marker
 
-REPORT_FILES = ("report.json", "verdict.txt")
-
 
 def fill_report_folder(
     report: Report,

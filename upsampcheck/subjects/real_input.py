@@ -25,8 +25,6 @@ import torch
 from ..errors import UsageError
 from ..paths import check_input_file, shown
 
-TENSOR_SUFFIXES = (".npy", ".pt", ".pth")
-
 
 def load_input(path: Path) -> tuple[torch.Tensor, float | None]:
     """One example ``(..., T)`` and, for an audio file, its sample rate (None otherwise)."""
