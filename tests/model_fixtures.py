@@ -545,3 +545,26 @@ class PlantedLine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.smooth(self.up(x + 0.05))
+
+
+class ParallelBranches(nn.Module):
+    """Stage ``tonal`` (ConvTranspose1d x4, kernel 5 of equal weights, fed an offset: lines at
+    every multiple of its input rate) and stage ``clean`` (x4, kernel 8 of equal weights: no
+    line) run side by side; only ``tonal`` feeds ``up`` (nearest x2), which makes no line of
+    its own. ``clean`` runs last before ``up``, as StyleMelGAN's blocks do after its noise
+    upsampler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tonal = nn.ConvTranspose1d(1, 1, 5, 4, bias=False)
+        self.clean = nn.ConvTranspose1d(1, 1, 8, 4, bias=False)
+        with torch.no_grad():
+            self.tonal.weight.fill_(0.25)
+            self.clean.weight.fill_(0.25)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.tonal(x + 0.05)
+        b = self.clean(x)
+        n = min(a.shape[-1], b.shape[-1])
+        return self.up(a[..., :n] + 0.0 * b[..., :n])

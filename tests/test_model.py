@@ -643,3 +643,19 @@ def test_the_malicious_payload_is_live(tmp_path):
     """Guards the refusal test: the payload really creates its file when unpickled."""
     pickle.loads(pickle.dumps(Touch(tmp_path / "ran")))
     assert (tmp_path / "ran").exists()
+
+
+def test_a_line_made_in_another_branch_is_inherited_not_introduced(cli):
+    """``up`` only copies the lines of ``tonal`` (its input has them); ``clean`` ran just before
+    ``up`` and has none, so tracing by execution order would blame ``up``."""
+    result = cli("model", "--arch", "model_fixtures:ParallelBranches", "--input-shape", "1,4096",
+                 "--sample-rate", "32000", "--format", "json", "--no-plots")  # fmt: skip
+    report = result.json()
+    stages = {s["name"]: s for s in report["stages"]}
+    assert set(stages) == {"tonal", "clean", "up"}
+    up_lines = [ln for ln in stages["up"]["tonal"]["lines"] if ln["probe"] in ("dc", "silence")]
+    assert up_lines and {ln["introduced_by"] for ln in up_lines} == {"tonal"}
+    assert not [f for f in report["findings"] if f["check"] == "tonal" and f["stage"] == "up"
+                and f["severity"] == "fail"]  # fmt: skip
+    output = {ln["introduced_by"] for ln in report["output"]["lines"] if ln["probe"] != "noise"}
+    assert output == {"tonal"}

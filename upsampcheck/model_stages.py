@@ -27,7 +27,7 @@ from .measure.analysis import (
     measure_stage,
     output_lines,
 )
-from .measure.attribution import assign_origins
+from .measure.attribution import assign_origins, trace_inputs
 from .measure.multitone import design_multitone, groups_for, min_period
 from .measure.probes import PROBES, make_probes
 from .report.findings import (
@@ -325,8 +325,11 @@ def measure_model_stage(
     except (ValueError, UsageError):
         ctx.not_measured(stage, "too few samples; lengthen --input-shape")
         return None
-    upstream = done[-1].measurement.lines if done else []
-    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, measurement.bin_hz / 2)
+    # Attribution follows the signal: what is already at this stage's input is inherited
+    # (from whichever stage made it, in any branch), not introduced here.
+    tol = measurement.bin_hz / 2
+    upstream = trace_inputs(measurement.input_lines, done, tol, stage.name)
+    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, tol)
     details = stage_details(stage, rate)
     if ctx.opts.standalone:
         alone = measure_alone(stage, tapped[0], fs_in, ctx.opts, ctx.settings)

@@ -117,6 +117,9 @@ class StageMeasurement:
     float32 at ``fs_in * factor``: what the report lets a user hear."""
     span_s: float = 0.0
     """Duration of the analysed output (what the spectrograms cover), in seconds."""
+    input_lines: list[Line] = field(default_factory=list, repr=False)
+    """Lines already at the stage's input (silence and DC probes, levels re the input's signal
+    level): what the stage inherits rather than makes (:mod:`.attribution`)."""
 
     @property
     def max_line_db(self) -> float | None:
@@ -225,6 +228,13 @@ def measure_stage(
         lines += found
         spectra[name] = full
     lines += multitone_lines(p_out, spectra["silence"], plan, signal_power, settings)
+    inherited = []
+    if n_in % plan.grid == 0:
+        for name in ("dc", "silence"):
+            found, _ = periodic_lines(
+                x[row[name]], n_in, plan.grid, plan.bin_hz, input_power, name, settings
+            )
+            inherited += found
     spectra["noise"] = p_out
 
     error = max(
@@ -267,6 +277,7 @@ def measure_stage(
         bin_hz=plan.bin_hz,
         excerpts={name: excerpt(s, fs_out) for name, s in signals.items()},
         span_s=y.shape[-1] / fs_out,
+        input_lines=inherited,
     )
 
 

@@ -50,3 +50,21 @@ def match_origins(lines: list[Line], reference: list[Line], name: str, tol_hz: f
             if source.probe == line.probe and abs(source.freq_hz - line.freq_hz) <= tol_hz:
                 line.origin = source.origin
                 break
+
+
+def trace_inputs(inputs: list[Line], earlier: list, tol_hz: float, name: str) -> list[Line]:
+    """Give the lines found at a stage's input (``inputs``) their origin: that of the same
+    probe's line at the output of the latest ``earlier`` stage (a ``StageResult``) that has it,
+    whichever branch it ran in; a line no measured stage made is ``upstream of NAME``."""
+    for line in inputs:
+        line.origin = f"upstream of {name}"
+        for stage in reversed(earlier):
+            match = [
+                ln
+                for ln in stage.measurement.lines
+                if ln.probe == line.probe and abs(ln.freq_hz - line.freq_hz) <= tol_hz
+            ]
+            if match:
+                line.origin = match[0].origin or stage.name
+                break
+    return inputs
