@@ -507,8 +507,8 @@ BAD_RUNS = {
                           ["model failed in 'up' (ConvTranspose1d)", "check --input-shape"]),
     "unparsable_input_shape": (None, ["--arch", "model_fixtures:OnesTransposed",
                                       "--input-shape", "1,x"], ["expected integers like 1,16000"]),
-    "inferred_shape_that_fails": (None, ["--arch", "model_fixtures:Codec", "--method", "decode"],
-                                  ["was inferred; pass --input-shape"]),
+    "no_candidate_shape_fits": (None, ["--arch", "model_fixtures:Failing"],
+                                ["refused every candidate", "4,256", "80,256", "--input-shape"]),
     "no_such_method": (None, ["--arch", "model_fixtures:Codec", "--method", "synthesize"],
                        ["no method 'synthesize'"]),
     "no_such_stage": (None, ["--arch", "model_fixtures:TransposedStack", "--stage", "nope"],
@@ -659,3 +659,16 @@ def test_a_line_made_in_another_branch_is_inherited_not_introduced(cli):
                 and f["severity"] == "fail"]  # fmt: skip
     output = {ln["introduced_by"] for ln in report["output"]["lines"] if ln["probe"] != "noise"}
     assert output == {"tonal"}
+
+
+def test_a_decoder_s_latent_input_is_found_by_trying_the_first_weight_s_widths(cli):
+    """Codec.decode takes the latent (8 channels), not the waveform the first conv reads (4):
+    the 4-channel guess fails, the first weight's other width works, and a note says so."""
+    result = cli("model", "--arch", "model_fixtures:Codec", "--method", "decode", "--format",
+                 "json", "--no-plots")  # fmt: skip
+    assert result.code in (0, 1), result.err
+    report = result.json()
+    assert [s["name"] for s in report["stages"]][0] == "decoder"
+    assert report["stages"][0]["factor"] == 4
+    assert any("found by trying candidates" in n and "(refused: 4,256)" in n
+               for n in report["notes"])  # fmt: skip

@@ -133,9 +133,57 @@ def resolve_input_shape(
         return shape, batch, False
     leading = infer_channels(model)
     if leading is None:
-        raise UsageError("cannot infer the input shape; pass --input-shape D1,...,T")
+        return (), batch, True  # no conv to read it from: candidates are tried at discovery
     notes.append(f"input shape inferred from the first conv: {leading[0]} channel(s)")
     return (*leading, DISCOVERY_FRAMES), batch, True
+
+
+CANDIDATE_CHANNELS = (1, 2, 80, 100, 128)
+"""Inputs a model of this kind usually takes, besides its first weight's widths: mono and
+stereo waveforms, and the common mel sizes."""
+
+
+def candidate_shapes(model: nn.Module, first: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Shapes to try when the inferred ``first`` fails (or there is none): every width of the
+    first few weights (a latent or mel size, a branch's channels), then
+    :data:`CANDIDATE_CHANNELS`, each by :data:`DISCOVERY_FRAMES` frames, without repeats."""
+    widths: list[int] = []
+    for parameter in list(model.parameters())[:6]:
+        widths += [d for d in parameter.shape[:2] if 1 <= d <= 1024]
+    shapes = [(w, DISCOVERY_FRAMES) for w in [*widths, *CANDIDATE_CHANNELS]]
+    return [s for s in dict.fromkeys(shapes) if s != first]
+
+
+def discover_with_candidates(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+    notes: list[str],
+) -> tuple[Discovery, int, tuple[int, ...]]:
+    """Discovery on an inferred ``shape``; when the model refuses it (or there is none), on
+    :func:`candidate_shapes` in turn. The shape that worked is noted; when none does, the
+    error lists every shape tried."""
+    tried, first_error = [], None
+    for candidate in ([shape] if shape else []) + candidate_shapes(model, shape):
+        try:
+            found, length = discover_stages(model, candidate, batch, opts, device)
+        except StageError as exc:
+            tried.append(",".join(map(str, candidate)))
+            first_error = first_error or exc
+            continue
+        if candidate != shape:
+            notes.append(
+                f"input shape {','.join(map(str, candidate))} found by trying candidates "
+                f"(refused: {'; '.join(tried) or 'none inferred'}); pass --input-shape to be sure"
+            )
+        return found, length, candidate
+    reason = f"; first failure: {first_error}" if first_error else ""
+    raise UsageError(
+        f"cannot infer the input shape: the model refused every candidate "
+        f"({'; '.join(tried)}){reason}; pass --input-shape D1,...,T"
+    )
 
 
 def discover_stages(
@@ -294,10 +342,13 @@ def check_model(
 
     shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
     progress("discovering stages")
-    try:
-        found, length = discover_stages(model, shape, batch, opts, device)
-    except StageError as exc:
-        raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
+    if inferred and batch is None:
+        found, length, shape = discover_with_candidates(model, shape, batch, opts, device, notes)
+    else:
+        try:
+            found, length = discover_stages(model, shape, batch, opts, device)
+        except StageError as exc:
+            raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
     findings = other_axis_findings(found)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)
