@@ -568,3 +568,14 @@ class ParallelBranches(nn.Module):
         b = self.clean(x)
         n = min(a.shape[-1], b.shape[-1])
         return self.up(a[..., :n] + 0.0 * b[..., :n])
+
+
+class FixedSize(nn.Module):
+    """Stage ``up`` (nn.Upsample to a fixed 16000 samples): its factor depends on the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.Upsample(size=16000, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x)

@@ -672,3 +672,20 @@ def test_a_decoder_s_latent_input_is_found_by_trying_the_first_weight_s_widths(c
     assert report["stages"][0]["factor"] == 4
     assert any("found by trying candidates" in n and "(refused: 4,256)" in n
                for n in report["notes"])  # fmt: skip
+
+
+def fixed_length_warnings(report: dict) -> list[dict]:
+    return [
+        f for f in report["findings"]
+        if f["check"] == "discovery" and "does not follow the input" in f["message"]
+    ]  # fmt: skip
+
+
+def test_a_model_whose_output_length_is_fixed_gets_a_warning(cli):
+    result = cli("model", "--arch", "model_fixtures:FixedSize", "--input-shape", "1,8000",
+                 "--format", "json", "--no-plots")  # fmt: skip
+    (warning,) = fixed_length_warnings(result.json())
+    assert (
+        warning["severity"] == "warn"
+        and "16000 samples for inputs of 500 and 8000" in (warning["message"])
+    )

@@ -268,6 +268,22 @@ def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
     return factor
 
 
+def fixed_length_findings(out_short: int, short: int, out_long: int, long: int) -> list[Finding]:
+    """A warning when the output length did not follow the input length between discovery
+    (``short`` in, ``out_short`` out) and the probe pass (``long`` in, ``out_long`` out): an op
+    with a fixed output size, or a trace that baked in its example's length (EnCodec traced at
+    16000 samples), so rates read off length ratios mean nothing."""
+    if short == long or abs(out_long - out_short) > 1:
+        return []
+    message = (
+        f"the output length does not follow the input: {out_long} samples for inputs of "
+        f"{short} and {long}; the model (or its trace) fixes its output length, so the stage "
+        "rates and lines below are not the model's"
+    )
+    fix = "trace or export the model at the input length you check, or pass that --input-shape"
+    return [Finding("discovery", "warn", "model", message, "a fixed output length", fix)]
+
+
 def model_memory(found: Discovery, stages: list[Stage], length: int, frames: int) -> float:
     """Bytes the probe pass will hold, from the shapes seen at discovery (input ``length``)
     scaled to ``frames``: every probe's tapped input and output of each selected stage and
@@ -387,6 +403,7 @@ def check_model(
     findings += ctx.findings
     notes += ctx.notes
     notes.append(f"analysed {found.output_index} of shape {tuple(y_out.shape[1:])} per probe")
+    findings += fixed_length_findings(found.output_shape[-1], length, y_out.shape[-1], shape[-1])
     ok_output = finite_or_finding(y_out, "output", findings)
 
     output_lines_ = None

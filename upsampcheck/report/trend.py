@@ -49,11 +49,17 @@ def checkpoint_step(path: Path) -> int | None:
         if not path.is_file() or not zipfile.is_zipfile(path):  # a FIFO is never opened
             return None
         with zipfile.ZipFile(path) as archive:
-            if not any(name.endswith("/data.pkl") for name in archive.namelist()):
-                return None
+            names = archive.namelist()
+        code = any("/code/" in name or name.endswith("/constants.pkl") for name in names)
+        if code or not any(name.endswith("/data.pkl") for name in names):
+            return None  # TorchScript (never unpickled here), or no torch.save archive
+        import warnings
+
         import torch
 
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
         return None
     if isinstance(data, dict):
