@@ -332,3 +332,17 @@ def test_the_python_api_returns_one_report_for_several_files(files):
     }
     groups, _ = report.clips()
     assert len(groups) == 2 and sum(len(g) for g in groups.values()) == 8
+
+
+def test_audio_runs_without_importing_torch(tmp_path):
+    path = tmp_path / "tone.wav"
+    t = np.arange(48000 * 3) / 48000
+    sf.write(str(path), 0.1 * np.sin(2 * np.pi * 440 * t), 48000)
+    code = (
+        "import sys; from upsampcheck.cli import main; "
+        f"rc = main(['audio', {str(path)!r}, '--no-plots', '--out', {str(tmp_path / 'r')!r}]); "
+        "print('TORCH', 'torch' in sys.modules); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "TORCH False" in proc.stdout

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import Thresholds
-from ..measure.analysis import FLOOR_DB, StageMeasurement, to_db
+from ..measure.lines import FLOOR_DB, to_db
 from ..units import hz
 from . import explain
+
+if TYPE_CHECKING:
+    from ..measure.analysis import StageMeasurement
 
 SCHEMA_VERSION = 2
 """2: levels, response and images come from exact DFT bins of the periodic multitone (lines are
