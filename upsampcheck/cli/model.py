@@ -191,10 +191,14 @@ def model(
             device=device,
         )
         check_timeout(timeout)
-        if input_file is not None:
+        real_input = None
+        if input_file is not None:  # a bad --input or [audio] table is refused before any work
+            from ..config import load_audio_thresholds
             from ..subjects.real_input import load_input
 
-            load_input(input_file)  # a bad --input is refused before any work
+            audio_table = read_toml(config).get("audio", {}) if config is not None else {}
+            audio_t = load_audio_thresholds(config=audio_table, config_name=str(config))
+            real_input = (input_file, load_input(input_file)[0], audio_t)
         from ..subjects.loading import load_model
         from ..subjects.watchdog import time_limit
 
@@ -213,9 +217,9 @@ def model(
             }
             with time_limit(timeout, path.name if path else arch, loaded.module):
                 report = check_model(loaded, opts, thresholds, subject, progress=step)
-            if input_file is not None:
+            if real_input is not None:
                 step(f"driving the model with {input_file.name}")
-                add_real_input(report, loaded.module, input_file, opts, config)
+                add_real_input(report, loaded.module, *real_input, opts)
             if sample_rate is None:
                 report.notes.append(
                     "no --sample-rate given: the output is taken to run at 16000 Hz, and every "
@@ -243,21 +247,19 @@ def model(
 
 
 def add_real_input(
-    report: Report, module: object, path: Path, opts: object, config: Path | None
+    report: Report, module: object, path: Path, example: object, thresholds: object, opts: object
 ) -> None:
-    """``model --input``: the output for a real input, its lines traced to the stages, in the
-    report (``input`` in report.json, findings on the stages that made the lines)."""
+    """``model --input``: the output for the real input ``example`` (read from ``path``), its
+    lines traced to the stages, in the report (``input`` in report.json, findings on the
+    stages that made the lines)."""
     from ..check import resolve_device
-    from ..config import load_audio_thresholds, read_toml
     from ..report.audio import input_report
     from ..subjects.real_input import analyse_input
 
-    table = read_toml(config).get("audio", {}) if config is not None else {}
-    audio_t = load_audio_thresholds(config=table, config_name=str(config))
     result = analyse_input(
-        path, module, opts.method, resolve_device(opts.device), opts.sample_rate,
-        report.stages, audio_t,
+        path, example, module, opts.method, resolve_device(opts.device), opts.sample_rate,
+        report.stages, thresholds,
     )  # fmt: skip
-    report.real_input, findings = input_report(result, audio_t)
+    report.real_input, findings = input_report(result, thresholds)
     report.findings.extend(findings)
     report.notes.extend(result.file.notes)

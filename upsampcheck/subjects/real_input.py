@@ -111,6 +111,7 @@ def attribute(freq_hz: float, stages: list, tol_hz: float) -> str | None:
 
 def analyse_input(
     path: Path,
+    example: torch.Tensor,
     model: torch.nn.Module,
     method: str,
     device: torch.device,
@@ -118,12 +119,12 @@ def analyse_input(
     stages: list,
     thresholds: Any,
 ) -> InputResult:
-    """Drive ``model`` with the example in ``path``; analyse the output at ``sample_rate``."""
+    """Drive ``model`` with ``example`` (read from ``path`` by :func:`load_input`); analyse the
+    output at ``sample_rate``."""
     import soundfile
 
     from ..audio_check import analyse_file
 
-    example, _ = load_input(path)
     output = run_input(model, example, method, device)
     with tempfile.TemporaryDirectory(prefix="upsampcheck-input-") as folder:
         wav = Path(folder) / f"{path.stem}-output.wav"
