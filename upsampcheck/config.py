@@ -108,35 +108,56 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+def merge_sources(
+    section: str,
+    check: Any,
+    pyproject_table: Any,
+    config: dict[str, Any] | None,
+    config_name: str,
+    flags: dict[str, Any] | None,
+    start: Path | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """One table's values and where each came from, lowest first: ``default.toml``'s
+    ``[section]``, what ``pyproject_table(tool_upsampcheck)`` picks from the nearest
+    pyproject.toml, ``config`` (the table of a ``--config`` file), then ``flags``
+    (kebab-case keys; None = not given). ``check(key, value, source)`` validates each."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    def merge(table: Any, source: str) -> None:
+        if not isinstance(table, dict):
+            raise UsageError(f"{source}: [{section}] must be a table")
+        for key, value in table.items():
+            values[key] = check(key, value, source)
+            sources[key] = source
+
+    merge(read_toml(default_config_path())[section], "default")
+    pyproject = find_pyproject(start or Path.cwd())
+    if pyproject is not None:
+        tool = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
+        if not isinstance(tool, dict):
+            raise UsageError(f"{pyproject}: [tool.upsampcheck] must be a table")
+        table = pyproject_table(tool)
+        if table is not None:
+            merge(table, str(pyproject))
+    if config:
+        merge(config, config_name)
+    merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
+    return values, sources
+
+
 def load_thresholds(
     config: dict[str, Any] | None = None,
     config_name: str = "--config",
     flags: dict[str, Any] | None = None,
     start: Path | None = None,
 ) -> Thresholds:
-    """Merge the threshold sources (lowest first: defaults, pyproject.toml, config, flags).
-
-    ``config`` is the ``[thresholds]`` table of a ``--config`` file (already parsed);
-    ``flags`` maps kebab-case keys to values given on the command line (None = not given).
-    """
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-
-    def merge(table: dict[str, Any], source: str) -> None:
-        for key, value in table.items():
-            values[key] = check_value(key, value, source)
-            sources[key] = source
-
-    merge(read_toml(default_config_path())["thresholds"], "default")
-    pyproject = find_pyproject(start or Path.cwd())
-    if pyproject is not None:
-        table = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
-        if not isinstance(table, dict):
-            raise UsageError(f"{pyproject}: [tool.upsampcheck] must be a table")
-        merge({k: v for k, v in table.items() if k != "audio"}, str(pyproject))
-    if config:
-        merge(config, config_name)
-    merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
+    """Merge the threshold sources (lowest first: defaults, ``[tool.upsampcheck]`` in
+    pyproject.toml, the ``[thresholds]`` table of a ``--config`` file, flags)."""
+    values, sources = merge_sources(
+        "thresholds", check_value, lambda tool: {k: v for k, v in tool.items() if k != "audio"},
+        config, config_name, flags, start,
+    )  # fmt: skip
     return Thresholds(**{k.replace("-", "_"): v for k, v in values.items()}, sources=sources)
 
 
@@ -232,25 +253,10 @@ def load_audio_thresholds(
 ) -> AudioThresholds:
     """Merge the ``[audio]`` sources, lowest first: ``default.toml``, ``[tool.upsampcheck.audio]``
     in the nearest pyproject.toml, the ``[audio]`` table of ``config``, then ``flags``."""
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-
-    def merge(table: Any, source: str) -> None:
-        if not isinstance(table, dict):
-            raise UsageError(f"{source}: [audio] must be a table")
-        for key, value in table.items():
-            values[key] = check_audio_value(key, value, source)
-            sources[key] = source
-
-    merge(read_toml(default_config_path())["audio"], "default")
-    pyproject = find_pyproject(start or Path.cwd())
-    if pyproject is not None:
-        table = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
-        if isinstance(table, dict) and "audio" in table:
-            merge(table["audio"], str(pyproject))
-    if config:
-        merge(config, config_name)
-    merge({k: v for k, v in (flags or {}).items() if v is not None}, "flag")
+    values, sources = merge_sources(
+        "audio", check_audio_value, lambda tool: tool.get("audio"),
+        config, config_name, flags, start,
+    )  # fmt: skip
     if values["line-warn-db"] > values["line-fail-db"]:
         raise UsageError("line-warn-db must not exceed line-fail-db")
     if values["quiet-warn-db"] > values["quiet-fail-db"]:
