@@ -1,0 +1,68 @@
+"""Builders of the real architectures :mod:`bench_real_models` measures, at random init.
+
+Each is an ``--arch`` target (``real_models:bigvgan_base_22k``) and needs its package, a
+benchmark extra (``pip install -e '.[bench]'``), never a runtime dependency. Nothing is
+downloaded: every model is built from its code with the published configuration.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def bigvgan_base_22k() -> nn.Module:
+    """NVIDIA BigVGAN base, 22.05 kHz, 80 mel bands: ConvTranspose1d x8, x8, x2, x2, and an
+    anti-aliased Snake activation (x2 Kaiser-sinc up, /2 down) in every residual layer."""
+    from bigvgan.bigvgan import BigVGAN
+    from bigvgan.env import AttrDict
+
+    config = AttrDict(
+        num_mels=80,
+        upsample_rates=[8, 8, 2, 2],
+        upsample_kernel_sizes=[16, 16, 4, 4],
+        upsample_initial_channel=512,
+        resblock="1",
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        activation="snakebeta",
+        snake_logscale=True,
+        sampling_rate=22050,
+    )
+    return BigVGAN(config, use_cuda_kernel=False)
+
+
+def dac_44k_decoder() -> nn.Module:
+    """Descript Audio Codec 44.1 kHz decoder: a 1024-wide latent, rates 8, 8, 4, 2."""
+    from dac.model.dac import Decoder
+
+    return Decoder(input_channel=1024, channels=1536, rates=[8, 8, 4, 2])
+
+
+def encodec_24k_decoder() -> nn.Module:
+    """Meta EnCodec 24 kHz SEANet decoder: a 128-wide latent, ratios 8, 5, 4, 2."""
+    from encodec.modules import SEANetDecoder
+
+    return SEANetDecoder(dimension=128, n_filters=32, ratios=[8, 5, 4, 2])
+
+
+def speechbrain_hifigan() -> nn.Module:
+    """SpeechBrain HiFi-GAN V1 generator, 80 mels in, upsampling 8, 8, 2, 2."""
+    from speechbrain.lobes.models.HifiGAN import HifiganGenerator
+
+    return HifiganGenerator(
+        in_channels=80,
+        out_channels=1,
+        resblock_type="1",
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        resblock_kernel_sizes=[3, 7, 11],
+        upsample_kernel_sizes=[16, 16, 4, 4],
+        upsample_initial_channel=512,
+        upsample_factors=[8, 8, 2, 2],
+    )
+
+
+def demucs_700m() -> nn.Module:
+    """Demucs v2 at the talk's scale: four sources, 146 channels (about 700 M parameters)."""
+    from demucs.demucs import Demucs
+
+    return Demucs(sources=["drums", "bass", "other", "vocals"], channels=146)
