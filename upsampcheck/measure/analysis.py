@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .lines import FLOOR_DB, Line, LineSettings, distortion_floor, grid_lines, to_db
-from .periodic import bin_power, display_power, driven_bins, fold, periodicity_error
+from .periodic import bin_power, display_power, driven_bins
 from .response import (
     Response,
     measure_response,
@@ -136,15 +136,31 @@ def interior(y: torch.Tensor, margin: int) -> torch.Tensor:
     return y[..., margin : y.shape[-1] - margin]
 
 
+BLOCK_VALUES = 2**22
+"""Channels are reduced in blocks of at most this many float64 values (32 MiB)."""
+
+
+def channel_blocks(t: torch.Tensor) -> list[torch.Tensor]:
+    """``t (R, C, T)`` split along channels into blocks of at most :data:`BLOCK_VALUES`."""
+    step = max(1, BLOCK_VALUES // max(1, t.shape[0] * t.shape[-1]))
+    return [t[:, c : c + step] for c in range(0, t.shape[1], step)]
+
+
 def power_spectrum(y: torch.Tensor, n_fft: int) -> np.ndarray:
     """Hann-window Welch power spectrum of ``y (..., T)`` averaged over all leading dims, for the
-    figures of the non-periodic probes (sweep, tone); bins sum to the mean power per sample."""
-    rows = y.reshape(-1, y.shape[-1]).double()
+    figures of the non-periodic probes (sweep, tone); bins sum to the mean power per sample.
+    Rows are transformed in blocks, so a wide signal never exists in float64 at once."""
+    rows = y.reshape(-1, y.shape[-1])
     n_fft = min(n_fft, rows.shape[-1])
     window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64, device=y.device)
-    frames = rows.unfold(-1, n_fft, max(1, n_fft // 2))
-    bins = torch.fft.rfft(frames * window, dim=-1)
-    spec = bins.abs().pow(2).mean(dim=(0, 1)) / (n_fft * window.pow(2).sum())
+    hop = max(1, n_fft // 2)
+    frames = (rows.shape[-1] - n_fft) // hop + 1
+    step = max(1, BLOCK_VALUES // max(1, frames * n_fft))
+    total = torch.zeros(n_fft // 2 + 1, dtype=torch.float64, device=y.device)
+    for r in range(0, rows.shape[0], step):
+        block = rows[r : r + step].double().unfold(-1, n_fft, hop)
+        total += torch.fft.rfft(block * window, dim=-1).abs().pow(2).sum(dim=(0, 1))
+    spec = total / (rows.shape[0] * frames) / (n_fft * window.pow(2).sum())
     spec[1 : (n_fft + 1) // 2] *= 2
     return spec.cpu().numpy()
 
@@ -164,24 +180,111 @@ def spectrum_of(t: torch.Tensor) -> np.ndarray:
     return torch.fft.rfft(t.double(), dim=-1).cpu().numpy()
 
 
+@dataclass
+class Periods:
+    """Probe rows ``(R, C, P·N)`` reduced to what the measurement reads: their mean period and
+    three mean squares, per row. Everything else about the window is gone.
+
+    Attributes:
+        fold: ``(R, C, N)`` float64, the periodic part (mean over the ``P`` periods).
+        residue: ``(R,)`` mean square of the window minus its periodic part (the non-periodic
+            rest: noise, transients, distortion off the period).
+        power: ``(R,)`` mean square of the window.
+        change: ``(R,)`` mean square difference of the last two periods.
+        first: ``(R, P·N)`` channel 0 of the window, as it was (spectrograms and excerpts).
+        span: ``P·N``, the window's length.
+    """
+
+    fold: torch.Tensor
+    residue: torch.Tensor
+    power: torch.Tensor
+    change: torch.Tensor
+    first: torch.Tensor
+    span: int
+
+
+def reduce_periods(y: torch.Tensor, period: int) -> Periods:
+    """:class:`Periods` of ``y (R, C, P·period)``, channels in blocks (:func:`channel_blocks`)
+    on ``y``'s device, each block in float64 only while it is reduced.
+
+    With ``f`` the fold, the residue is ``mean((y - f)²)`` over the window; since ``y - f``
+    sums to zero on every phase of the period, the residue at any divisor ``n`` of the period
+    is that plus ``mean((f - fold(f, n))²)`` (:func:`grid_residue`)."""
+    if y.shape[-1] % period:
+        raise ValueError(f"{y.shape[-1]} samples are not whole periods of {period}")
+    folds, rows = [], y.shape[0]
+    residue = torch.zeros(rows, dtype=torch.float64, device=y.device)
+    power, change = torch.zeros_like(residue), torch.zeros_like(residue)
+    for block in channel_blocks(y):
+        b = block.double().reshape(rows, block.shape[1], -1, period)
+        f = b.mean(-2)
+        folds.append(f)
+        residue += (b - f.unsqueeze(-2)).pow(2).sum(dim=(1, 2, 3))
+        power += b.pow(2).sum(dim=(1, 2, 3))
+        change += (b[..., -1, :] - b[..., -2, :]).pow(2).sum(dim=(1, 2))
+    values = y.shape[1] * y.shape[-1]
+    return Periods(
+        fold=torch.cat(folds, dim=1),
+        residue=residue / values,
+        power=power / values,
+        change=change / (y.shape[1] * period),
+        first=y[:, 0].detach().clone(),
+        span=y.shape[-1],
+    )
+
+
+def grid_residue(fold: torch.Tensor, residue: float, period: int) -> tuple[torch.Tensor, float]:
+    """A row's ``fold (C, N)`` folded again to ``period`` (a divisor of ``N``) and its residue
+    there: ``residue + mean((fold - refold)²)`` (:func:`reduce_periods`)."""
+    one = fold.reshape(fold.shape[0], -1, period).mean(-2)
+    extra = (fold.reshape(fold.shape[0], -1, period) - one.unsqueeze(-2)).pow(2).mean()
+    return one, residue + float(extra)
+
+
 def periodic_lines(
-    y: torch.Tensor, n_out: int, grid: int, bin_hz: float, reference: float, probe: str,
+    rows: Periods, r: int, n_out: int, grid: int, bin_hz: float, reference: float, probe: str,
     settings: LineSettings,
 ) -> tuple[list[Line], np.ndarray]:  # fmt: skip
-    """Lines of a probe whose response has the grid's period (silence, DC): the window
-    ``y (C, P·n_out)`` folded to one grid period, its bins the grid lines. Returns the lines and
-    the full-resolution per-bin spectrum (lines on the grid bins, the non-periodic rest spread
-    evenly as the floor) for the figures."""
+    """Lines of row ``r`` of ``rows``, a probe whose response has the grid's period (silence,
+    DC): its period folded to one grid period, whose bins are the grid lines. Returns the lines
+    and the full-resolution per-bin spectrum (lines on the grid bins, the non-periodic rest
+    spread evenly as the floor) for the figures."""
     period = n_out // grid
-    y = y.double()
-    one = fold(y, period)
+    one, residue = grid_residue(rows.fold[r], float(rows.residue[r]), period)
     power = bin_power(torch.fft.rfft(one, dim=-1), period).mean(0).cpu().numpy()
-    residue = float((y - one.repeat(1, y.shape[-1] // period)).pow(2).mean())
-    floor = residue / max(1, y.shape[-1] // 2)
+    floor = residue / max(1, rows.span // 2)
     lines = grid_lines(power, bin_hz * grid, 1, reference, probe, floor, settings)
     full = np.full(n_out // 2 + 1, floor)
     full[::grid] = power[: len(full[::grid])]
     return lines, full
+
+
+@dataclass
+class StageTaps:
+    """One stage's probe signals as :func:`measure_reduced` needs them (see :func:`reduce_stage`).
+
+    Attributes:
+        x, y: the periodic rows :data:`PERIODIC` at the stage input and output, reduced.
+        others: per non-periodic probe (sweep, tone), its output's Welch spectrum on the
+            display bins and channel 0 ``(T,)`` (the figures only).
+    """
+
+    x: Periods
+    y: Periods
+    others: dict[str, tuple[np.ndarray, torch.Tensor]] = field(default_factory=dict)
+
+
+def reduce_stage(
+    x: torch.Tensor, y: torch.Tensor, plan: StagePlan, others: dict[str, torch.Tensor] | None = None
+) -> StageTaps:
+    """``x (3, C_in, P·N_in)`` and ``y (3, C_out, P·N_out)``, whole periods of the rows
+    :data:`PERIODIC`, and the ``others`` outputs ``(C_out, T)``, reduced to :class:`StageTaps`:
+    a few mean periods and numbers instead of every sample."""
+    width = min(DISPLAY_BINS, plan.period_out // 2)
+    shown = {
+        name: (welch_on(s, width), s[0].detach().clone()) for name, s in (others or {}).items()
+    }
+    return StageTaps(reduce_periods(x, plan.period_in), reduce_periods(y, plan.period_out), shown)
 
 
 def measure_stage(
@@ -201,9 +304,16 @@ def measure_stage(
         others: output signals ``(C_out, T)`` of non-periodic probes (sweep, tone), shown in
             the figures only.
     """
+    return measure_reduced(reduce_stage(x, y, plan, others), plan, settings)
+
+
+def measure_reduced(
+    taps: StageTaps, plan: StagePlan, settings: LineSettings = LineSettings()
+) -> StageMeasurement:
+    """:func:`measure_stage` on signals already reduced by :func:`reduce_stage`."""
     n_in, n_out = plan.period_in, plan.period_out
     row = {name: i for i, name in enumerate(PERIODIC)}
-    xf, yf = fold(x.double(), n_in), fold(y.double(), n_out)
+    xf, yf = taps.x.fold, taps.y.fold
     u = spectrum_of(xf[row["noise"]] - xf[row["silence"]])
     v = spectrum_of(yf[row["noise"]] - yf[row["silence"]])
     out_bins, _ = driven_bins(n_out, plan.mt_period, plan.groups)
@@ -223,7 +333,7 @@ def measure_stage(
     spectra = {}
     for name in ("dc", "silence"):
         found, full = periodic_lines(
-            y[row[name]], n_out, plan.grid, plan.bin_hz, signal_power, name, settings
+            taps.y, row[name], n_out, plan.grid, plan.bin_hz, signal_power, name, settings
         )
         lines += found
         spectra[name] = full
@@ -232,26 +342,27 @@ def measure_stage(
     if n_in % plan.grid == 0:
         for name in ("dc", "silence"):
             found, _ = periodic_lines(
-                x[row[name]], n_in, plan.grid, plan.bin_hz, input_power, name, settings
+                taps.x, row[name], n_in, plan.grid, plan.bin_hz, input_power, name, settings
             )
             inherited += found
     spectra["noise"] = p_out
 
     error = max(
-        periodicity_error(y[r], n_out) / max(float(y[r].double().pow(2).mean()), signal_power)
-        for r in range(y.shape[0])
+        float(taps.y.change[r]) / max(float(taps.y.power[r]), signal_power)
+        for r in range(len(PERIODIC))
     )
-    dc = float(y[row["silence"]].double().mean(-1).pow(2).mean().sqrt())
-    dc_in = float(x[row["silence"]].double().mean(-1).pow(2).mean().sqrt())
+    dc = float(yf[row["silence"]].mean(-1).pow(2).mean().sqrt())
+    dc_in = float(xf[row["silence"]].mean(-1).pow(2).mean().sqrt())
     width = min(DISPLAY_BINS, n_out // 2)
     shown = {name: display_power(p, n_out, width) for name, p in spectra.items()}
-    spectrograms = {name: spectrogram(y[row[name], 0]) for name in ("noise", "silence", "dc")}
-    for name, signal in (others or {}).items():
-        shown[name] = welch_on(signal, width)
-        spectrograms[name] = spectrogram(signal[0])
-    pairs = x.shape[1] * y.shape[1]
+    spectrograms = {name: spectrogram(taps.y.first[row[name]]) for name in PERIODIC}
+    for name, (spectrum, first) in taps.others.items():
+        shown[name] = spectrum
+        spectrograms[name] = spectrogram(first)
+    pairs = xf.shape[1] * yf.shape[1]
     fs_out = plan.fs_in * plan.factor
-    signals = {name: y[row[name]] for name in PERIODIC} | dict(others or {})
+    firsts = {name: taps.y.first[row[name]] for name in PERIODIC}
+    firsts |= {name: first for name, (_, first) in taps.others.items()}
     return StageMeasurement(
         fs_in=plan.fs_in,
         factor=plan.factor,
@@ -275,8 +386,8 @@ def measure_stage(
         reference_bins=response.reference_bins,
         transfers=transfer_functions(u, v, in_bins, n_in) if pairs <= TRANSFERS_UP_TO else None,
         bin_hz=plan.bin_hz,
-        excerpts={name: excerpt(s, fs_out) for name, s in signals.items()},
-        span_s=y.shape[-1] / fs_out,
+        excerpts={name: excerpt(first[None], fs_out) for name, first in firsts.items()},
+        span_s=taps.y.span / fs_out,
         input_lines=inherited,
     )
 
@@ -317,15 +428,15 @@ def output_lines(
 ) -> list[Line]:  # fmt: skip
     """The lines of a final output ``y (3, C, P · n_out)`` (rows :data:`PERIODIC`), as a stage
     output's would be measured (after blocks that do not upsample)."""
-    yf = fold(y.double(), n_out)
-    v = spectrum_of(yf[0] - yf[1])
+    rows = reduce_periods(y, n_out)
+    v = spectrum_of(rows.fold[0] - rows.fold[1])
     p_out = bin_power(torch.from_numpy(v), n_out).mean(0).numpy()
     out_bins, _ = driven_bins(n_out, mt_period, groups)
     signal_power = float(p_out[out_bins].sum()) + 1e-300
     lines = []
     for name, r in (("dc", 2), ("silence", 1)):
-        lines += periodic_lines(y[r], n_out, grid, bin_hz, signal_power, name, settings)[0]
-    silence = periodic_lines(y[1], n_out, grid, bin_hz, signal_power, "silence", settings)[1]
+        lines += periodic_lines(rows, r, n_out, grid, bin_hz, signal_power, name, settings)[0]
+    silence = periodic_lines(rows, 1, n_out, grid, bin_hz, signal_power, "silence", settings)[1]
     plan = StagePlan(bin_hz * n_out, 1, n_out, mt_period, groups, grid)
     lines += multitone_lines(p_out, silence, plan, signal_power, settings)
     return sorted(lines, key=lambda line: -line.level_db)
