@@ -117,7 +117,7 @@ def test_conv_tasnet_has_one_x8_stage_with_dc_lines_at_multiples_of_1khz(tasnet)
     sums = polyphase_sums(weight, 8).mean(0).numpy()
     np.testing.assert_allclose(stage.details["polyphase_sums"], sums, atol=1e-5)
     assert report.verdict == "fail" and finding(report, "tonal", "decoder").severity == "fail"
-    assert report.subject == {"kind": "model"}
+    assert report.subject == {"kind": "model", "input_shape": [1, 12288]}
 
 
 def test_conv_tasnet_decoder_alone_matches_the_summed_polyphase_formula(tasnet):

@@ -35,17 +35,16 @@ from .bounds import check_memory
 from .check import PERIODS, check_sample_rate, resolve_device
 from .config import Thresholds, load_thresholds
 from .errors import StageError, UsageError
-from .measure.analysis import (
-    LineSettings,
-    excerpt,
-)
+from .measure.analysis import BLOCK_VALUES, LineSettings, excerpt
 from .measure.probes import PROBES
 from .model_stages import (
+    PassPlan,
     StageContext,
+    StageLayout,
+    finish_stage,
     finite_or_finding,
     input_groups,
     integer_rate,
-    measure_model_stage,
     model_dtype,
     nominal_ratio,
     probe_batch,
@@ -62,6 +61,7 @@ from .report.findings import (
     stage_findings,
 )
 from .subjects.discover import Discovery, Stage, discover, module_types
+from .subjects.identity import groups_of
 from .subjects.loading import LoadedModel
 
 RETRY_LEADS = (2.0, 4.0)
@@ -285,51 +285,75 @@ def fixed_length_findings(out_short: int, short: int, out_long: int, long: int) 
 
 
 def model_memory(found: Discovery, stages: list[Stage], length: int, frames: int) -> float:
-    """Bytes the probe pass will hold, from the shapes seen at discovery (input ``length``)
-    scaled to ``frames``: every probe's tapped input and output of each selected stage and
-    the model output in float32, and four times the widest tap in float64 for its analysis."""
+    """Bytes the probe pass adds to the model's own, from the shapes seen at discovery (input
+    ``length``) scaled to ``frames``: the model output in float32, and, for the widest stage
+    while it is measured inside the pass, its input and output in float32 plus a float64 block
+    of each and their mean periods (:func:`~.measure.analysis.reduce_periods`)."""
     scale = len(PROBES) * frames / length
-    taps = [math.prod(s.in_shape) + math.prod(s.out_shape) for s in stages]
-    widest = max((math.prod(s.out_shape) for s in stages), default=0)
-    values = sum(taps) + math.prod(found.output_shape)
-    return scale * (4 * values + 4 * 8 * widest)
+    widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in stages), default=0)
+    return scale * 4 * (math.prod(found.output_shape) + 2 * widest) + 2 * 8 * BLOCK_VALUES
 
 
-def stage_ratios(found: Discovery, stages: list[Stage], sample_rate: float, factor: float) -> list:
-    """Each measurable stage's ``fs_in / fs0`` from the discovery pass's lengths (the same
-    snapping :func:`measure_model_stage` applies)."""
+def stage_layouts(
+    found: Discovery, stages: list[Stage], sample_rate: float, notes: list[str]
+) -> list[StageLayout]:
+    """Each selected stage's factor and rates from the discovery pass's lengths: its output
+    rate is ``sample_rate`` over the model output's length / the stage output's, snapped to the
+    factors found (:func:`nominal_ratio`: a run of later stages, or one over a product of any,
+    for a stage that runs faster than the output); its input rate that over its factor, so
+    every rate is the output rate times a ratio of integers. A loose snap is noted."""
     position = {s.name: i for i, s in enumerate(found.stages)}
-    out_len, ratios = found.output_shape[-1], []
+    every = [r for s in found.stages if (r := integer_rate(s))]
+    out_len, layouts = found.output_shape[-1], []
     for stage in stages:
         rate = integer_rate(stage)
-        if rate is None or not stage.time_axis:
-            continue
         later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
-        ratio, _ = nominal_ratio(out_len, stage.out_shape[-1], later)
-        ratios.append(periods.rate_ratio(factor / (ratio * rate)))
-    return ratios
+        ratio, clean = nominal_ratio(out_len, stage.out_shape[-1], later, every)
+        fs_out = sample_rate / ratio
+        if not clean:
+            notes.append(
+                f"{stage.name}: output/stage length ratio {out_len / stage.out_shape[-1]:.4g} "
+                f"taken as {ratio:.4g}, so its output rate is {fs_out:g} Hz"
+            )
+        layouts.append(StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out))
+    return layouts
+
+
+def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
+    """``{name: names of its group}`` for stages that are the same operation with the same
+    weights at the same input rate (:func:`~.subjects.identity.groups_of`)."""
+    pairs = [(lay.stage, round(lay.fs_in, 6)) for lay in layouts if lay.plan is not None]
+    found = {}
+    for group in groups_of(pairs):
+        names = [s.name for s in group]
+        found |= dict.fromkeys(names, names)
+    return found
 
 
 def measure_all(
     model: nn.Module,
     shape: tuple[int, ...],
     stages: list[Stage],
-    found: Discovery,
+    planner: PassPlan,
     batch: int | None,
     ctx: StageContext,
     device: torch.device,
     progress: Callable[[str], None],
 ) -> tuple[torch.Tensor, list[StageResult]]:
-    """One batched probe pass of input ``shape`` and every selected stage measured on it."""
-    progress(f"probing {len(stages)} stage(s) in one batched pass")
-    y_out, taps = probe_model(model, shape, ctx.fs0, stages, batch, ctx.opts, device, ctx.period)
-    ctx.out_len = y_out.shape[-1]
-    position = {s.name: i for i, s in enumerate(found.stages)}
+    """One batched probe pass of input ``shape``, every selected stage laid out and measured
+    inside it, then each stage's attribution and standalone drive, once per group of identical
+    stages (:func:`identical_groups`)."""
+    progress(f"probing and measuring {len(stages)} stage(s) in one batched pass")
+    y_out, taps = probe_model(
+        model, shape, ctx.fs0, stages, planner, batch, ctx.opts, device, ctx.settings
+    )
+    layouts = [taps[s.name].layout for s in stages]
+    ctx.group_of = identical_groups(layouts)
+    distinct = len({tuple(ctx.group_of.get(lay.stage.name, [lay.stage.name])) for lay in layouts})
+    progress(f"tracing lines; driving {distinct} distinct stage(s) alone")
     results: list[StageResult] = []
     for stage in stages:
-        progress(f"measuring {stage.name}")
-        later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
-        result = measure_model_stage(stage, taps[stage.name], later, results, ctx)
+        result = finish_stage(taps[stage.name], results, ctx)
         if result is not None:
             results.append(result)
     return y_out, results
@@ -370,7 +394,9 @@ def check_model(
     factor = model_factor(found, length, notes)
     fs_model_in = sample_rate / factor
     groups = input_groups(math.prod(shape[:-1]))
-    ratios = stage_ratios(found, stages, sample_rate, factor) or [periods.Fraction(1)]
+    layouts = stage_layouts(found, stages, sample_rate, notes)
+    ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]
+    ratios = ratios or [periods.Fraction(1)]
     requested = None if inferred else shape[-1]
     period, frames = periods.choose_period(ratios, 16, requested, factor, notes)
     if batch is not None and frames > shape[-1]:
@@ -388,8 +414,14 @@ def check_model(
         if lead is not None:
             frames = max(frames, math.ceil((PERIODS + 2 * lead) * period))
             shape = (*shape[:-1], frames)
-        ctx = StageContext(sample_rate, 0, fs_model_in, period, groups, settings, opts, [], [])
-        y_out, results = measure_all(model, shape, stages, found, batch, ctx, device, progress)
+        ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
+        planner = PassPlan(
+            sample_rate, fs_model_in, period, groups, round(factor * frames),
+            [r for s in found.stages if (r := integer_rate(s))],
+            {s.name: [t.factor for t in found.stages[i + 1 :]] for i, s in enumerate(found.stages)},
+            ctx.notes,
+        )  # fmt: skip
+        y_out, results = measure_all(model, shape, stages, planner, batch, ctx, device, progress)
         settled = all(
             r.measurement.periodicity_error_db <= PERIODICITY_TOLERANCE_DB for r in results
         )
@@ -421,7 +453,7 @@ def check_model(
         notes.append(message)
         findings.append(Finding("discovery", "info", "model", message))
     return Report(
-        subject=subject or {"kind": "model"},
+        subject={**(subject or {"kind": "model"}), "input_shape": list(shape)},
         sample_rate_hz=sample_rate,
         probe_samples=shape[-1],
         seed=opts.seed,

@@ -10,8 +10,10 @@ the factors of a run of consecutive later stages (or 1), else to an integer
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,8 +26,10 @@ from .measure.analysis import (
     LineSettings,
     StageMeasurement,
     StagePlan,
-    measure_stage,
+    StageTaps,
+    measure_reduced,
     output_lines,
+    reduce_stage,
 )
 from .measure.attribution import assign_origins, trace_inputs
 from .measure.multitone import design_multitone, groups_for, min_period
@@ -91,14 +95,25 @@ def per_probe(t: torch.Tensor, probes: int = len(PROBES)) -> torch.Tensor | None
     return t.reshape(probes, -1, t.shape[-1])
 
 
-def nominal_ratio(length: int, shorter: int, factors: list[float]) -> tuple[float, bool]:
+def factor_products(factors: list[float], limit: float = 2.0**24) -> set[float]:
+    """Every product of a subset of ``factors`` (1 included), up to ``limit``."""
+    products = {1.0}
+    for factor in factors:
+        products |= {p * factor for p in products if p * factor <= limit}
+    return products
+
+
+def nominal_ratio(
+    length: int, shorter: int, factors: list[float], every: list[float] | None = None
+) -> tuple[float, bool]:
     """``length / shorter`` as a rate ratio, and whether it snapped cleanly.
 
-    Tried in turn: the nearest product of a run of consecutive ``factors`` (or 1) within
-    :data:`RATIO_TOLERANCE`; an integer within 2 % and 0.1; the nearest product within
-    :data:`LOOSE_TOLERANCE` (short inputs, where a crop of a few frames is a large fraction:
-    WaveRNN's upsampler drops 4 of 64 frames); else the ratio itself. The last two are not
-    clean: the caller notes them.
+    Tried in turn: the nearest product of a run of consecutive ``factors`` (or 1), or the
+    reciprocal of a product of any of ``every`` (a stage running faster than the output, as
+    BigVGAN's x2 anti-aliasing before its /2), within :data:`RATIO_TOLERANCE`; an integer
+    within 2 % and 0.1; the nearest such product within :data:`LOOSE_TOLERANCE` (short inputs,
+    where a crop of a few frames is a large fraction: WaveRNN's upsampler drops 4 of 64
+    frames); else the ratio itself. The last two are not clean: the caller notes them.
     """
     ratio = length / shorter
     products = {1.0}
@@ -107,6 +122,7 @@ def nominal_ratio(length: int, shorter: int, factors: list[float]) -> tuple[floa
         for factor in factors[start:]:
             product *= factor
             products.add(product)
+    products |= {1 / p for p in factor_products(every or [])}
     best = min(products, key=lambda p: abs(math.log(ratio / p)))
     if abs(ratio / best - 1) <= RATIO_TOLERANCE:
         return best, True
@@ -127,38 +143,45 @@ def integer_rate(stage: Stage) -> int | None:
     return None
 
 
+def nonfinite_finding(where: str, bad: list[str]) -> Finding:
+    """A failing finding: NaN or Inf in ``where`` for the ``bad`` probes."""
+    return Finding(
+        "numerics",
+        "fail",
+        where,
+        f"non-finite values (NaN/Inf) in {where} for the {', '.join(bad)} probe(s)",
+        "the model produces NaN or Inf for these inputs",
+        "check the model's weights and input range",
+    )
+
+
 def finite_or_finding(t: torch.Tensor, where: str, findings: list[Finding]) -> bool:
     """False (and a failing finding) when ``t`` holds NaN or Inf."""
     if torch.isfinite(t).all():
         return True
     bad = [name for i, name in enumerate(PROBES) if not torch.isfinite(t[i]).all()]
-    findings.append(
-        Finding(
-            "numerics",
-            "fail",
-            where,
-            f"non-finite values (NaN/Inf) in {where} for the {', '.join(bad)} probe(s)",
-            "the model produces NaN or Inf for these inputs",
-            "check the model's weights and input range",
-        )
-    )
+    findings.append(nonfinite_finding(where, bad))
     return False
 
 
 def measure_alone(
-    stage: Stage, x: torch.Tensor, fs_in: float, opts: ModelOptions, settings: LineSettings
+    stage: Stage,
+    tapped: TapShape,
+    fs_in: float,
+    opts: ModelOptions,
+    settings: LineSettings,
 ) -> StageMeasurement | None:
     """Drive a replayable stage with fresh probes at its own input rate, as ``upsampcheck
     layer`` would (silence is zeros, whatever ``--silence-value`` says about the model input);
-    the input keeps the tapped shape except batch and, where the op allows, a length that gives
-    :data:`OUTPUT_SAMPLES` at the output (shorter for wide stages: at most
+    the input keeps the tapped shape (``tapped``) except batch and, where the op allows, a
+    length that gives :data:`OUTPUT_SAMPLES` at the output (shorter for wide stages: at most
     :data:`ALONE_ELEMENTS` input values per probe, never shorter than the tapped input). Each
     input channel gets its own bins up to 8 channels (:mod:`.measure.multitone`)."""
     rate = integer_rate(stage)
-    if stage.replay is None or x.is_complex() or rate is None:
+    if stage.replay is None or tapped.complex or rate is None:
         return None
     opts = replace(opts, silence_value=0.0)
-    shape = tuple(x.shape[1:])
+    shape = tapped.shape
     channels = math.prod(shape[:-1])
     frames = min(math.ceil(OUTPUT_SAMPLES / rate), ALONE_ELEMENTS // channels)
     for length in (max(shape[-1], frames), shape[-1]):
@@ -169,7 +192,7 @@ def measure_alone(
             continue
         groups = groups_for(channels) if period >= min_period(groups_for(channels)) else 1
         signals = probe_batch((*shape[:-1], length), fs_in, opts, period, groups)
-        signals = signals.to(x.device, x.dtype)
+        signals = signals.to(tapped.device, tapped.dtype)
         try:
             with torch.no_grad():
                 y = stage.replay(signals)
@@ -191,34 +214,159 @@ def measure_on_periods(
 ) -> StageMeasurement:
     """:func:`~.measure.analysis.measure_stage` on the middle periods of the probe rows
     ``x (5, C, T_in)``, ``y (5, C', T_out)``; the sweep and tone for the figures."""
+    return measure_reduced(reduce_on_periods(x, y, plan), plan, settings)
+
+
+def reduce_on_periods(x: torch.Tensor, y: torch.Tensor, plan: StagePlan) -> StageTaps:
+    """The middle periods of the probe rows ``x (5, C, T_in)``, ``y (5, C', T_out)`` reduced
+    (:func:`~.measure.analysis.reduce_stage`), the sweep and tone kept for the figures."""
     n_in, n_out = plan.period_in, plan.period_out
     others = {name: y[i] for i, name in enumerate(PROBES) if i >= 3}
-    return measure_stage(
-        periods.centre_periods(x[:3], n_in), periods.centre_periods(y[:3], n_out), plan,
-        settings, others,
-    )  # fmt: skip
+    return reduce_stage(
+        periods.centre_periods(x[:3], n_in), periods.centre_periods(y[:3], n_out), plan, others
+    )
+
+
+@dataclass(frozen=True)
+class TapShape:
+    """What a stage's tapped input leaves behind for driving the stage alone: its shape per
+    probe (no batch), dtype, device, and whether it is complex."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+    complex: bool
+
+
+@dataclass
+class StageLayout:
+    """Where a stage sits in the model: its integer factor, its rates (``fs_out = sample_rate /
+    ratio``, ``ratio`` snapped to the factors discovery found, so ``fs_in · rate == fs_out``
+    exactly), and its :class:`StagePlan`, or why it cannot be measured."""
+
+    stage: Stage
+    rate: int | None
+    fs_in: float
+    fs_out: float
+    plan: StagePlan | None = None
+    why: str | None = None
+
+
+@dataclass
+class PassPlan:
+    """What lays a stage out as the probe pass reaches it (:meth:`layout`): the output's rate
+    and (expected) length, the model input's rate and multitone period, every stage's integer
+    factor and each stage's later factors, the lowest input rate laid out so far (the grid),
+    and where loose snaps are noted."""
+
+    sample_rate: float
+    fs0: float
+    period: int
+    groups: int
+    out_len: int
+    every: list[int]
+    later: dict[str, list[float]]
+    notes: list[str]
+    lowest: float = math.inf
+
+    def layout(self, stage: Stage, length: int) -> StageLayout:
+        """The layout of ``stage``, whose output is ``length`` samples long in this pass: its
+        output rate is ``sample_rate`` over the model output's length / ``length``, snapped
+        (:func:`nominal_ratio`: a run of later stages' factors, or one over a product of any,
+        for a stage that runs faster than the output); its input rate that over its factor.
+        A loose snap is noted."""
+        rate = integer_rate(stage)
+        ratio, clean = nominal_ratio(self.out_len, length, self.later[stage.name], self.every)
+        fs_out = self.sample_rate / ratio
+        if not clean:
+            self.notes.append(
+                f"{stage.name}: output/stage length ratio {self.out_len / length:.4g} taken "
+                f"as {ratio:.4g}, so its output rate is {fs_out:g} Hz"
+            )
+        layout = StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out)
+        if rate is None:
+            layout.why = "its factor is not an integer"
+            return layout
+        period_in = periods.whole(periods.rate_ratio(layout.fs_in / self.fs0) * self.period)
+        if period_in is None or period_in < 16:
+            layout.why = f"its rate {layout.fs_in:g} Hz does not divide the probe period"
+            return layout
+        self.lowest = min(self.lowest, layout.fs_in)
+        grid = max(1, round(self.lowest / (self.fs0 / self.period)))
+        layout.plan = StagePlan(layout.fs_in, rate, period_in, self.period, self.groups, grid)
+        return layout
+
+
+@dataclass
+class Tapped:
+    """A stage's probe-pass signals as the in-pass reducer left them: the measurement (None,
+    with ``why``, when it cannot be measured), the tapped input's :class:`TapShape`, and the
+    probes whose output held NaN or Inf."""
+
+    shape: TapShape
+    layout: StageLayout
+    measurement: StageMeasurement | None = None
+    why: str | None = None
+    nonfinite: list[str] | None = None
+
+
+def reduce_tap(
+    stage: Stage, planner: PassPlan, settings: LineSettings, x_raw: torch.Tensor,
+    y_raw: torch.Tensor,
+) -> Tapped:  # fmt: skip
+    """Lay out and measure a stage on its tapped ``(input, output)`` right where it runs,
+    keeping only the measurement: the model's own tensors are never held past the call."""
+    layout = planner.layout(stage, y_raw.shape[-1])
+    x, y = per_probe(x_raw), per_probe(y_raw)
+    shape = TapShape(tuple(x_raw.shape[1:]), x_raw.dtype, x_raw.device, x_raw.is_complex())
+    if layout.rate is None:
+        return Tapped(shape, layout, why="its factor is not an integer")
+    if y is None:
+        return Tapped(shape, layout, why="its output does not keep the probes along the batch")
+    if not torch.isfinite(y).all():
+        bad = [name for i, name in enumerate(PROBES) if not torch.isfinite(y[i]).all()]
+        return Tapped(shape, layout, nonfinite=bad)
+    if x is None or x.shape[-1] * layout.rate < y.shape[-1] // 2:
+        what = "complex" if x_raw.is_complex() else "not a per-probe signal"
+        why = f"its input is {what}, so the probes cannot be traced through it"
+        return Tapped(shape, layout, why=why)
+    if not x.any():
+        why = (
+            "not reached by the probes (its input is zero for every probe: an unused branch, "
+            "or one driven by the model's own noise)"
+        )
+        return Tapped(shape, layout, why=why)
+    if layout.plan is None:
+        return Tapped(shape, layout, why=layout.why)
+    try:
+        return Tapped(shape, layout, measure_on_periods(x, y, layout.plan, settings))
+    except (ValueError, UsageError):
+        return Tapped(shape, layout, why="too few samples; lengthen --input-shape")
 
 
 def run_probes(
     model: nn.Module,
     signals: torch.Tensor,
-    stages: list[Stage],
+    reducers: dict[str, Callable],
     method: str,
     batch: int | None,
-) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """:func:`~.subjects.discover.tap` on the whole probe batch, or, for a model exported with
-    a fixed batch of ``batch`` examples, one pass per probe (each repeated ``batch`` times), the
-    results stacked probe-major as if the batch had run at once."""
+) -> tuple[torch.Tensor, dict[str, Tapped]]:
+    """:func:`~.subjects.discover.tap` on the whole probe batch, each stage reduced inside the
+    pass; or, for a model exported with a fixed batch of ``batch`` examples, one pass per
+    probe (each repeated ``batch`` times), the taps stacked probe-major as if the batch had run
+    at once, then reduced."""
     if batch is None:
-        return tap(model, signals, stages, method)
+        return tap(model, signals, [], method, reducers)
     outputs, taps = [], {}
     for row in signals:
-        out, part = tap(model, row.expand(batch, *row.shape).contiguous(), stages, method)
+        out, part = tap(
+            model, row.expand(batch, *row.shape).contiguous(), [], method, dict.fromkeys(reducers)
+        )
         outputs.append(out)
         for name, pair in part.items():
             taps.setdefault(name, []).append(pair)
     joined = {
-        name: (torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs]))
+        name: reducers[name](torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs]))
         for name, pairs in taps.items()
     }
     return torch.cat(outputs), joined
@@ -229,17 +377,20 @@ def probe_model(
     shape: tuple[int, ...],
     fs: float,
     stages: list[Stage],
+    planner: PassPlan,
     batch: int | None,
     opts: ModelOptions,
     device: torch.device,
-    period: int,
-) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    settings: LineSettings,
+) -> tuple[torch.Tensor, dict[str, Tapped]]:
     """The batched probe pass: every probe of shape ``shape`` at the model's input rate ``fs``
-    (the multitone of ``period`` samples) through the model (:func:`run_probes`). Returns the
-    output per probe ``(P, k, T)`` and each stage's tapped ``(input, output)``, probe-major."""
-    signals = probe_batch(shape, fs, opts, period).to(device, model_dtype(model))
+    (the multitone of ``planner.period`` samples) through the model (:func:`run_probes`), each
+    of ``stages`` laid out by ``planner`` and measured inside the pass (:func:`reduce_tap`).
+    Returns the output per probe ``(P, k, T)`` and each stage's :class:`Tapped`."""
+    signals = probe_batch(shape, fs, opts, planner.period).to(device, model_dtype(model))
+    reducers = {s.name: functools.partial(reduce_tap, s, planner, settings) for s in stages}
     try:
-        output, taps = run_probes(model, signals, stages, opts.method, batch)
+        output, taps = run_probes(model, signals, reducers, opts.method, batch)
     except StageError as exc:
         raise StageError(f"{exc} (check --input-shape / --method)") from None
     y_out = per_probe(output)
@@ -250,11 +401,11 @@ def probe_model(
 
 @dataclass
 class StageContext:
-    """What measuring each stage of one model shares: the model output's rate and length, the
-    model's input rate and multitone period, and where findings and notes go."""
+    """What measuring each stage of one model shares: the model output's rate, the model's
+    input rate and multitone period, the standalone measurements of each group of identical
+    stages, and where findings and notes go."""
 
     sample_rate: float
-    out_len: int
     fs0: float
     period: int
     groups: int
@@ -262,6 +413,10 @@ class StageContext:
     opts: ModelOptions
     findings: list[Finding]
     notes: list[str]
+    alone: dict[str, StageMeasurement | None] = field(default_factory=dict)
+    """Standalone measurement by the name of the first stage of its group."""
+    group_of: dict[str, list[str]] = field(default_factory=dict)
+    """Each stage's group of identical stages (names, its own first)."""
 
     def not_measured(self, stage: Stage, why: str) -> None:
         """An ``info`` finding: the stage was found but not measured, because ``why``."""
@@ -269,73 +424,41 @@ class StageContext:
         self.findings.append(Finding("discovery", "info", stage.name, message))
 
 
-def measure_model_stage(
-    stage: Stage,
-    tapped: tuple[torch.Tensor, torch.Tensor],
-    later: list[float],
-    done: list[StageResult],
-    ctx: StageContext,
-) -> StageResult | None:
-    """Measure one stage on its ``tapped`` (input, output) at its own rates, or say why not.
-
-    Its output rate is ``sample_rate / r``, ``r`` the model output's length over the stage
-    output's snapped to a product of the ``later`` stages' factors (:func:`nominal_ratio`);
-    its input rate is that over its integer factor. The stages measured before it (``done``)
-    give the grids its lines are checked against and the lines its own are traced to. It is
-    measured on the two middle periods of its tapped signals (``N_in = M · fs_in / fs0``).
-    """
-    x, y = (per_probe(t) for t in tapped)
-    rate = integer_rate(stage)
-    if rate is None:
-        ctx.not_measured(stage, "its factor is not an integer")
+def finish_stage(tapped: Tapped, done: list[StageResult], ctx: StageContext) -> StageResult | None:
+    """The result of a stage measured in the probe pass (or a finding saying why not): its
+    lines' origins traced through the stages measured before it (``done``), and its
+    standalone measurement, shared by every stage of its group (driven once)."""
+    layout = tapped.layout
+    stage = layout.stage
+    if tapped.nonfinite:
+        ctx.findings.append(nonfinite_finding(stage.name, tapped.nonfinite))
         return None
-    if y is None:
-        ctx.not_measured(stage, "its output does not keep the probes along the batch")
+    if tapped.measurement is None:
+        ctx.not_measured(stage, tapped.why or "no measurement")
         return None
-    if not finite_or_finding(y, stage.name, ctx.findings):
-        return None
-    ratio, clean = nominal_ratio(ctx.out_len, y.shape[-1], later)
-    fs_out = ctx.sample_rate / ratio
-    if not clean:
-        ctx.notes.append(
-            f"{stage.name}: output/stage length ratio {ctx.out_len / y.shape[-1]:.4g} taken as "
-            f"{ratio:.4g}, so its output rate is {fs_out:g} Hz"
-        )
-    fs_in = fs_out / rate
-    if x is None or x.shape[-1] * rate < y.shape[-1] // 2:
-        what = "complex" if tapped[0].is_complex() else "not a per-probe signal"
-        ctx.not_measured(stage, f"its input is {what}, so the probes cannot be traced through it")
-        return None
-    if not x.any():
-        ctx.not_measured(
-            stage,
-            "not reached by the probes (its input is zero for every probe: an unused branch, "
-            "or one driven by the model's own noise)",
-        )
-        return None
-    period_in = periods.whole(periods.rate_ratio(fs_in / ctx.fs0) * ctx.period)
-    if period_in is None or period_in < 16:
-        ctx.not_measured(stage, f"its rate {fs_in:g} Hz does not divide the probe period")
-        return None
-    lowest = min([*(r.fs_in_hz for r in done), fs_in])
-    grid = max(1, round(lowest / (ctx.fs0 / ctx.period)))
-    plan = StagePlan(fs_in, rate, period_in, ctx.period, ctx.groups, grid)
-    try:
-        measurement = measure_on_periods(x, y, plan, ctx.settings)
-    except (ValueError, UsageError):
-        ctx.not_measured(stage, "too few samples; lengthen --input-shape")
-        return None
+    measurement = tapped.measurement
     # Attribution follows the signal: what is already at this stage's input is inherited
     # (from whichever stage made it, in any branch), not introduced here.
     tol = measurement.bin_hz / 2
     upstream = trace_inputs(measurement.input_lines, done, tol, stage.name)
-    assign_origins(measurement.lines, upstream, fs_in, rate, stage.name, tol)
-    details = stage_details(stage, rate)
+    assign_origins(measurement.lines, upstream, layout.fs_in, layout.rate, stage.name, tol)
+    details = stage_details(stage, layout.rate)
+    group = ctx.group_of.get(stage.name, [stage.name])
+    if len(group) > 1:
+        details["identical_stages"] = group
     if ctx.opts.standalone:
-        alone = measure_alone(stage, tapped[0], fs_in, ctx.opts, ctx.settings)
-        if alone is not None:
-            details["standalone"] = alone
-    return StageResult(len(done), stage.name, kind_of(stage), rate, fs_in, measurement, details)
+        first = group[0]
+        if first not in ctx.alone:
+            ctx.alone[first] = measure_alone(
+                stage, tapped.shape, layout.fs_in, ctx.opts, ctx.settings
+            )
+        if ctx.alone[first] is not None:
+            details["standalone"] = ctx.alone[first]
+            if first != stage.name:
+                details["standalone_of"] = first
+    return StageResult(
+        len(done), stage.name, kind_of(stage), layout.rate, layout.fs_in, measurement, details
+    )
 
 
 def trace_output_lines(

@@ -236,6 +236,8 @@ def reduce_periods(y: torch.Tensor, period: int) -> Periods:
 def grid_residue(fold: torch.Tensor, residue: float, period: int) -> tuple[torch.Tensor, float]:
     """A row's ``fold (C, N)`` folded again to ``period`` (a divisor of ``N``) and its residue
     there: ``residue + mean((fold - refold)²)`` (:func:`reduce_periods`)."""
+    if fold.shape[-1] % period:
+        raise ValueError(f"a {fold.shape[-1]}-sample period holds no whole {period}-sample one")
     one = fold.reshape(fold.shape[0], -1, period).mean(-2)
     extra = (fold.reshape(fold.shape[0], -1, period) - one.unsqueeze(-2)).pow(2).mean()
     return one, residue + float(extra)

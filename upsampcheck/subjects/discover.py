@@ -346,16 +346,22 @@ def discover(model: nn.Module, inputs: torch.Tensor, method: str = "forward") ->
 
 
 def tap(
-    model: nn.Module, inputs: torch.Tensor, stages: list[Stage], method: str = "forward"
-) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """One forward pass returning the analysed output and each stage's ``(input, output)``.
+    model: nn.Module,
+    inputs: torch.Tensor,
+    stages: list[Stage],
+    method: str = "forward",
+    reducers: dict[str, Any] | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """One forward pass returning the analysed output and each stage's ``(input, output)``,
+    or, with ``reducers`` (``{name: reduce(input, output)}``), what each stage's reducer made
+    of them inside the pass.
 
     ``inputs`` may have another batch size than at :func:`discover`. Tensors are detached
     and stay on the model's device.
     """
-    want = {s.name for s in stages}
+    want = reducers if reducers is not None else {s.name for s in stages}
     log, output = _run(model, inputs, method, want)
-    missing = sorted(want - log.taps.keys())
+    missing = sorted(set(want) - log.taps.keys())
     if missing:
         raise StageError(f"stages did not run in the tap pass: {', '.join(missing)}")
     return _analysed(output)[1].detach(), log.taps

@@ -60,6 +60,9 @@ class Stage:
     module: nn.Module | None = None
     replay: Callable[[torch.Tensor], torch.Tensor] | None = None
     time_axis: bool = True
+    operands: tuple = ()
+    """A functional stage's other arguments (its input left out): with the op, what makes two
+    calls the same operation (:mod:`.identity`)."""
 
     @property
     def length_ratio(self) -> float:
@@ -173,6 +176,12 @@ class Call:
     y: torch.Tensor
     functional: bool = False  # name is "<module>:<op>", made unique only when it is a stage
 
+    def operands(self) -> tuple:
+        """The call's arguments with the stage input left out: ``(args, sorted kwargs)``."""
+        args = tuple(None if i == self.loc else a for i, a in enumerate(self.args))
+        kwargs = tuple(sorted((k, v) for k, v in self.kwargs.items() if k != self.loc))
+        return args, kwargs
+
     def replay(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``replay(x)``: the same module or function with ``x`` in place of the stage input
         and the other arguments as they were, under ``no_grad``; its first floating tensor."""
@@ -200,9 +209,11 @@ class Call:
 
 class StageLog:
     """The stages one pass finds, keyed by call order, and (for a tap pass) the tensors of the
-    stages named in ``want``: ``taps[name] = (input, output)``, detached."""
+    stages named in ``want``: ``taps[name] = (input, output)``, detached, or, when ``want`` maps
+    names to reducers, ``reduce(input, output)`` computed while the model runs (so nothing of the
+    stage's signals outlives the call)."""
 
-    def __init__(self, want: set[str] | None = None) -> None:
+    def __init__(self, want: set[str] | dict[str, Callable] | None = None) -> None:
         self.want = want
         self.calls: Counter[str] = Counter()
         self.seq = 0
@@ -237,11 +248,14 @@ class StageLog:
         if c.functional:
             c.name = self.unique(c.name)
         stage = Stage(
-            c.name, kind, factor, tuple(c.x.shape), tuple(c.y.shape), module, replay, time_axis
-        )
+            c.name, kind, factor, tuple(c.x.shape), tuple(c.y.shape), module, replay, time_axis,
+            c.operands() if c.functional else (),
+        )  # fmt: skip
         self.stages.append((c.seq, stage))
         if self.want is not None and c.name in self.want:
-            self.taps[c.name] = (c.x.detach(), c.y.detach())
+            reduce = self.want.get(c.name) if isinstance(self.want, dict) else None
+            pair = (c.x.detach(), c.y.detach())
+            self.taps[c.name] = reduce(*pair) if reduce is not None else pair
 
     def add_recognised(self, c: Call, kind: str, rate: Any, module: nn.Module | None) -> None:
         """Add a recognised call as a time stage, an other-axis stage or nothing.
