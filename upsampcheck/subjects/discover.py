@@ -400,5 +400,26 @@ def tap(
     log, output = _run(model, inputs, method, want)
     missing = sorted(want - log.taps.keys())
     if missing:
-        raise StageError(f"stages did not run in the tap pass: {', '.join(missing)}")
+        message = f"stages did not run in the tap pass: {', '.join(missing)}"
+        raise StageError(message + _fixed_length_hint(stages, inputs, output))
     return _analysed(output)[1].detach(), log.taps
+
+
+def _fixed_length_hint(stages: list[Stage], inputs: torch.Tensor, output: Any) -> str:
+    """Why the whole-model stage (``"<root>"``, a shape-growth stage) can vanish in the tap
+    pass: the output no longer grows with the input, as a TorchScript trace that baked in its
+    example's output length (``y[..., :4 T]`` at the example's ``T``) does for longer inputs.
+    ``""`` when that is not what happened."""
+    root = next((s for s in stages if s.name == ROOT), None)
+    found = first_tensor(output, real=True)
+    if root is None or found is None or inputs.ndim == 0:
+        return ""
+    length, out_len = inputs.shape[-1], found[1].shape[-1]
+    if out_len / length >= MIN_SHAPE_GROWTH or out_len / length >= root.length_ratio / 2:
+        return ""
+    return (
+        f"; the output length does not follow the input ({root.out_shape[-1]} samples for "
+        f"{root.in_shape[-1]} in at discovery, {out_len} for {length} now): the model (or its "
+        f"trace) fixes its output length; trace or export it at {length} input samples or "
+        "with a dynamic time axis, or check the eager model"
+    )
