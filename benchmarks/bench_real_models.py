@@ -92,7 +92,8 @@ def main() -> int:
         for name in args.models.split(","):
             builder, package, fs = MODELS[name]
             if importlib.util.find_spec(package) is None:
-                print(f"{name}: skipped, package {package!r} is not installed (pip install -e '.[bench]')")
+                hint = "pip install -e '.[bench]'"
+                print(f"{name}: skipped, package {package!r} is not installed ({hint})")
                 continue
             shape, stages = probe_shape(tool, builder, fs, tmp)
             print(f"{name}: {stages} stages, probe batch (5, {shape})", flush=True)
@@ -103,25 +104,40 @@ def main() -> int:
             }
             runs = round_robin(benches, args.repeat, args.warmup, tmp)
             keys = ("wall_s", "cpu_s", "peak_rss_mib")
-            stats = {k: {key: summary([r[key] for r in rs]) for key in keys} for k, rs in runs.items()}
+            stats = {
+                k: {key: summary([r[key] for r in rs]) for key in keys} for k, rs in runs.items()
+            }
             wall = stats["tool"]["wall_s"]["median"] / stats["bare"]["wall_s"]["median"]
-            memory = stats["tool"]["peak_rss_mib"]["median"] / stats["bare"]["peak_rss_mib"]["median"]
+            memory = (
+                stats["tool"]["peak_rss_mib"]["median"] / stats["bare"]["peak_rss_mib"]["median"]
+            )
             forward = [float(r["stdout"].strip().splitlines()[-1]) for r in runs["bare"]]
-            figures[name] = {"shape": shape, "stages": stages, "commands": stats,
-                             "wall_ratio": wall, "memory_ratio": memory,
-                             "bare_forward_s": summary(forward)}
+            figures[name] = {
+                "shape": shape,
+                "stages": stages,
+                "commands": stats,
+                "wall_ratio": wall,
+                "memory_ratio": memory,
+                "bare_forward_s": summary(forward),
+            }
             rows.append((name, stages, shape, stats, wall, memory))
     print()
-    print(f"{'model':<12}{'stages':>7}  {'batch':<14}{'tool s':>8}{'bare s':>8}{'wall x':>8}"
-          f"{'tool MiB':>10}{'bare MiB':>10}{'mem x':>7}")
+    print(
+        f"{'model':<12}{'stages':>7}  {'batch':<14}{'tool s':>8}{'bare s':>8}{'wall x':>8}"
+        f"{'tool MiB':>10}{'bare MiB':>10}{'mem x':>7}"
+    )
     for name, stages, shape, stats, wall, memory in rows:
         t, b = stats["tool"], stats["bare"]
         verdict = "PASS" if max(wall, memory) <= TARGET else "MISS"
-        print(f"{name:<12}{stages:>7}  {'5,' + shape:<14}{t['wall_s']['median']:>8.1f}"
-              f"{b['wall_s']['median']:>8.1f}{wall:>8.2f}{t['peak_rss_mib']['median']:>10.0f}"
-              f"{b['peak_rss_mib']['median']:>10.0f}{memory:>7.2f}  {verdict}")
-    print(f"target: wall and peak-memory ratio <= {TARGET} for every model (medians of "
-          f"{args.repeat} run(s))")
+        print(
+            f"{name:<12}{stages:>7}  {'5,' + shape:<14}{t['wall_s']['median']:>8.1f}"
+            f"{b['wall_s']['median']:>8.1f}{wall:>8.2f}{t['peak_rss_mib']['median']:>10.0f}"
+            f"{b['peak_rss_mib']['median']:>10.0f}{memory:>7.2f}  {verdict}"
+        )
+    print(
+        f"target: wall and peak-memory ratio <= {TARGET} for every model (medians of "
+        f"{args.repeat} run(s))"
+    )
     write_json(args.json, {**info, "models": figures})
     return 0
 

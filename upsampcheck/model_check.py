@@ -268,19 +268,42 @@ def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
     return factor
 
 
+SCALING_TOLERANCE = 0.25
+"""A longer input's output this much shorter than the length ratio predicts is clipped."""
+
+
 def fixed_length_findings(out_short: int, short: int, out_long: int, long: int) -> list[Finding]:
     """A warning when the output length did not follow the input length between discovery
     (``short`` in, ``out_short`` out) and the probe pass (``long`` in, ``out_long`` out): an op
     with a fixed output size, or a trace that baked in its example's length (EnCodec traced at
-    16000 samples), so rates read off length ratios mean nothing."""
-    if short == long or abs(out_long - out_short) > 1:
+    16000 samples), so rates read off length ratios mean nothing.
+
+    Two shapes of it: the output is the same length for both inputs (within a sample), or the
+    longer input's output falls more than :data:`SCALING_TOLERANCE` short of what the shorter
+    one's length ratio predicts (a trace that cut ``y[..., :4 T]`` at its example's ``4 T``
+    passes short inputs whole and clips long ones)."""
+    if short == long:
         return []
-    message = (
-        f"the output length does not follow the input: {out_long} samples for inputs of "
-        f"{short} and {long}; the model (or its trace) fixes its output length, so the stage "
-        "rates and lines below are not the model's"
+    (a, out_a), (b, out_b) = sorted([(short, out_short), (long, out_long)])
+    fix = (
+        f"trace or export the model at the input length the probe uses ({long} samples) or "
+        "with a dynamic time axis, or check the eager model"
     )
-    fix = "trace or export the model at the input length you check, or pass that --input-shape"
+    if abs(out_long - out_short) <= 1:
+        message = (
+            f"the output length does not follow the input: {out_long} samples for inputs of "
+            f"{short} and {long}; the model (or its trace) fixes its output length, so the "
+            "stage rates and lines below are not the model's"
+        )
+    elif out_b < (1 - SCALING_TOLERANCE) * out_a * b / a:
+        message = (
+            f"the output length does not follow the input: {out_a} samples for {a} in (x"
+            f"{out_a / a:.4g}) but {out_b} for {b} in (x{out_b / b:.4g}); the model (or its "
+            "trace) clips its output at a fixed length, so the stage rates and lines below "
+            "are not the model's"
+        )
+    else:
+        return []
     return [Finding("discovery", "warn", "model", message, "a fixed output length", fix)]
 
 

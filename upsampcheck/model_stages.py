@@ -111,9 +111,12 @@ def nominal_ratio(
     Tried in turn: the nearest product of a run of consecutive ``factors`` (or 1), or the
     reciprocal of a product of any of ``every`` (a stage running faster than the output, as
     BigVGAN's x2 anti-aliasing before its /2), within :data:`RATIO_TOLERANCE`; an integer
-    within 2 % and 0.1; the nearest such product within :data:`LOOSE_TOLERANCE` (short inputs,
-    where a crop of a few frames is a large fraction: WaveRNN's upsampler drops 4 of 64
-    frames); else the ratio itself. The last two are not clean: the caller notes them.
+    within 2 % and 0.1; below 1, the reciprocal of an integer within 2 % (the signal is
+    decimated after the stage by an op that is no stage: Demucs resamples its output back down
+    with ``julius.resample_frac(x, 2, 1)``); the nearest such product within
+    :data:`LOOSE_TOLERANCE` (short inputs, where a crop of a few frames is a large fraction:
+    WaveRNN's upsampler drops 4 of 64 frames); else the ratio itself. The last two are not
+    clean: the caller notes them.
     """
     ratio = length / shorter
     products = {1.0}
@@ -128,6 +131,8 @@ def nominal_ratio(
         return best, True
     if abs(ratio - round(ratio)) <= min(0.02 * ratio, 0.1):
         return float(round(ratio)), True
+    if 0 < ratio < 1 and abs(ratio * round(1 / ratio) - 1) <= 0.02:
+        return 1 / round(1 / ratio), True
     if abs(ratio / best - 1) <= LOOSE_TOLERANCE:
         return best, False
     return ratio, False

@@ -2,10 +2,16 @@
 
 The time axis is the **last** dimension. One forward pass runs under ``torch.no_grad()`` with a
 pre-hook and a forward hook on every submodule and a :class:`~torch.overrides.TorchFunctionMode`
-that sees every torch function call. Hooks and mode are removed in ``finally``, also when the
-model raises; a failure becomes a one-line :class:`~upsampcheck.errors.StageError` naming the
-innermost module the exception came out of (forward hooks use ``always_call=True``, so an
-exception the model catches itself does not confuse the module stack).
+that sees every torch function call. torch's global module hooks see the module calls outside
+the model's tree: a module built inside ``forward`` (``julius.resample_frac(x, 1, 2)`` builds a
+``ResampleFrac`` and calls it; ``torchaudio.transforms.Resample(...)(x)`` alike) or held in a
+plain list. Such a call is treated like a submodule's and named after the module running it,
+``"<innermost running module>:<class>"`` (``"<root>:ResampleFrac"``); the model's own modules
+are left to their own hooks, so nothing fires twice. Hooks and mode are removed in ``finally``,
+also when the model raises; a failure becomes a one-line
+:class:`~upsampcheck.errors.StageError` naming the innermost module the exception came out of
+(forward hooks use ``always_call=True``, so an exception the model catches itself does not
+confuse the module stack).
 
 What counts as a stage (``in`` = the call's first floating or complex tensor argument that is
 not a Parameter, ``out`` = the first floating or complex tensor of its result):
@@ -26,7 +32,10 @@ not a Parameter, ``out`` = the first floating or complex tensor of its result):
    their last axis is features in ``(B, T, C)`` layouts) lengthened the last axis. It catches
    hand-written upsamplers: the 1-D subpixel reshape ``view(B, C, S, T).permute(0, 1, 3, 2)
    .reshape(B, C, T * S)``, zero insertion ``y = x.new_zeros(B, C, T * S); y[..., ::S] = x``,
-   ... Named by the module, ``module`` set, ``replay`` = the module when it was called with
+   julius' polyphase resampler (``conv1d`` with ``stride=old_sr`` giving ``new_sr`` phase
+   channels, interleaved by ``transpose(1, 2).reshape(..., -1)``: x2 for ``resample_frac(x, 1,
+   2)``; its way back down, ``resample_frac(x, 2, 1)``, halves the axis and is no stage) ...
+   Named by the module, ``module`` set, ``replay`` = the module when it was called with
    one tensor. The threshold keeps padding (``T -> T + p``) out, provided ``T >= p``; fractional
    hand-written upsampling below 2 is missed. Also missed: growth written directly in a module
    whose children already upsample (the module is explained by them), or outside any module.
@@ -49,20 +58,24 @@ outside any module call when ``method`` is not ``forward``); a module or op that
 once in one pass gets ``"#2"``, ``"#3"`` ... on its later calls.
 
 **Compiled models** (TorchScript, and the flat graph of a loaded torch.export archive) run their
-submodules where no hook sees them: :mod:`.discover_compiled` watches them at the ATen
-level and names their stages as this module does. :class:`Stage` and the rules shared by both
+submodules where no hook sees them (and keep no trace of modules built inside ``forward``: a
+julius resample inside a traced or exported model is not found there):
+:mod:`.discover_compiled` watches them at the ATen level and names their stages as this module
+does. :class:`Stage` and the rules shared by both
 paths (rate factor, other-axis growth, names made unique) live in :mod:`.stages`.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules import module as nn_module
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
@@ -187,6 +200,7 @@ class _Recorder(TorchFunctionMode):
     def __init__(self, names: dict[nn.Module, str], want: set[str] | None = None) -> None:
         super().__init__()
         self.names = names
+        self.thread = threading.get_ident()
         self.log = StageLog(want)
         self.stack: list[_Frame] = []
         self.depth = 0
@@ -198,7 +212,10 @@ class _Recorder(TorchFunctionMode):
         muted = parent is not None and (
             parent.muted or isinstance(parent.module, (_MODULES, parametrize.ParametrizationList))
         )
-        name = self.log.unique(self.names.get(module, ROOT))
+        base = self.names.get(module)
+        if base is None:  # built or held outside the model's tree: named after its caller
+            base = f"{parent.name if parent else ROOT}:{_type_name(module)}"
+        name = self.log.unique(base)
         self.stack.append(_Frame(name, module, args, kwargs, self.log.next_seq(), muted))
 
     def post_hook(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
@@ -217,6 +234,26 @@ class _Recorder(TorchFunctionMode):
         explained = self._finish(frame, output)
         if explained and self.stack:
             self.stack[-1].explained = True
+
+    # -- modules outside the model's tree (global hooks) ------------------------------------
+    def _foreign(self, module: nn.Module) -> bool:
+        """True for a module call the per-module hooks do not see: a module built inside
+        ``forward`` (``julius.resample_frac``'s ``ResampleFrac``) or held in a plain list or
+        attribute, called in the thread that runs the pass."""
+        return module not in self.names and threading.get_ident() == self.thread
+
+    def foreign_pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if self._foreign(module):
+            self.pre_hook(module, args, {})  # torch's global pre-hooks see no kwargs
+
+    def foreign_post_hook(self, module: nn.Module, args: tuple, *rest: Any) -> None:
+        # (kwargs, output) normally; (output,) only when torch calls it as forward raises.
+        if not self._foreign(module):
+            return
+        kwargs, output = (rest[0], rest[1]) if len(rest) == 2 else ({}, None)
+        if kwargs and self.stack and self.stack[-1].module is module:
+            self.stack[-1].kwargs = kwargs
+        self.post_hook(module, args, kwargs, output)
 
     def _finish(self, f: _Frame, output: Any) -> bool:
         """Record a finished module call if it is a stage; True if it explains time growth."""
@@ -281,6 +318,12 @@ def _run_eager(
     hooked = [m for m in names if m is not model or method == "forward"]
     handles = []
     try:
+        handles.append(nn_module.register_module_forward_pre_hook(rec.foreign_pre_hook))
+        handles.append(
+            nn_module.register_module_forward_hook(
+                rec.foreign_post_hook, with_kwargs=True, always_call=True
+            )
+        )
         for m in hooked:
             handles.append(m.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
             handles.append(
@@ -363,5 +406,26 @@ def tap(
     log, output = _run(model, inputs, method, want)
     missing = sorted(set(want) - log.taps.keys())
     if missing:
-        raise StageError(f"stages did not run in the tap pass: {', '.join(missing)}")
+        message = f"stages did not run in the tap pass: {', '.join(missing)}"
+        raise StageError(message + _fixed_length_hint(stages, inputs, output))
     return _analysed(output)[1].detach(), log.taps
+
+
+def _fixed_length_hint(stages: list[Stage], inputs: torch.Tensor, output: Any) -> str:
+    """Why the whole-model stage (``"<root>"``, a shape-growth stage) can vanish in the tap
+    pass: the output no longer grows with the input, as a TorchScript trace that baked in its
+    example's output length (``y[..., :4 T]`` at the example's ``T``) does for longer inputs.
+    ``""`` when that is not what happened."""
+    root = next((s for s in stages if s.name == ROOT), None)
+    found = first_tensor(output, real=True)
+    if root is None or found is None or inputs.ndim == 0:
+        return ""
+    length, out_len = inputs.shape[-1], found[1].shape[-1]
+    if out_len / length >= MIN_SHAPE_GROWTH or out_len / length >= root.length_ratio / 2:
+        return ""
+    return (
+        f"; the output length does not follow the input ({root.out_shape[-1]} samples for "
+        f"{root.in_shape[-1]} in at discovery, {out_len} for {length} now): the model (or its "
+        f"trace) fixes its output length; trace or export it at {length} input samples or "
+        "with a dynamic time axis, or check the eager model"
+    )
