@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..report.findings import Report
-from ..report.text import by_stage, render_text
+from ..report.text import note_lines, render_text, summary_entries
 from ..units import hz
 from .html import write_html
 from .render import FigureRenderer
@@ -57,9 +57,17 @@ def write_report_folder(
     return folder.out
 
 
+STAGE_SHARE = 5
+"""The summary table's stage column folds names longer than a fifth of the terminal (at
+least :data:`STAGE_MIN` characters): the finding gets the rest."""
+STAGE_MIN = 14
+
+
 def print_summary(data: dict[str, Any], out: Path | None) -> None:
     """The findings as a rich table, why and what to change for each failure or warning, and
-    the one-line verdict, on stdout."""
+    the one-line verdict, on stdout. Findings that differ only by stage and numbers are one
+    row ("N stages", ranges in the finding, the worst member's Hz and dB); the stages they are
+    on are named with their cause (:func:`~upsampcheck.report.text.summary_entries`)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -67,29 +75,42 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     styles = {"fail": "bold red", "warn": "yellow", "info": "cyan", "pass": "green"}
     subject = data["subject"]
     table = Table(title=f"upsampcheck: {subject.get('kind')} {subject.get('name', '')}")
-    for column in ("", "check", "stage", "Hz", "dB", "finding"):
-        table.add_column(column, overflow="fold")
-    findings = by_stage(data)
-    for f in findings:
+    for column in ("", "check"):
+        table.add_column(column, no_wrap=True)
+    console = Console()
+    stage_width = max(STAGE_MIN, console.width // STAGE_SHARE)
+    table.add_column("stage", overflow="fold", max_width=stage_width)
+    table.add_column("Hz", no_wrap=True)
+    table.add_column("dB", no_wrap=True)
+    table.add_column("finding", overflow="fold")
+    entries = summary_entries(data)
+    for entry in entries:
+        f = entry.first
+        worst = entry.worst()
+        shown = worst or f  # a group's Hz and dB: its worst member's, named under its count
+        stage = f"{len(entry.findings)} stages" if entry.grouped else f["stage"]
         table.add_row(
             f"[{styles[f['severity']]}]{f['severity']}[/]",
             f["check"],
-            f["stage"],
-            "" if f["freq_hz"] is None else hz(f["freq_hz"]),
-            "" if f["level_db"] is None else f"{f['level_db']:.1f}",
-            escape(f["message"]),
+            escape(stage if worst is None else f"{stage}, worst: {worst['stage']}"),
+            "" if shown["freq_hz"] is None else hz(shown["freq_hz"]),
+            "" if shown["level_db"] is None else f"{shown['level_db']:.1f}",
+            escape(entry.message(name_worst=False)),
         )
-    console = Console()
     console.print(table)
-    told: dict[tuple[str, str], list[str]] = {}
-    for f in findings:
+    told: dict[str, dict[str, list[str]]] = {}  # {fix: {cause: [where]}}
+    for entry in entries:
+        f = entry.first
         if f["severity"] in ("fail", "warn") and f["cause"]:
-            told.setdefault((f["cause"], f["fix"]), []).append(f"{f['check']} ({f['stage']})")
-    for (cause, fix), where in told.items():  # each distinct cause and fix once
-        console.print(f"[bold]{', '.join(where)}[/]: {escape(cause)}")
+            cause, fix = entry.cause()
+            where = entry.where() if entry.grouped else f["stage"]
+            told.setdefault(fix, {}).setdefault(cause, []).append(f"{f['check']} ({where})")
+    for fix, causes in told.items():  # each distinct cause once, then its fix once
+        for cause, where in causes.items():
+            console.print(f"[bold]{escape(', '.join(where))}[/]: {escape(cause)}")
         if fix:
             console.print(f"  [bold]fix:[/] {escape(fix)}")
-    for note in data.get("notes", []):
+    for note in note_lines(data):
         console.print(f"[dim]note: {escape(note)}[/]")
     where = f"; report in {out}" if out else ""
     verdict = data["verdict"]
