@@ -352,6 +352,7 @@ def reduce_tap(
 def run_probes(
     model: nn.Module,
     signals: torch.Tensor,
+    stages: list[Stage],
     reducers: dict[str, Callable],
     method: str,
     batch: int | None,
@@ -361,11 +362,15 @@ def run_probes(
     probe (each repeated ``batch`` times), the taps stacked probe-major as if the batch had run
     at once, then reduced."""
     if batch is None:
-        return tap(model, signals, [], method, reducers)
+        return tap(model, signals, stages, method, reducers)
     outputs, taps = [], {}
     for row in signals:
         out, part = tap(
-            model, row.expand(batch, *row.shape).contiguous(), [], method, dict.fromkeys(reducers)
+            model,
+            row.expand(batch, *row.shape).contiguous(),
+            stages,
+            method,
+            dict.fromkeys(reducers),
         )
         outputs.append(out)
         for name, pair in part.items():
@@ -395,7 +400,7 @@ def probe_model(
     signals = probe_batch(shape, fs, opts, planner.period).to(device, model_dtype(model))
     reducers = {s.name: functools.partial(reduce_tap, s, planner, settings) for s in stages}
     try:
-        output, taps = run_probes(model, signals, reducers, opts.method, batch)
+        output, taps = run_probes(model, signals, stages, reducers, opts.method, batch)
     except StageError as exc:
         raise StageError(f"{exc} (check --input-shape / --method)") from None
     y_out = per_probe(output)

@@ -63,6 +63,10 @@ least :data:`STAGE_MIN` characters): the finding gets the rest."""
 STAGE_MIN = 14
 
 
+INFO_ROWS = 3
+"""More ``info`` rows than this are one row in the terminal table (each stays in the files)."""
+
+
 def print_summary(data: dict[str, Any], out: Path | None) -> None:
     """The findings as a rich table, why and what to change for each failure or warning, and
     the one-line verdict, on stdout. Findings that differ only by stage and numbers are one
@@ -84,7 +88,11 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
     table.add_column("dB", no_wrap=True)
     table.add_column("finding", overflow="fold")
     entries = summary_entries(data)
+    infos = [e for e in entries if e.first["severity"] == "info"]
+    folded = infos if len(infos) > INFO_ROWS else []
     for entry in entries:
+        if entry in folded:
+            continue
         f = entry.first
         worst = entry.worst()
         shown = worst or f  # a group's Hz and dB: its worst member's, named under its count
@@ -96,6 +104,13 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
             "" if shown["freq_hz"] is None else hz(shown["freq_hz"]),
             "" if shown["level_db"] is None else f"{shown['level_db']:.1f}",
             escape(entry.message(name_worst=False)),
+        )
+    if folded:
+        count = sum(len(e.findings) for e in folded)
+        checks = ", ".join(dict.fromkeys(e.first["check"] for e in folded))
+        where = "in verdict.txt and report.json" if out else "in --format json"
+        table.add_row(
+            f"[{styles['info']}]info[/]", checks, "", "", "", f"{count} findings ({where})"
         )
     console.print(table)
     told: dict[str, dict[str, list[str]]] = {}  # {fix: {cause: [where]}}
