@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from . import model_periods as periods
+from .allocator import trim_when_grown
 from .check import OUTPUT_SAMPLES
 from .errors import StageError, UsageError
 from .measure.analysis import (
@@ -320,7 +321,9 @@ def reduce_tap(
     y_raw: torch.Tensor,
 ) -> Tapped:  # fmt: skip
     """Lay out and measure a stage on its tapped ``(input, output)`` right where it runs,
-    keeping only the measurement: the model's own tensors are never held past the call."""
+    keeping only the measurement: the model's own tensors are never held past the call (and
+    freed heap memory goes back to the system as the pass grows: :mod:`.allocator`)."""
+    trim_when_grown()
     layout = planner.layout(stage, y_raw.shape[-1])
     x, y = per_probe(x_raw), per_probe(y_raw)
     shape = TapShape(tuple(x_raw.shape[1:]), x_raw.dtype, x_raw.device, x_raw.is_complex())

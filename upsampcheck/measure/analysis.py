@@ -136,7 +136,9 @@ def interior(y: torch.Tensor, margin: int) -> torch.Tensor:
     return y[..., margin : y.shape[-1] - margin]
 
 
-BLOCK_VALUES = 2**22
+SHOWN_CHANNELS = 16
+"""The sweep's and tone's spectra (figures only) average the first this many channels."""
+BLOCK_VALUES = 2**18
 """Channels are reduced in blocks of at most this many float64 values (32 MiB)."""
 
 
@@ -268,7 +270,8 @@ class StageTaps:
     Attributes:
         x, y: the periodic rows :data:`PERIODIC` at the stage input and output, reduced.
         others: per non-periodic probe (sweep, tone), its output's Welch spectrum on the
-            display bins and channel 0 ``(T,)`` (the figures only).
+            display bins (over the first :data:`SHOWN_CHANNELS` channels) and channel 0
+            ``(T,)`` (the figures only).
     """
 
     x: Periods
@@ -284,7 +287,8 @@ def reduce_stage(
     a few mean periods and numbers instead of every sample."""
     width = min(DISPLAY_BINS, plan.period_out // 2)
     shown = {
-        name: (welch_on(s, width), s[0].detach().clone()) for name, s in (others or {}).items()
+        name: (welch_on(s[:SHOWN_CHANNELS], width), s[0].detach().clone())
+        for name, s in (others or {}).items()
     }
     return StageTaps(reduce_periods(x, plan.period_in), reduce_periods(y, plan.period_out), shown)
 

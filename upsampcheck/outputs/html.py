@@ -57,8 +57,9 @@ def build_page(
                 "Each file's long-term averaged spectrum in dB re its RMS: the program floor "
                 "dashed, the inferred grid dotted, stationary lines circled."
                 if "files" in data
-                else "Rows: stages (identical ones drawn once). Columns: each probe's averaged "
-                "spectrum in dB re signal level, lines circled and coloured by the stage that "
+                else "Rows: stages (identical ones, or the same op with the same weights at one "
+                "rate, drawn once). Columns: each probe's averaged spectrum in dB re signal "
+                "level, lines circled and coloured by the stage that "
                 "introduced them; last column: the magnitude response across the input band.",
                 scroll=True,
             )

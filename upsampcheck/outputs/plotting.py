@@ -237,7 +237,7 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
             axes[row, -1].set_title("response (dB)", fontsize=9)
         label = stage_label(stage)
         if stage["name"] in repeats:
-            label += f"\n+{len(repeats[stage['name']])} identical"
+            label += f"\n+{len(repeats[stage['name']])} like it (same op and weights)"
         axes[row, 0].set_ylabel(f"{label}\ndB re signal", fontsize=7)
     fig.suptitle(f"upsampcheck: {data['title']} - {data['verdict'].upper()}", fontsize=11,
                  y=1 - 0.12 / height)  # fmt: skip

@@ -56,10 +56,23 @@ def group_by(items: Iterable[T], key: Callable[[T], Hashable]) -> list[list[T]]:
 
 
 def identical_to(stages: list[Any]) -> dict[str, str]:
-    """``{stage name: name of the first identical stage before it}`` for every repeat."""
-    return {
-        stage.name: group[0].name for group in group_by(stages, signature) for stage in group[1:]
+    """``{stage name: name of the first identical stage before it}`` for every repeat: the same
+    measured numbers, or the same operation with the same weights at the same rate (a model's
+    ``identical_stages`` groups, such as BigVGAN's 73 anti-aliasing filters: their in-model
+    taps differ a little, their figures would not tell them apart)."""
+    names = {stage.name for stage in stages}
+    repeats = {
+        stage.name: group[0]
+        for stage in stages
+        if (group := getattr(stage, "details", {}).get("identical_stages"))
+        and group[0] != stage.name
+        and group[0] in names
     }
+    rest = [stage for stage in stages if stage.name not in repeats]
+    repeats |= {
+        stage.name: group[0].name for group in group_by(rest, signature) for stage in group[1:]
+    }
+    return repeats
 
 
 def name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
