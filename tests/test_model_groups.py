@@ -112,3 +112,20 @@ def test_bigvgan_like_vocoder_has_77_stages_at_exact_rates_in_five_drives():
         assert stage.fs_in_hz * stage.factor == stage.fs_out_hz
         assert np.log2(FS / stage.fs_in_hz) % 1 == 0  # the output rate times 2^k exactly
     assert not [n for n in report.notes if "taken as" in n]
+
+
+def test_demucs_deep_stages_get_exact_rates_from_how_much_they_grow():
+    """Demucs pads its input to a valid length, so at depth a stage's length is far from its
+    rate (ratios 7.1 and 1.7 where 4^k is due): the rates come from each stage's growth between
+    two discovery passes, and all six decoder layers run at 2 fs / 4^(6-k) exactly."""
+    demucs = pytest.importorskip("demucs.demucs")
+    torch.manual_seed(0)
+    model = demucs.Demucs(sources=["drums", "bass"], channels=4, depth=6).eval()
+    report = check_model(LoadedModel(model, "module"), ModelOptions(sample_rate=44100.0))
+    rates = {s.name: (s.fs_in_hz, s.fs_out_hz) for s in report.stages}
+    assert rates.pop("<root>:ResampleFrac") == (44100.0, 88200.0)
+    assert rates == {
+        f"decoder.{k}.3": (88200 / 4 ** (6 - k), 88200 / 4 ** (5 - k)) for k in range(6)
+    }
+    assert not [f for f in report.findings if f.check == "discovery"]
+    assert not [n for n in report.notes if "taken as" in n]

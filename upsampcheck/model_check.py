@@ -38,6 +38,7 @@ from .errors import StageError, UsageError
 from .measure.analysis import BLOCK_VALUES, LineSettings, excerpt
 from .measure.probes import PROBES
 from .model_stages import (
+    Lengths,
     PassPlan,
     StageContext,
     StageLayout,
@@ -45,6 +46,7 @@ from .model_stages import (
     finite_or_finding,
     input_groups,
     integer_rate,
+    length_ratio,
     model_dtype,
     nominal_ratio,
     probe_batch,
@@ -192,13 +194,15 @@ def discover_stages(
     batch: int | None,
     opts: ModelOptions,
     device: torch.device,
+    shorter: bool = True,
 ) -> tuple[Discovery, int]:
     """:func:`~.subjects.discover.discover` on the first probe of shape ``shape`` (repeated
     to ``batch``), and the input length it ran at.
 
-    Discovery needs the graph, not the length: a 16x shorter input is tried first (one cheap
-    pass) when ``shape`` has at least ``16 * DISCOVERY_FRAMES`` frames, the full length when
-    the model refuses it. A .pt2 (fixed ``batch``) keeps its exported shape.
+    Discovery needs the graph, not the length: unless ``shorter`` is False, a 16x shorter
+    input is tried first (one cheap pass) when ``shape`` has at least ``16 *
+    DISCOVERY_FRAMES`` frames, the full length when the model refuses it. A .pt2 (fixed
+    ``batch``) keeps its exported shape.
 
     Raises:
         StageError: the model refused the full-length input.
@@ -209,7 +213,7 @@ def discover_stages(
         first = probe_batch(probe_shape, 1.0, opts)[:1].to(device, model_dtype(model))
         return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
 
-    if batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
+    if shorter and batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
         try:
             return at_length(shape[-1] // 16)
         except StageError:
@@ -318,28 +322,32 @@ def model_memory(found: Discovery, stages: list[Stage], length: int, frames: int
 
 
 def stage_layouts(
-    found: Discovery, stages: list[Stage], sample_rate: float, notes: list[str]
-) -> list[StageLayout]:
-    """Each selected stage's factor and rates from the discovery pass's lengths: its output
-    rate is ``sample_rate`` over the model output's length / the stage output's, snapped to the
-    factors found (:func:`nominal_ratio`: a run of later stages, or one over a product of any,
-    for a stage that runs faster than the output); its input rate that over its factor, so
-    every rate is the output rate times a ratio of integers. A loose snap is noted."""
+    found: Discovery, stages: list[Stage], sample_rate: float, here: Lengths, ref: Lengths | None
+) -> tuple[list[StageLayout], bool]:
+    """Each selected stage's factor and rates from discovery (:func:`length_ratio`): its
+    output rate is ``sample_rate`` over that ratio snapped to the factors found
+    (:func:`nominal_ratio`); its input rate that over its factor, so every rate is the output
+    rate times a ratio of integers. Also whether every snap was clean."""
     position = {s.name: i for i, s in enumerate(found.stages)}
     every = [r for s in found.stages if (r := integer_rate(s))]
-    out_len, layouts = found.output_shape[-1], []
+    layouts, clean = [], True
     for stage in stages:
         rate = integer_rate(stage)
         later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
-        ratio, clean = nominal_ratio(out_len, stage.out_shape[-1], later, every)
+        ratio, ok = nominal_ratio(*length_ratio(stage.name, here, ref), later, every)
+        clean = clean and ok
         fs_out = sample_rate / ratio
-        if not clean:
-            notes.append(
-                f"{stage.name}: output/stage length ratio {out_len / stage.out_shape[-1]:.4g} "
-                f"taken as {ratio:.4g}, so its output rate is {fs_out:g} Hz"
-            )
         layouts.append(StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out))
-    return layouts
+    return layouts, clean
+
+
+def choose_model_period(
+    layouts: list[StageLayout], fs0: float, requested: int | None, factor: float,
+    notes: list[str],
+) -> tuple[int, int]:  # fmt: skip
+    """:func:`~.model_periods.choose_period` for the stages' input rates over ``fs0``."""
+    ratios = [periods.rate_ratio(lay.fs_in / fs0) for lay in layouts if lay.rate]
+    return periods.choose_period(ratios or [periods.Fraction(1)], 16, requested, factor, notes)
 
 
 def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
@@ -417,19 +425,31 @@ def check_model(
     factor = model_factor(found, length, notes)
     fs_model_in = sample_rate / factor
     groups = input_groups(math.prod(shape[:-1]))
-    layouts = stage_layouts(found, stages, sample_rate, notes)
-    ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]
-    ratios = ratios or [periods.Fraction(1)]
     requested = None if inferred else shape[-1]
-    period, frames = periods.choose_period(ratios, 16, requested, factor, notes)
+    here, ref, sized = Lengths.of(found, length), None, (found, length)
+    layouts, clean = stage_layouts(found, stages, sample_rate, here, None)
+    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [])
+    if not clean and batch is None and frames > length:
+        # Loose snaps at the short discovery length: discover again at the probe's length and
+        # take the rates from how much each stage grew in between.
+        progress("discovering again at the probe length for exact rates")
+        try:
+            longer, _ = discover_stages(model, (*shape[:-1], frames), batch, opts, device, False)
+            ref, here = here, Lengths.of(longer, frames)
+            layouts, _ = stage_layouts(found, stages, sample_rate, here, ref)
+            sized = (longer, frames)
+        except StageError:
+            pass  # the rates from the first pass, as they are
+    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes)
     if batch is not None and frames > shape[-1]:
         raise UsageError(
             f"the archive fixes the input length at {shape[-1]} samples; the probe needs at "
             f"least {frames}: re-export with a longer example input"
         )
     shape = (*shape[:-1], frames)
+    named = {s.name: s for s in found.stages} | {s.name: s for s in sized[0].stages}
     check_memory(
-        model_memory(found, stages, length, shape[-1]),
+        model_memory(sized[0], [named[s.name] for s in stages], sized[1], shape[-1]),
         "shorten --input-shape's time axis, or check fewer stages with --stage",
     )
 
@@ -442,7 +462,7 @@ def check_model(
             sample_rate, fs_model_in, period, groups, round(factor * frames),
             [r for s in found.stages if (r := integer_rate(s))],
             {s.name: [t.factor for t in found.stages[i + 1 :]] for i, s in enumerate(found.stages)},
-            ctx.notes,
+            ctx.notes, frames, factor, here if here.input != frames else ref,
         )  # fmt: skip
         y_out, results = measure_all(model, shape, stages, planner, batch, ctx, device, progress)
         settled = all(

@@ -39,7 +39,7 @@ from .report.findings import (
     Finding,
     StageResult,
 )
-from .subjects.discover import Stage, tap
+from .subjects.discover import Discovery, Stage, tap
 
 if TYPE_CHECKING:
     from .model_check import ModelOptions
@@ -49,6 +49,8 @@ MAX_INPUT_GROUPS = 2
 """Model inputs with up to this many channels (mono, stereo) get one bin group per channel."""
 ALONE_ELEMENTS = 2**19
 """A stage driven alone gets at most this many input values per probe (channels x frames)."""
+SLOPE_SAMPLES = 16
+"""A stage's rate is read off its growth between two passes when it grew by this much."""
 RATIO_TOLERANCE = 0.05
 """Length ratios within 5 % of a product of stage factors are taken as that product."""
 LOOSE_TOLERANCE = 0.25
@@ -181,7 +183,7 @@ def measure_alone(
     layer`` would (silence is zeros, whatever ``--silence-value`` says about the model input);
     the input keeps the tapped shape (``tapped``) except batch and, where the op allows, a
     length that gives :data:`OUTPUT_SAMPLES` at the output (shorter for wide stages: at most
-    :data:`ALONE_ELEMENTS` input values per probe, never shorter than the tapped input). Each
+    :data:`ALONE_ELEMENTS` input values per probe), else the tapped length. Each
     input channel gets its own bins up to 8 channels (:mod:`.measure.multitone`)."""
     rate = integer_rate(stage)
     if stage.replay is None or tapped.complex or rate is None:
@@ -190,7 +192,7 @@ def measure_alone(
     shape = tapped.shape
     channels = math.prod(shape[:-1])
     frames = min(math.ceil(OUTPUT_SAMPLES / rate), ALONE_ELEMENTS // channels)
-    for length in (max(shape[-1], frames), shape[-1]):
+    for length in dict.fromkeys((frames, shape[-1])):  # the tapped length if the op needs it
         period = 16
         while periods.periods_in(length, 2 * period):
             period *= 2
@@ -245,6 +247,36 @@ class TapShape:
 
 
 @dataclass
+class Lengths:
+    """A pass's lengths: its input's, its output's, and each stage's output (by name)."""
+
+    input: int
+    output: int
+    stages: dict[str, int]
+
+    @classmethod
+    def of(cls, found: Discovery, length: int) -> Lengths:
+        """The lengths of a discovery pass at input ``length``."""
+        return cls(length, found.output_shape[-1], {s.name: s.out_shape[-1] for s in found.stages})
+
+
+def length_ratio(
+    name: str, here: Lengths, ref: Lengths | None, slope: float | None = None
+) -> tuple[float, float]:
+    """``(model output samples, stage output samples)`` whose ratio is the stage's rate
+    ratio: their growth between the pass ``ref`` and this one where the stage grew by at least
+    :data:`SLOPE_SAMPLES` (padding and cropping cancel: Demucs pads its input to a valid
+    length, so at depth the lengths themselves are far from the rates), else the lengths. The
+    output's growth is ``slope`` times the input's when given (the model factor)."""
+    own = here.stages[name]
+    if ref is not None and name in ref.stages and abs(own - ref.stages[name]) >= SLOPE_SAMPLES:
+        grown = (here.input - ref.input) * slope if slope else here.output - ref.output
+        if grown:
+            return grown, own - ref.stages[name]
+    return here.output, own
+
+
+@dataclass
 class StageLayout:
     """Where a stage sits in the model: its integer factor, its rates (``fs_out = sample_rate /
     ratio``, ``ratio`` snapped to the factors discovery found, so ``fs_in · rate == fs_out``
@@ -273,6 +305,10 @@ class PassPlan:
     every: list[int]
     later: dict[str, list[float]]
     notes: list[str]
+    frames: int = 0
+    factor: float = 1.0
+    ref: Lengths | None = None
+    """A discovery pass at another input length: rates from each stage's growth since."""
     lowest: float = math.inf
 
     def layout(self, stage: Stage, length: int) -> StageLayout:
@@ -282,11 +318,13 @@ class PassPlan:
         for a stage that runs faster than the output); its input rate that over its factor.
         A loose snap is noted."""
         rate = integer_rate(stage)
-        ratio, clean = nominal_ratio(self.out_len, length, self.later[stage.name], self.every)
+        here = Lengths(self.frames, self.out_len, {stage.name: length})
+        lengths = length_ratio(stage.name, here, self.ref, self.factor)
+        ratio, clean = nominal_ratio(*lengths, self.later[stage.name], self.every)
         fs_out = self.sample_rate / ratio
         if not clean:
             self.notes.append(
-                f"{stage.name}: output/stage length ratio {self.out_len / length:.4g} taken "
+                f"{stage.name}: output/stage length ratio {lengths[0] / lengths[1]:.4g} taken "
                 f"as {ratio:.4g}, so its output rate is {fs_out:g} Hz"
             )
         layout = StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out)
