@@ -66,3 +66,72 @@ def demucs_700m() -> nn.Module:
     from demucs.demucs import Demucs
 
     return Demucs(sources=["drums", "bass", "other", "vocals"], channels=146)
+
+
+# -- the survey's other architectures (benchmarks/survey_models.py) ------------------------
+
+
+def demucs_v2() -> nn.Module:
+    """Demucs v2 at its published size (64 channels, four sources)."""
+    from demucs.demucs import Demucs
+
+    return Demucs(sources=["drums", "bass", "other", "vocals"])
+
+
+def hdemucs() -> nn.Module:
+    """Hybrid Demucs (v3), four sources."""
+    from demucs.hdemucs import HDemucs
+
+    return HDemucs(sources=["drums", "bass", "other", "vocals"])
+
+
+def htdemucs() -> nn.Module:
+    """Hybrid Transformer Demucs (v4), four sources."""
+    from demucs.htdemucs import HTDemucs
+
+    return HTDemucs(sources=["drums", "bass", "other", "vocals"])
+
+
+def dac_44k() -> nn.Module:
+    """The whole Descript Audio Codec at 44.1 kHz: encoder, quantizer, decoder."""
+    from dac.model.dac import DAC
+
+    return DAC()
+
+
+def encodec_24k() -> nn.Module:
+    """The whole EnCodec 24 kHz model (random init, nothing downloaded)."""
+    from encodec import EncodecModel
+
+    return EncodecModel.encodec_model_24khz(pretrained=False)
+
+
+def snac_24k() -> nn.Module:
+    """SNAC's 24 kHz codec at its default configuration."""
+    from snac import SNAC
+
+    return SNAC(sampling_rate=24000)
+
+
+def vocos_mel() -> nn.Module:
+    """Vocos (mel, 100 bands, 24 kHz): a ConvNeXt backbone and an ISTFT head; ``--method
+    decode`` runs it from a mel spectrogram."""
+    from vocos import Vocos
+    from vocos.feature_extractors import MelSpectrogramFeatures
+    from vocos.heads import ISTFTHead
+    from vocos.models import VocosBackbone
+
+    return Vocos(
+        MelSpectrogramFeatures(sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100),
+        VocosBackbone(input_channels=100, dim=512, intermediate_dim=1536, num_layers=8),
+        ISTFTHead(dim=512, n_fft=1024, hop_length=256),
+    )
+
+
+def alias_free_upsampler() -> nn.Module:
+    """alias-free-torch's ``UpSample1d`` x2 after a conv: the Kaiser-sinc upsampler BigVGAN
+    took."""
+    from alias_free_torch import UpSample1d
+    from torch import nn as torch_nn
+
+    return torch_nn.Sequential(torch_nn.Conv1d(1, 4, 7, padding=3), UpSample1d(2))

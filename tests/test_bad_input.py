@@ -186,14 +186,26 @@ def test_a_model_without_an_upsampling_stage_passes_with_its_report_and_plots_on
     assert any("no upsampling stage" in f["message"] for f in report["findings"])
 
 
-def test_a_stage_no_probe_reaches_is_reported_as_not_reached(cli, tmp_path):
+def test_a_stage_no_probe_reaches_is_driven_alone_and_warns_with_its_own_lines(cli, tmp_path):
+    """``unused`` only ever sees zeros (a noise branch at z = 0): not measured in the model,
+    but driven alone its DC lines are those of its polyphase sums, so it warns."""
+    from oracles import dc_line_levels
+
+    from upsampcheck.subjects.loading import load_model
+
     result = cli("model", "--arch", "model_fixtures:UnreachedBranch", "--input-shape", "1,4000",
                  "--format", "json", "--no-plots")  # fmt: skip
     assert result.code in (0, 1), result.err
     report = result.json()
     assert [s["name"] for s in report["stages"]] == ["up"]
     (finding,) = [f for f in report["findings"] if f["stage"] == "unused"]
-    assert finding["severity"] == "info" and "not reached by the probes" in finding["message"]
+    assert finding["severity"] == "warn" and "not reached by the probes" in finding["message"]
+    loaded = load_model(None, "model_fixtures:UnreachedBranch", None, False, 0, None)
+    weight = loaded.module.unused.weight.detach().double().numpy()
+    expected = dc_line_levels(weight, 4, 16000)
+    loudest = max(expected, key=expected.get)
+    assert finding["freq_hz"] == pytest.approx(loudest)
+    assert finding["level_db"] == pytest.approx(expected[loudest], abs=0.5)
 
 
 def test_a_forward_pass_that_never_returns_is_stopped_by_timeout_naming_the_stage(cli, tmp_path):

@@ -80,6 +80,22 @@ def test_grouped_standalone_drive_matches_the_kernel_image_rejection_formula(cha
     assert len(set(gains)) == 5
 
 
+def test_measured_inside_the_pass_on_each_device_with_the_kernel_formula(device):
+    """The probes, the in-pass folding and DFTs and the standalone drive run where the model
+    is (``--device cuda`` on a GPU); the numbers do not depend on it."""
+    torch.manual_seed(0)
+    report = check_model(
+        LoadedModel(SharedFilterChain().eval(), "module"),
+        ModelOptions(sample_rate=FS, input_shape=(2, 1024), device=device),
+    )
+    assert report.device.startswith(device)
+    kernel = af.kaiser_sinc().double().numpy().ravel()
+    alone = report.stages[1].details["standalone"]
+    expected = image_rejection_db(kernel, 2, alone.image_tone_hz, alone.fs_in)
+    assert alone.image_rejection_db == pytest.approx(expected, abs=0.01)
+    assert [s.fs_in_hz for s in report.stages] == [FS / 2] + [FS] * 6
+
+
 def test_stages_at_the_output_rate_get_exact_rates_without_a_note(chain):
     report, _ = chain
     for stage in report.stages[1:]:

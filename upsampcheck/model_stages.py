@@ -40,6 +40,7 @@ from .report.findings import (
     StageResult,
 )
 from .subjects.discover import Discovery, Stage, tap
+from .units import hz
 
 if TYPE_CHECKING:
     from .model_check import ModelOptions
@@ -352,6 +353,7 @@ class Tapped:
     measurement: StageMeasurement | None = None
     why: str | None = None
     nonfinite: list[str] | None = None
+    unreached: bool = False
 
 
 def reduce_tap(
@@ -381,7 +383,7 @@ def reduce_tap(
             "not reached by the probes (its input is zero for every probe: an unused branch, "
             "or one driven by the model's own noise)"
         )
-        return Tapped(shape, layout, why=why)
+        return Tapped(shape, layout, why=why, unreached=True)
     if layout.plan is None:
         return Tapped(shape, layout, why=layout.why)
     try:
@@ -475,6 +477,33 @@ class StageContext:
         self.findings.append(Finding("discovery", "info", stage.name, message))
 
 
+def unreached_finding(layout: StageLayout, tapped: Tapped, ctx: StageContext) -> None:
+    """A stage no probe reaches (its input is zero: an unused branch, or one the model drives
+    with its own noise) is driven alone where it can be; its own lines, which the model's
+    output would carry whenever that branch is driven, make the finding a warning."""
+    stage = layout.stage
+    alone = None
+    if ctx.opts.standalone and layout.rate is not None:
+        alone = measure_alone(stage, tapped.shape, layout.fs_in, ctx.opts, ctx.settings)
+    if alone is None or not alone.lines:
+        ctx.not_measured(stage, tapped.why or "not reached by the probes")
+        return
+    loudest = alone.lines[0]
+    message = (
+        f"{stage.kind} x{stage.factor:g} found but not reached by the probes (its input is "
+        f"zero for every probe); driven alone it makes {len(alone.lines)} tonal line(s), "
+        f"loudest {hz(loudest.freq_hz)} Hz at {loudest.level_db:.1f} dB ({loudest.probe} probe)"
+    )
+    cause = (
+        "a branch the probes never drive (the model's own noise, or an unused input) has an "
+        "upsampler whose lines reach the output whenever that branch is driven"
+    )
+    fix = "check this stage on its own (upsampcheck layer), or drive the branch (--input)"
+    ctx.findings.append(
+        Finding("tonal", "warn", stage.name, message, cause, fix, loudest.freq_hz, loudest.level_db)
+    )
+
+
 def finish_stage(tapped: Tapped, done: list[StageResult], ctx: StageContext) -> StageResult | None:
     """The result of a stage measured in the probe pass (or a finding saying why not): its
     lines' origins traced through the stages measured before it (``done``), and its
@@ -483,6 +512,9 @@ def finish_stage(tapped: Tapped, done: list[StageResult], ctx: StageContext) -> 
     stage = layout.stage
     if tapped.nonfinite:
         ctx.findings.append(nonfinite_finding(stage.name, tapped.nonfinite))
+        return None
+    if tapped.measurement is None and tapped.unreached:
+        unreached_finding(layout, tapped, ctx)
         return None
     if tapped.measurement is None:
         ctx.not_measured(stage, tapped.why or "no measurement")
