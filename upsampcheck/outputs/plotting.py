@@ -246,18 +246,22 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
     fig.savefig(path, pil_kwargs={"compress_level": 6})
 
 
-def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
-    """Every figure of a report's payload into ``folder``; returns the file names written.
-    A stage identical to an earlier one (``same_as``) is drawn once, with the first."""
+def write_figures(data: dict[str, Any], folder: Path, part: str = "all") -> list[str]:
+    """The figures of a report's payload into ``folder``; returns the file names written:
+    ``part`` "stages" (each stage's spectrograms), "summary" (``summary.png``) or "all". A
+    stage identical to an earlier one (``same_as``) is drawn once, with the first."""
     stages, names = data["stages"], []
     if not stages:  # nothing measured (no upsampling stage): no figure to draw
         return names
-    top = db_top(stages)
-    for stage, stem in zip(stages, file_stems(s["name"] for s in stages), strict=True):
-        if not stage.get("same_as"):
-            names += plot_spectrograms(stage, folder, stem, top)
-    plot_summary(data, folder / SUMMARY_PNG)
-    return [*names, SUMMARY_PNG]
+    if part in ("all", "stages"):
+        top = db_top(stages)
+        for stage, stem in zip(stages, file_stems(s["name"] for s in stages), strict=True):
+            if not stage.get("same_as"):
+                names += plot_spectrograms(stage, folder, stem, top)
+    if part in ("all", "summary"):
+        plot_summary(data, folder / SUMMARY_PNG)
+        names.append(SUMMARY_PNG)
+    return names
 
 
 def plot_trend(trend: dict[str, Any], path: Path) -> None:

@@ -59,25 +59,26 @@ def _serve(conn: Any, parent: int) -> None:
             return
         if job is None:
             return
-        data, folder = job
+        data, folder, part = job
         try:
             if plotting is None:
                 raise RuntimeError(failure)
-            conn.send(("ok", draw(plotting, data, Path(folder))))
+            conn.send(("ok", draw(plotting, data, Path(folder), part)))
         except OSError as exc:  # a full disk: the parent reports it as an environment fault
             conn.send(("oserror", (exc.errno, exc.strerror or str(exc))))
         except BaseException as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def draw(plotting: Any, data: dict[str, Any], folder: Path) -> list[str]:
-    """Write ``data``'s figures: an audio report's with :mod:`.plotting_audio`, any other's
-    with ``plotting`` (the module already imported)."""
+def draw(plotting: Any, data: dict[str, Any], folder: Path, part: str = "all") -> list[str]:
+    """Write ``data``'s figures (``part``: see :func:`~.plotting.write_figures`): an audio
+    report's with :mod:`.plotting_audio` (all of them), any other's with ``plotting`` (the
+    module already imported)."""
     if data.get("kind") == "audio":
         from .plotting_audio import write_figures
 
-        return write_figures(data, folder)
-    return plotting.write_figures(data, folder)
+        return write_figures(data, folder) if part != "stages" else []
+    return plotting.write_figures(data, folder, part)
 
 
 class FigureRenderer:
@@ -94,12 +95,28 @@ class FigureRenderer:
             child.close()
 
     def render(self, data: dict[str, Any], folder: Path) -> list[str]:
-        """Draw every figure of ``data`` into ``folder``; returns the file names."""
+        """Draw every figure of ``data`` into ``folder``; returns the file names. With a child
+        and more than one stage to draw, the two cores share the work: the child draws the
+        summary while this process draws the stages' spectrograms."""
         if self._conn is None:
             from . import plotting
 
             return draw(plotting, data, folder)
-        self._conn.send((data, str(folder)))
+        split = data.get("kind") != "audio" and len(data.get("stages", [])) > 1
+        self._conn.send((data, str(folder), "summary" if split else "all"))
+        mine: list[str] = []
+        if split:
+            from . import plotting
+
+            try:
+                mine = draw(plotting, data, folder, "stages")
+            finally:
+                child = self._receive()
+            return [*mine, *child]
+        return self._receive()
+
+    def _receive(self) -> list[str]:
+        """The child's answer to the job sent: its file names, or its failure raised."""
         try:
             status, value = self._conn.recv()
         except EOFError:
