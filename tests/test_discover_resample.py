@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from upsampcheck.api import check_model
 from upsampcheck.errors import StageError
-from upsampcheck.model_stages import nominal_ratio
+from upsampcheck.model.rates import nominal_ratio
 from upsampcheck.subjects.discover import discover
 
 POINTS = ("0.25", "0.5", "0.75", "0.9")

@@ -21,7 +21,7 @@ from oracles import (
 )
 
 from upsampcheck.check import check_layer, check_stack
-from upsampcheck.model_check import ModelOptions, check_model
+from upsampcheck.model.check import ModelOptions, check_model
 from upsampcheck.subjects.layers import LayerSpec, build_layer
 from upsampcheck.subjects.loading import LoadedModel
 from upsampcheck.subjects.stack import build_stack, parse_stack

@@ -16,7 +16,7 @@ import pytest
 
 from upsampcheck.check import check_layer, check_stack
 from upsampcheck.config import find_config
-from upsampcheck.model_check import ModelOptions, check_model
+from upsampcheck.model.check import ModelOptions, check_model
 from upsampcheck.outputs.folder import write_report_folder
 from upsampcheck.report.listening import band_limited_upsample, clip_stem, play_rate_factor
 from upsampcheck.subjects.layers import LayerSpec

@@ -15,7 +15,7 @@ import torch
 from oracles import box, dc_line_levels, kernel_response_db
 
 from upsampcheck.check import check_layer
-from upsampcheck.model_check import ModelOptions, check_model
+from upsampcheck.model.check import ModelOptions, check_model
 from upsampcheck.subjects.discover import discover, tap
 from upsampcheck.subjects.layers import LayerSpec, polyphase_sums
 from upsampcheck.subjects.loading import LoadedModel, load_model

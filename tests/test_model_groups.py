@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from upsampcheck import model_stages
-from upsampcheck.model_check import ModelOptions, check_model
+from upsampcheck.model import stages as model_stages
+from upsampcheck.model.check import ModelOptions, check_model
 from upsampcheck.subjects.loading import LoadedModel
 
 try:

@@ -21,8 +21,8 @@ from torch import nn
 from .audio_check import check_audio as _check_audio
 from .check import check_layer, check_stack
 from .config import AudioThresholds, Thresholds, load_audio_thresholds, load_thresholds
-from .model_check import ModelOptions
-from .model_check import check_model as _check_loaded
+from .model.check import ModelOptions
+from .model.check import check_model as _check_loaded
 from .report.findings import Report
 from .subjects.layers import LayerSpec
 from .subjects.loading import LoadedModel, load_model

@@ -179,7 +179,8 @@ def model(
         thresholds = load_thresholds(config=table, config_name=str(config), flags=flags)
         delivery.prepare()
         from ..bounds import check_seed, check_timeout
-        from ..model_check import ModelOptions, check_model, parse_shape
+        from ..model.check import ModelOptions, check_model
+        from ..model.discovery import parse_shape
 
         opts = ModelOptions(
             sample_rate=16000.0 if sample_rate is None else sample_rate,

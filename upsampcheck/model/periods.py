@@ -17,8 +17,8 @@ from fractions import Fraction
 
 import torch
 
-from .check import OUTPUT_SAMPLES, PERIODS
-from .errors import UsageError
+from ..check import OUTPUT_SAMPLES, PERIODS
+from ..errors import UsageError
 
 MIN_STAGE_PERIOD = 32
 """Samples per period at the deepest stage's input: 16 bins across its band."""
