@@ -94,8 +94,10 @@ def main() -> int:
                 if code != 2:
                     used = " ".join(flags)
                     break
-            if code == 2:
-                print(f"| {name} | exit {first} | still exit 2: {last[:120]} | | | {wall:.0f} |")
+            if code not in (0, 1) or not os.path.exists(os.path.join(out, "report.json")):
+                print(
+                    f"| {name} | exit {first} | still exit {code}: {last[:120]} | | | {wall:.0f} |"
+                )
                 continue
             found, skipped = describe(out)
             print(f"| {name} | exit {first} | {used} | {found} | {skipped} | {wall:.0f} |")
