@@ -34,8 +34,9 @@ from ..bounds import check_memory
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
 from ..errors import StageError, UsageError
-from ..measure.analysis import BLOCK_VALUES, LineSettings, excerpt
+from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
+from ..measure.reduce import BLOCK_VALUES
 from ..report.findings import (
     PERIODICITY_TOLERANCE_DB,
     Finding,

@@ -19,12 +19,11 @@ from ..measure.analysis import (
     LineSettings,
     StageMeasurement,
     StagePlan,
-    StageTaps,
     measure_reduced,
-    reduce_stage,
 )
 from ..measure.multitone import design_multitone
 from ..measure.probes import PROBES, make_probes
+from ..measure.reduce import StageTaps, reduce_stage
 from ..report.findings import Finding
 from ..subjects.discover import Stage, tap
 from . import periods
@@ -109,7 +108,7 @@ def measure_on_periods(
 
 def reduce_on_periods(x: torch.Tensor, y: torch.Tensor, plan: StagePlan) -> StageTaps:
     """The middle periods of the probe rows ``x (5, C, T_in)``, ``y (5, C', T_out)`` reduced
-    (:func:`~.measure.analysis.reduce_stage`), the sweep and tone kept for the figures."""
+    (:func:`~.measure.reduce.reduce_stage`), the sweep and tone kept for the figures."""
     n_in, n_out = plan.period_in, plan.period_out
     others = {name: y[i] for i, name in enumerate(PROBES) if i >= 3}
     return reduce_stage(

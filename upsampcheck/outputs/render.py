@@ -104,15 +104,11 @@ class FigureRenderer:
             return draw(plotting, data, folder)
         split = data.get("kind") != "audio" and len(data.get("stages", [])) > 1
         self._conn.send((data, str(folder), "summary" if split else "all"))
-        mine: list[str] = []
-        if split:
+        if split:  # on an error here, closing the renderer (now) stops the child
             from . import plotting
 
-            try:
-                mine = draw(plotting, data, folder, "stages")
-            finally:
-                child = self._receive()
-            return [*mine, *child]
+            mine = draw(plotting, data, folder, "stages")
+            return [*mine, *self._receive()]
         return self._receive()
 
     def _receive(self) -> list[str]:
