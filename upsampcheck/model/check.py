@@ -60,7 +60,7 @@ from .discovery import (
     resolve_input_shape,
     select_stages,
 )
-from .rates import Lengths, PassPlan, StageLayout, integer_rate, length_ratio, nominal_ratio
+from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
 from .stages import StageContext, finish_stage, trace_output_lines
 from .taps import finite_or_finding, input_groups, probe_model
 
@@ -100,16 +100,13 @@ def stage_layouts(
     output rate is ``sample_rate`` over that ratio snapped to the factors found
     (:func:`nominal_ratio`); its input rate that over its factor, so every rate is the output
     rate times a ratio of integers. Also whether every snap was clean."""
-    position = {s.name: i for i, s in enumerate(found.stages)}
-    every = [r for s in found.stages if (r := integer_rate(s))]
+    every, later = stage_factors(found)
     layouts, clean = [], True
     for stage in stages:
-        rate = integer_rate(stage)
-        later = [s.factor for s in found.stages[position[stage.name] + 1 :]]
-        ratio, ok = nominal_ratio(*length_ratio(stage.name, here, ref), later, every)
+        lengths = length_ratio(stage.name, here, ref)
+        layout, ok = rated(stage, lengths, later[stage.name], every, sample_rate)
+        layouts.append(layout)
         clean = clean and ok
-        fs_out = sample_rate / ratio
-        layouts.append(StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out))
     return layouts, clean
 
 
@@ -232,9 +229,8 @@ def check_model(
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
         planner = PassPlan(
             sample_rate, fs_model_in, period, groups, round(factor * frames),
-            [r for s in found.stages if (r := integer_rate(s))],
-            {s.name: [t.factor for t in found.stages[i + 1 :]] for i, s in enumerate(found.stages)},
-            ctx.notes, frames, factor, here if here.input != frames else ref,
+            *stage_factors(found), ctx.notes, frames, factor,
+            here if here.input != frames else ref,
         )  # fmt: skip
         y_out, results = measure_all(model, shape, stages, planner, batch, ctx, device, progress)
         settled = all(

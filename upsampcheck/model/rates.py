@@ -124,6 +124,28 @@ class StageLayout:
     why: str | None = None
 
 
+def stage_factors(found: Discovery) -> tuple[list[int], dict[str, list[float]]]:
+    """Every stage's integer factor, and each stage's later stages' factors (by name): what
+    :func:`nominal_ratio` snaps to."""
+    every = [r for s in found.stages if (r := integer_rate(s))]
+    later = {s.name: [t.factor for t in found.stages[i + 1 :]] for i, s in enumerate(found.stages)}
+    return every, later
+
+
+def rated(
+    stage: Stage, lengths: tuple[float, float], later: list[float], every: list[int],
+    sample_rate: float,
+) -> tuple[StageLayout, bool]:  # fmt: skip
+    """The stage's layout (no plan yet) from ``lengths`` = (model output, stage output) growth
+    (:func:`length_ratio`): its output rate ``sample_rate`` over their ratio snapped
+    (:func:`nominal_ratio`), its input rate that over its integer factor; and whether the snap
+    was clean."""
+    rate = integer_rate(stage)
+    ratio, clean = nominal_ratio(*lengths, later, every)
+    fs_out = sample_rate / ratio
+    return StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out), clean
+
+
 @dataclass
 class PassPlan:
     """What lays a stage out as the probe pass reaches it (:meth:`layout`): the output's rate
@@ -151,17 +173,16 @@ class PassPlan:
         (:func:`nominal_ratio`: a run of later stages' factors, or one over a product of any,
         for a stage that runs faster than the output); its input rate that over its factor.
         A loose snap is noted."""
-        rate = integer_rate(stage)
         here = Lengths(self.frames, self.out_len, {stage.name: length})
         lengths = length_ratio(stage.name, here, self.ref, self.factor)
-        ratio, clean = nominal_ratio(*lengths, self.later[stage.name], self.every)
-        fs_out = self.sample_rate / ratio
+        layout, clean = rated(stage, lengths, self.later[stage.name], self.every, self.sample_rate)
         if not clean:
             self.notes.append(
                 f"{stage.name}: output/stage length ratio {lengths[0] / lengths[1]:.4g} taken "
-                f"as {ratio:.4g}, so its output rate is {fs_out:g} Hz"
+                f"as {self.sample_rate / layout.fs_out:.4g}, so its output rate is "
+                f"{layout.fs_out:g} Hz"
             )
-        layout = StageLayout(stage, rate, fs_out / rate if rate else fs_out, fs_out)
+        rate = layout.rate
         if rate is None:
             layout.why = "its factor is not an integer"
             return layout
