@@ -49,15 +49,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_for_child(proc: subprocess.Popen, seconds: float = 20.0) -> int:
-    """The figure process's PID, once the run has started it."""
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    for kid in list(found):
+        found += descendants(kid)
+    return found
+
+
+def wait_for_workers(proc: subprocess.Popen, seconds: float = 20.0) -> list[int]:
+    """The PIDs of the two figure workers (a child and its child), once the run has both."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        kids = children(proc.pid)
-        if kids:
-            return kids[0]
+        kids = descendants(proc.pid)
+        if len(kids) >= 2:
+            return kids
         time.sleep(0.05)
-    raise AssertionError("the run started no figure process")
+    raise AssertionError("the run did not start its two figure workers")
 
 
 @pytest.fixture
@@ -76,14 +83,14 @@ def earlier(tmp_path) -> tuple[Path, dict[str, bytes]]:
 def test_sigint_and_sigterm_exit_with_their_code_and_leave_nothing(earlier, sig, code, words):
     out, before = earlier
     proc = upsampcheck(*SLOW, "--out", str(out))
-    child = wait_for_child(proc)
+    workers = wait_for_workers(proc)
     time.sleep(0.5)  # into the analysis
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
     assert stderr.decode().strip() == f"upsampcheck: {words}"
     time.sleep(0.2)
-    assert not alive(child)
+    assert not any(alive(pid) for pid in workers)
     assert sorted(p.name for p in out.parent.iterdir()) == ["r"]  # no staging, no lock
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
@@ -91,7 +98,7 @@ def test_sigint_and_sigterm_exit_with_their_code_and_leave_nothing(earlier, sig,
 def test_sigkill_leaves_no_process_and_frees_the_callers_stdout(earlier):
     out, before = earlier
     proc = upsampcheck(*SLOW, "--out", str(out))
-    child = wait_for_child(proc)
+    workers = wait_for_workers(proc)
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
     start = time.monotonic()
@@ -99,9 +106,9 @@ def test_sigkill_leaves_no_process_and_frees_the_callers_stdout(earlier):
     assert time.monotonic() - start < 10
     proc.wait(timeout=10)
     deadline = time.monotonic() + 5
-    while alive(child) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(child)
+    assert not any(alive(pid) for pid in workers)  # the second dies with the first
     stray = [p.name for p in out.parent.iterdir() if p.name != "r"]
     assert all(name.endswith(".upsampcheck-lock") for name in stray)  # a lock, never staging
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 SUMMARY_PNG = "summary.png"
 
@@ -30,3 +31,13 @@ def file_stems(names: Iterable[str]) -> list[str]:
 def spectrogram_png(stem: str, probe: str) -> str:
     """The spectrogram figure of one stage and probe."""
     return f"{stem}_{probe}.png"
+
+
+def figure_jobs(data: dict[str, Any]) -> list[str | int]:
+    """The figures of a report's payload as separate jobs, largest first: ``"summary"``, then
+    the index of every stage drawn (a stage identical to an earlier one, ``same_as``, is
+    drawn once, with the first). Nothing measured (no upsampling stage): no job."""
+    stages = data["stages"]
+    if not stages:
+        return []
+    return ["summary", *(i for i, stage in enumerate(stages) if not stage.get("same_as"))]

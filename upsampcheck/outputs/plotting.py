@@ -24,11 +24,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 from PIL import Image
 
 from ..units import hz
-from .names import SUMMARY_PNG, file_stems, spectrogram_png
+from .names import SUMMARY_PNG, figure_jobs, file_stems, spectrogram_png
 
 DPI = 150
 FLOOR_DB = -140.0
@@ -37,6 +37,12 @@ SUMMARY_PROBES = ("noise", "silence", "dc", "tone")
 LABELLED = 3
 """Lines labelled per panel (the loudest); every line is listed in the report's tables."""
 STAGE_COLOURS = ("#d62728", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def save_png(canvas: FigureCanvasAgg, path: Path) -> None:
+    """The canvas as drawn, as an RGB PNG at zlib level 1: the figures are opaque, and level 1
+    is a third of level 6's time for a file a few per cent larger."""
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(path, compress_level=1)
 
 
 def stage_label(stage: dict[str, Any]) -> str:
@@ -130,7 +136,7 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
         if ax.get_legend() is not None:
             ax.draw_artist(ax.get_legend())
         name = spectrogram_png(stem, probe)
-        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(folder / name, compress_level=6)
+        save_png(canvas, folder / name)
         names.append(name)
     return names
 
@@ -147,17 +153,21 @@ def envelope(spectrum_db: np.ndarray, probe: str) -> np.ndarray:
     return windows.max(axis=-1)
 
 
-def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED) -> None:
+def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED, first=True) -> None:
     """One probe's averaged spectrum: the predicted grid dotted, lines circled in the colour
     of the stage that introduced them, the strongest ``labelled`` ones labelled; under
-    silence, the DC offset as a square at 0 Hz."""
+    silence, the DC offset as a square at 0 Hz. ``first``: the row's first panel, the only one
+    with dB labels (the row shares one scale). Few ticks: they are most of the drawing cost."""
     nyquist = stage["fs_out_hz"] / 2
     ax.plot(stage["freqs_hz"], envelope(stage["spectra"][probe], probe), lw=0.7, color="C0")
-    for freq in stage["grid_hz"]:
-        ax.axvline(freq, color="0.55", lw=0.6, ls=":")
+    if len(stage["grid_hz"]):  # one collection, not one artist per line (drawing cost)
+        ax.vlines(stage["grid_hz"], 0, 1, transform=ax.get_xaxis_transform(), color="0.55",
+                  lw=0.6, ls=":")  # fmt: skip
     lines = lines_of(stage, probe)
+    for colour in dict.fromkeys(colours.get(origin, "C3") for _, _, origin in lines):
+        mine = [(f, lv) for f, lv, origin in lines if colours.get(origin, "C3") == colour]
+        ax.plot(*zip(*mine, strict=True), "o", mfc="none", mew=1.2, color=colour, ms=6)
     for rank, (freq, level, origin) in enumerate(lines):
-        ax.plot(freq, level, "o", mfc="none", mew=1.2, color=colours.get(origin, "C3"), ms=6)
         if rank < labelled:
             right = freq > 0.6 * nyquist  # label to the left, inside the panel
             ax.annotate(
@@ -177,7 +187,9 @@ def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED) -> None
     ax.set_xlim(0, nyquist)
     ax.xaxis.set_major_formatter(hz_formatter(nyquist))
     ax.set_xlabel(hz_unit(nyquist), fontsize=7, labelpad=1)
-    ax.tick_params(labelsize=6.5)
+    ax.xaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
+    ax.yaxis.set_major_locator(MultipleLocator(40))
+    ax.tick_params(labelsize=6.5, labelleft=first)
 
 
 def response_panel(ax, stage) -> None:
@@ -189,6 +201,8 @@ def response_panel(ax, stage) -> None:
     pad = max(1.0, 0.1 * (high - low))
     ax.set(xlim=(0, 1), ylim=(min(low, -3.0) - pad, max(high, 0.0) + pad))
     ax.set_xlabel("fraction of fs_in/2", fontsize=7, labelpad=1)
+    ax.xaxis.set_major_locator(MultipleLocator(0.5))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
     ax.tick_params(labelsize=6.5)
 
 
@@ -229,7 +243,7 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
     axes = fig.subplots(len(shown), cols, squeeze=False)
     for row, stage in enumerate(shown):
         for col, probe in enumerate(SUMMARY_PROBES):
-            spectrum_panel(axes[row, col], stage, probe, colours, top)
+            spectrum_panel(axes[row, col], stage, probe, colours, top, first=col == 0)
             if row == 0:
                 axes[row, col].set_title(f"{probe} probe", fontsize=9)
         response_panel(axes[row, -1], stage)
@@ -242,25 +256,25 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
     fig.suptitle(f"upsampcheck: {data['title']} - {data['verdict'].upper()}", fontsize=11,
                  y=1 - 0.12 / height)  # fmt: skip
     summary_legend(fig, colours, shown)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 6})
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    save_png(canvas, path)
 
 
-def write_figures(data: dict[str, Any], folder: Path, part: str = "all") -> list[str]:
-    """The figures of a report's payload into ``folder``; returns the file names written:
-    ``part`` "stages" (each stage's spectrograms), "summary" (``summary.png``) or "all". A
-    stage identical to an earlier one (``same_as``) is drawn once, with the first."""
-    stages, names = data["stages"], []
-    if not stages:  # nothing measured (no upsampling stage): no figure to draw
-        return names
-    if part in ("all", "stages"):
-        top = db_top(stages)
-        for stage, stem in zip(stages, file_stems(s["name"] for s in stages), strict=True):
-            if not stage.get("same_as"):
-                names += plot_spectrograms(stage, folder, stem, top)
-    if part in ("all", "summary"):
-        plot_summary(data, folder / SUMMARY_PNG)
-        names.append(SUMMARY_PNG)
+def write_figures(data: dict[str, Any], folder: Path, job: str | int = "all") -> list[str]:
+    """The figures of a report's payload into ``folder``; returns the file names written.
+    ``job``: ``"all"``, ``"summary"`` (``summary.png``) or a stage's index (that stage's
+    spectrograms, one per probe), as listed by :func:`figure_jobs`."""
+    stages = data["stages"]
+    jobs = figure_jobs(data) if job == "all" else [job]
+    names: list[str] = []
+    for one in jobs:
+        if one == "summary":
+            plot_summary(data, folder / SUMMARY_PNG)
+            names.append(SUMMARY_PNG)
+        else:
+            stem = file_stems(s["name"] for s in stages)[one]
+            names += plot_spectrograms(stages[one], folder, stem, db_top(stages))
     return names
 
 
@@ -305,5 +319,6 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 6})
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    save_png(canvas, path)

@@ -1,14 +1,19 @@
-"""Draw the figures in a second process that imports matplotlib while the first imports torch.
+"""Draw the figures in two worker processes that import matplotlib while the main one imports
+torch.
 
-Importing matplotlib and drawing take about as long as the analysis itself; on a machine with
-two cores, a child forked at start-up (before torch is imported, so no threads are copied)
-imports matplotlib in parallel and waits for the payload. Where ``fork`` is unavailable, or
-torch is already loaded (as under pytest), the figures are drawn in-process instead.
+Importing matplotlib and drawing take about as long as the analysis itself. A child forked at
+start-up (before torch is imported, so no threads are copied) imports matplotlib in parallel,
+then forks a second worker that shares those modules; when the report is ready, the main
+process hands the figures out one job at a time (the summary, then each stage's
+spectrograms) to whichever worker is free, so both cores draw and the main process never
+imports matplotlib. Where ``fork`` is unavailable, or torch is already loaded (as under
+pytest), the figures are drawn in-process instead.
 
-The child never outlives its parent: on Linux it asks the kernel for SIGKILL when the parent
-dies (``PR_SET_PDEATHSIG``, so even a SIGKILLed parent leaves no process behind), and anywhere
-it exits when its pipe closes. It ignores Ctrl-C (the parent decides) and points its standard
-streams at ``/dev/null``, so it never holds the caller's stdout or stderr open.
+The workers never outlive the run: on Linux each asks the kernel for SIGKILL when its parent
+dies (``PR_SET_PDEATHSIG``: the first dies with the main process, the second with the first,
+so even a SIGKILLed run leaves no process behind), and anywhere they exit when their pipe
+closes. They ignore Ctrl-C (the main process decides) and point their standard streams at
+``/dev/null``, so they never hold the caller's stdout or stderr open.
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections import deque
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from .names import figure_jobs
+
 PR_SET_PDEATHSIG = 1
+WORKERS = 2
 
 
 def _detach(parent: int) -> None:
@@ -45,76 +55,123 @@ def _detach(parent: int) -> None:
     os.close(null)
 
 
-def _serve(conn: Any, parent: int) -> None:
-    """Child: import the plotting code, then draw each payload sent until ``None`` arrives."""
+def _serve_workers(conns: list[Any], ends: list[Any], parent: int) -> None:
+    """First worker: import the plotting code, fork the second worker, then each serves its
+    own pipe (``conns``; ``ends``: the main process's ends, closed here) until it closes."""
     _detach(parent)
+    for end in ends:
+        end.close()
     try:
         from . import plotting
-    except BaseException as exc:  # reported when the parent asks for figures
+    except BaseException as exc:  # reported when the main process asks for figures
         plotting, failure = None, f"{type(exc).__name__}: {exc}"
+    else:
+        failure = ""
+    first = os.getpid()
+    second = os.fork() if len(conns) > 1 else -1
+    if second == 0:  # the second worker: dies with the first, which dies with the main one
+        try:
+            _detach(first)
+            conns[0].close()
+            _serve(conns[1], plotting, failure)
+        finally:
+            os._exit(0)
+    for conn in conns[1:]:
+        conn.close()
+    _serve(conns[0], plotting, failure)
+    if second > 0:
+        os.waitpid(second, 0)
+
+
+def _serve(conn: Any, plotting: Any, failure: str) -> None:
+    """A worker: keep the last payload sent, draw each job sent, until ``None`` or EOF."""
+    data = folder = None
     while True:
         try:
-            job = conn.recv()
+            message = conn.recv()
         except EOFError:
             return
-        if job is None:
+        if message is None:
             return
-        data, folder, part = job
+        if message[0] == "data":
+            _, data, folder = message
+            continue
         try:
             if plotting is None:
                 raise RuntimeError(failure)
-            conn.send(("ok", draw(plotting, data, Path(folder), part)))
-        except OSError as exc:  # a full disk: the parent reports it as an environment fault
+            conn.send(("ok", draw(plotting, data, Path(folder), message[1])))
+        except OSError as exc:  # a full disk: the main process reports it as an environment fault
             conn.send(("oserror", (exc.errno, exc.strerror or str(exc))))
         except BaseException as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def draw(plotting: Any, data: dict[str, Any], folder: Path, part: str = "all") -> list[str]:
-    """Write ``data``'s figures (``part``: see :func:`~.plotting.write_figures`): an audio
-    report's with :mod:`.plotting_audio` (all of them), any other's with ``plotting`` (the
-    module already imported)."""
+def jobs_of(data: dict[str, Any]) -> list[str | int]:
+    """The drawing jobs of a payload: an audio report's figures are one job, a stage report's
+    are :func:`~.names.figure_jobs`."""
+    return ["all"] if data.get("kind") == "audio" else figure_jobs(data)
+
+
+def draw(plotting: Any, data: dict[str, Any], folder: Path, job: str | int = "all") -> list[str]:
+    """Write one job's figures (:func:`jobs_of`) into ``folder``: an audio report's with
+    :mod:`.plotting_audio` (all of them), any other's with ``plotting`` (the module already
+    imported)."""
     if data.get("kind") == "audio":
         from .plotting_audio import write_figures
 
-        return write_figures(data, folder) if part != "stages" else []
-    return plotting.write_figures(data, folder, part)
+        return write_figures(data, folder)
+    return plotting.write_figures(data, folder, job)
 
 
 class FigureRenderer:
-    """``render(data, folder)`` draws a report's figures, in a pre-forked child when it can."""
+    """``render(data, folder)`` draws a report's figures, in pre-forked workers when it can."""
 
     def __init__(self, background: bool = True) -> None:
-        self._conn = self._process = None
+        self._conns: list[Any] = []
+        self._process = None
         usable = "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
         if background and usable:
             context = multiprocessing.get_context("fork")
-            self._conn, child = context.Pipe()
-            self._process = context.Process(target=_serve, args=(child, os.getpid()), daemon=True)
+            pipes = [context.Pipe() for _ in range(WORKERS)]
+            mine, theirs = [p[0] for p in pipes], [p[1] for p in pipes]
+            self._process = context.Process(
+                target=_serve_workers, args=(theirs, mine, os.getpid()), daemon=True
+            )
             self._process.start()
-            child.close()
+            for conn in theirs:
+                conn.close()
+            self._conns = mine
 
     def render(self, data: dict[str, Any], folder: Path) -> list[str]:
-        """Draw every figure of ``data`` into ``folder``; returns the file names. With a child
-        and more than one stage to draw, the two cores share the work: the child draws the
-        summary while this process draws the stages' spectrograms."""
-        if self._conn is None:
+        """Draw every figure of ``data`` into ``folder``; returns the file names, in job order.
+        With workers, each job goes to the first one free, so the two cores share the work."""
+        if not self._conns:
             from . import plotting
 
             return draw(plotting, data, folder)
-        split = data.get("kind") != "audio" and len(data.get("stages", [])) > 1
-        self._conn.send((data, str(folder), "summary" if split else "all"))
-        if split:  # on an error here, closing the renderer (now) stops the child
-            from . import plotting
+        jobs = list(enumerate(jobs_of(data)))
+        if not jobs:
+            return []
+        for conn in self._conns:
+            conn.send(("data", data, str(folder)))
+        waiting, busy, done = deque(jobs), {}, {}
+        for conn in self._conns:
+            if waiting:
+                busy[conn] = waiting.popleft()
+                conn.send(("job", busy[conn][1]))
+        while busy:  # on an error here, closing the renderer (now) stops the workers
+            for conn in wait(list(busy)):
+                done[busy.pop(conn)[0]] = self._receive(conn)
+                if waiting:
+                    busy[conn] = waiting.popleft()
+                    conn.send(("job", busy[conn][1]))
+        return [name for index in sorted(done) for name in done[index]]
 
-            mine = draw(plotting, data, folder, "stages")
-            return [*mine, *self._receive()]
-        return self._receive()
-
-    def _receive(self) -> list[str]:
-        """The child's answer to the job sent: its file names, or its failure raised."""
+    @staticmethod
+    def _receive(conn: Any) -> list[str]:
+        """A worker's answer to the job sent: its file names, or its failure raised."""
         try:
-            status, value = self._conn.recv()
+            status, value = conn.recv()
         except EOFError:
             raise RuntimeError("the figure process died while drawing") from None
         if status == "oserror":
@@ -124,26 +181,28 @@ class FigureRenderer:
         return value
 
     def close(self, now: bool = False) -> None:
-        """Stop the child (if any; ``now``: at once, as on an error or a signal); safe to call
-        twice."""
-        if self._conn is not None:
+        """Stop the workers (if any; ``now``: at once, as on an error or a signal; the second
+        worker dies with the first); safe to call twice."""
+        if self._process is not None:
             if now:
                 self._process.kill()
             else:
-                try:
-                    self._conn.send(None)
-                except OSError:
-                    pass
-            self._conn.close()
+                for conn in self._conns:
+                    try:
+                        conn.send(None)
+                    except OSError:
+                        pass
+            for conn in self._conns:
+                conn.close()
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(timeout=5)
-            self._conn = self._process = None
+            self._conns, self._process = [], None
 
     @property
     def pid(self) -> int | None:
-        """The figure process's PID while it runs (None: figures are drawn in-process)."""
+        """The first figure worker's PID while it runs (None: figures are drawn in-process)."""
         return None if self._process is None else self._process.pid
 
     def __enter__(self) -> FigureRenderer:
