@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.signal import chirp
 
+from upsampcheck.measure.attribution import image_of, images
 from upsampcheck.measure.multitone import design_multitone, excited_bins, min_period
 from upsampcheck.measure.periodic import bin_power, driven_bins, fold
 from upsampcheck.measure.probes import exponential_sweep
@@ -51,3 +54,28 @@ def test_the_period_gives_every_channel_group_bins_in_the_reference_band():
 def test_folding_whole_periods_keeps_the_periodic_part_exactly():
     x = torch.arange(12, dtype=torch.float64).reshape(1, 12) % 4
     assert torch.equal(fold(x, 4), torch.tensor([[0.0, 1.0, 2.0, 3.0]]))
+
+
+@given(
+    fs_in=st.sampled_from([75.0, 600.0, 22050 / 256, 3000.0, 11025.0]),
+    factor=st.sampled_from([2, 3, 4, 5, 8]),
+    tol_share=st.sampled_from([1e-6, 0.01, 0.1, 0.45]),
+    sources=st.lists(st.floats(0.0, 1.5), min_size=1, max_size=5),
+    outputs=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8),
+    near=st.floats(-2.0, 2.0),
+)
+def test_the_vectorised_image_test_agrees_with_the_image_list(
+    fs_in, factor, tol_share, sources, outputs, near
+):
+    """An output frequency is an image of a source exactly when it is within the tolerance of
+    one of :func:`images`: the matrix form tries only the two nearest multiples of fs_in."""
+    tol = tol_share * fs_in
+    src = np.array(sources) * fs_in
+    exact = [k * fs_in + sign * f for k in range(factor + 1) for f in src for sign in (-1, 1)]
+    out = np.array(
+        [o * factor * fs_in / 2 for o in outputs] + [abs(x) + near * tol for x in exact[:6]]
+    )
+    expected = [
+        [any(abs(i - o) <= tol for i in images(f, fs_in, factor)) for f in src] for o in out
+    ]
+    assert image_of(out, src, fs_in, factor, tol).tolist() == expected

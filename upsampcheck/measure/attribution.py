@@ -10,6 +10,8 @@ of it.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .analysis import Line
 
 
@@ -24,22 +26,46 @@ def images(freq_hz: float, fs_in: float, factor: float) -> list[float]:
     return found
 
 
+def image_of(out_hz: np.ndarray, src_hz: np.ndarray, fs_in: float, factor: float, tol_hz: float):
+    """``(len(out_hz), len(src_hz))`` booleans: output frequency ``i`` is within ``tol_hz`` of
+    an image of source ``j`` (:func:`images`, vectorised). Only the two multiples of ``fs_in``
+    either side of ``out ± src`` can be within a tolerance below ``fs_in``, so only those ``k``
+    are tried."""
+    nyquist = fs_in * factor / 2
+    out, src = out_hz[:, None], src_hz[None, :]
+    hit = np.zeros((len(out_hz), len(src_hz)), dtype=bool)
+    for sign in (-1.0, 1.0):  # images k fs_in - src and k fs_in + src
+        ratio = (out - sign * src) / fs_in
+        for k in (np.floor(ratio), np.ceil(ratio)):
+            image = k * fs_in + sign * src
+            hit |= (
+                (k >= 0) & (k <= int(factor)) & (image >= 0) & (image <= nyquist + 1e-9)
+                & (np.abs(image - out) <= tol_hz)
+            )  # fmt: skip
+    return hit
+
+
 def assign_origins(
     lines: list[Line], upstream: list[Line], fs_in: float, factor: float, name: str, tol_hz: float
 ) -> None:
-    """Set ``origin`` on ``lines`` (a stage's output lines) in place: the origin of the same
-    probe's ``upstream`` line (at the stage input) they are an image of, else ``name``."""
+    """Set ``origin`` on ``lines`` (a stage's output lines) in place: the origin of the first
+    of the same probe's ``upstream`` lines (at the stage input) they are an image of, else
+    ``name``."""
     for line in lines:
         line.origin = name
-        for source in upstream:
-            if source.probe != line.probe:
-                continue
-            if any(
-                abs(image - line.freq_hz) <= tol_hz
-                for image in images(source.freq_hz, fs_in, factor)
-            ):
-                line.origin = source.origin
-                break
+    for probe in {line.probe for line in lines}:
+        mine = [line for line in lines if line.probe == probe]
+        sources = [source for source in upstream if source.probe == probe]
+        if not sources:
+            continue
+        hit = image_of(
+            np.array([line.freq_hz for line in mine]),
+            np.array([source.freq_hz for source in sources]),
+            fs_in, factor, tol_hz,
+        )  # fmt: skip
+        for line, row in zip(mine, hit, strict=True):
+            if row.any():
+                line.origin = sources[int(np.argmax(row))].origin
 
 
 def match_origins(lines: list[Line], reference: list[Line], name: str, tol_hz: float) -> None:

@@ -20,7 +20,15 @@ from ..subjects.discover import Stage
 from ..units import hz
 from . import periods
 from .rates import StageLayout, integer_rate
-from .taps import Tapped, TapShape, measure_on_periods, nonfinite_finding, per_probe, probe_batch
+from .taps import (
+    Tapped,
+    TapShape,
+    measure_on_periods,
+    nonfinite_finding,
+    nonfinite_probes,
+    per_probe,
+    probe_batch,
+)
 
 if TYPE_CHECKING:
     from .check import ModelOptions
@@ -64,7 +72,7 @@ def measure_alone(
         except Exception:
             continue
         xs, ys = per_probe(signals), per_probe(y)
-        if xs is None or ys is None or not torch.isfinite(ys).all():
+        if xs is None or ys is None or nonfinite_probes(ys):
             return None
         plan = StagePlan(fs_in, rate, period, period, groups, period)
         try:
