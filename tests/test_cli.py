@@ -161,7 +161,7 @@ def test_internal_error_exits_3_and_leaves_no_half_written_report(cli, tmp_path,
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(upsampcheck.outputs.folder.FigureRenderer, "render", broken)
+    monkeypatch.setattr(upsampcheck.outputs.folder.FigureRenderer, "finish", broken)
     result = cli(*FAILING, out=tmp_path / "r")
     assert result.code == 3
     assert "internal error" in result.err and result.err.count("\n") == 1

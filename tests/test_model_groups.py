@@ -145,3 +145,33 @@ def test_demucs_deep_stages_get_exact_rates_from_how_much_they_grow():
     }
     assert not [f for f in report.findings if f.check == "discovery"]
     assert not [n for n in report.notes if "taken as" in n]
+
+
+def test_discovery_runs_on_a_short_input_and_finds_the_rates_of_the_full_one(monkeypatch):
+    """Discovery needs the graph, not the length: an inferred shape is discovered at
+    SHORT_FRAMES frames (a quarter of the pass's cost or less), with the very rates,
+    factors and lines that discovery at the full length gives."""
+    from upsampcheck.model import discovery
+
+    try:
+        from model_fixtures import TransposedStack
+    except ImportError:
+        from tests.model_fixtures import TransposedStack
+
+    def report():
+        torch.manual_seed(0)
+        loaded = LoadedModel(TransposedStack().eval(), "module")
+        return check_model(loaded, ModelOptions(sample_rate=16000.0))
+
+    short, frames = report(), discovery.SHORT_FRAMES
+    monkeypatch.setattr(discovery, "SHORT_FRAMES", 10**9)  # never shorter: the full length
+    full = report()
+    assert [s.details["in_shape"][-1] for s in short.stages] == [frames, 2 * frames]
+    full_frames = discovery.DISCOVERY_FRAMES
+    assert [s.details["in_shape"][-1] for s in full.stages] == [full_frames, 2 * full_frames]
+    for a, b in zip(short.stages, full.stages, strict=True):
+        assert (a.name, a.factor, a.fs_in_hz) == (b.name, b.factor, b.fs_in_hz)
+        assert [(ln.freq_hz, ln.level_db) for ln in a.measurement.lines] == [
+            (ln.freq_hz, ln.level_db) for ln in b.measurement.lines
+        ]
+    assert [(s.fs_in_hz, s.factor) for s in short.stages] == [(2000.0, 2), (4000.0, 4)]

@@ -159,6 +159,22 @@ def measure_all(
     return y_out, results
 
 
+def unless_loose(
+    found: Discovery, length: int, model: nn.Module, shape: tuple[int, ...],
+    opts: ModelOptions, device: torch.device, sample_rate: float,
+) -> tuple[Discovery, int]:  # fmt: skip
+    """A discovery at a short ``length`` as it is when every stage's length snaps cleanly to
+    its factor there; else the discovery at ``shape``'s own length (padding that dominates a
+    short input, as in Demucs, would otherwise size the probe from wrong rates)."""
+    _, clean = stage_layouts(found, found.stages, sample_rate, Lengths.of(found, length), None)
+    if clean:
+        return found, length
+    try:
+        return discover_stages(model, shape, None, opts, device, shorter=False)
+    except StageError:
+        return found, length
+
+
 def check_model(
     loaded: LoadedModel,
     opts: ModelOptions,
@@ -189,6 +205,8 @@ def check_model(
             found, length = discover_stages(model, shape, batch, opts, device)
         except StageError as exc:
             raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
+    if batch is None and length < shape[-1]:  # a short discovery: keep it if its rates hold
+        found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
     findings = other_axis_findings(found)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)

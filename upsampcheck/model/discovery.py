@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from .check import ModelOptions
 
 DISCOVERY_FRAMES = 256
+SHORT_FRAMES = 64
+"""Discovery first tries ``max(SHORT_FRAMES, T // 16)`` frames: it needs the graph, not the
+length, and at an inferred shape's :data:`DISCOVERY_FRAMES` it would cost a fifth of the probe
+pass or more (twice the DAC decoder's probe length)."""
 """Frames of an inferred input at discovery (its length is set from the rates after)."""
 CANDIDATE_CHANNELS = (1, 2, 80, 100, 128)
 """Inputs a model of this kind usually takes, besides its first weight's widths: mono and
@@ -136,10 +140,11 @@ def discover_stages(
     """:func:`~.subjects.discover.discover` on the first probe of shape ``shape`` (repeated
     to ``batch``), and the input length it ran at.
 
-    Discovery needs the graph, not the length: unless ``shorter`` is False, a 16x shorter
-    input is tried first (one cheap pass) when ``shape`` has at least ``16 *
-    DISCOVERY_FRAMES`` frames, the full length when the model refuses it. A .pt2 (fixed
-    ``batch``) keeps its exported shape.
+    Discovery needs the graph, not the length: unless ``shorter`` is False, an input of
+    ``max(SHORT_FRAMES, T // 16)`` frames is tried first (one cheap pass) when that is
+    shorter than ``shape``'s, the full length when the model refuses it (and, in
+    :func:`~.check.check_model`, when the stages' lengths there snap loosely to their
+    factors). A .pt2 (fixed ``batch``) keeps its exported shape.
 
     Raises:
         StageError: the model refused the full-length input.
@@ -150,9 +155,10 @@ def discover_stages(
         first = probe_batch(probe_shape, 1.0, opts)[:1].to(device, model_dtype(model))
         return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
 
-    if shorter and batch is None and shape[-1] >= 16 * DISCOVERY_FRAMES:
+    short = max(SHORT_FRAMES, shape[-1] // 16)
+    if shorter and batch is None and short < shape[-1]:
         try:
-            return at_length(shape[-1] // 16)
+            return at_length(short)
         except StageError:
             pass  # the full length below
     return at_length(shape[-1])

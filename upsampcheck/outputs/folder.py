@@ -29,11 +29,13 @@ def fill_report_folder(
     ``verdict.txt``, the figures, ``report.html`` and ``audio/*.wav`` into the new folder
     ``folder`` (a staging folder)."""
     folder.mkdir(exist_ok=True)
+    if figures:  # drawn by the figure workers while this process writes the other files
+        renderer = renderer or FigureRenderer(background=False)
+        renderer.start({**report.figure_data(), "verdict": data["verdict"]}, folder)
     (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
     (folder / "verdict.txt").write_text(render_text(data))
     if figures:
-        payload = {**report.figure_data(), "verdict": data["verdict"]}
-        (renderer or FigureRenderer(background=False)).render(payload, folder)
+        renderer.finish()
         write_html(folder, report, data)  # report.html and audio/*.wav (outputs/html.py)
 
 

@@ -17,6 +17,8 @@ to fit the loudest line, autoscaled response panels, 150 dpi.
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
-from PIL import Image
 
 from ..units import hz
 from .names import SUMMARY_PNG, figure_jobs, file_stems, spectrogram_png
@@ -36,13 +37,24 @@ FLOOR_DB = -140.0
 SUMMARY_PROBES = ("noise", "silence", "dc", "tone")
 LABELLED = 3
 """Lines labelled per panel (the loudest); every line is listed in the report's tables."""
+CMAP = "magma"
 STAGE_COLOURS = ("#d62728", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
 def save_png(canvas: FigureCanvasAgg, path: Path) -> None:
-    """The canvas as drawn, as an RGB PNG at zlib level 1: the figures are opaque, and level 1
-    is a third of level 6's time for a file a few per cent larger."""
-    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(path, compress_level=1)
+    """The canvas as drawn, as an 8-bit RGB PNG (the figures are opaque): rows unfiltered,
+    deflated at zlib level 1. About a third of Pillow's time at its fastest level (which tries
+    a filter per row), for a file no larger on these flat-coloured figures."""
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    height, width, _ = rgb.shape
+    raw = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # filter byte 0: none
+    raw[:, 1:] = rgb.reshape(height, -1)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        for kind, body in ((b"IHDR", header), (b"IDAT", zlib.compress(raw, 1)), (b"IEND", b"")):
+            fh.write(struct.pack(">I", len(body)) + kind + body)
+            fh.write(struct.pack(">I", zlib.crc32(kind + body)))
 
 
 def stage_label(stage: dict[str, Any]) -> str:
@@ -96,19 +108,20 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
     """One PNG per probe: the stage output's spectrogram (time in s), the stage's predicted
     lines dashed and named in the legend.
 
-    Axes, ticks, colour bar and legend are drawn once; each probe then only blits its image
-    and title onto that background (drawing ticks is most of matplotlib's cost)."""
+    Axes, ticks, colour bar and legend are drawn once; each probe then only paints its image
+    (coloured here, :func:`paint_image`) and title onto that background (drawing ticks is
+    most of matplotlib's cost)."""
     fig = Figure(figsize=(7.2, 3.3), dpi=DPI)
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.15, top=0.89)
     ax = fig.add_subplot()
     first = next(iter(stage["spectrograms"].values()))
     span = stage.get("span_s") or first.shape[1]
     nyquist = stage["fs_out_hz"] / 2
-    image = ax.imshow(
+    image = ax.imshow(  # sets the limits and feeds the colour bar; never drawn itself
         np.zeros_like(first),
         origin="lower",
         aspect="auto",
-        cmap="magma",
+        cmap=CMAP,
         vmin=FLOOR_DB,
         vmax=top_db,
         interpolation="nearest",
@@ -126,12 +139,14 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
         artist.set_animated(True)
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
+    renderer = canvas.get_renderer()
+    lut = (image.cmap(np.arange(image.cmap.N)) * 255).round().astype(np.uint8)
     names = []
     for probe, level_db in stage["spectrograms"].items():
         canvas.restore_region(background)
-        image.set_data(level_db)
+        paint_image(renderer, ax.bbox.bounds, level_db, (FLOOR_DB, top_db), lut)
         ax.set_title(f"{stage_label(stage)}: {probe} probe", fontsize=10)
-        for artist in (image, *marks, ax.title):
+        for artist in (*marks, ax.title):
             ax.draw_artist(artist)
         if ax.get_legend() is not None:
             ax.draw_artist(ax.get_legend())
@@ -139,6 +154,30 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
         save_png(canvas, folder / name)
         names.append(name)
     return names
+
+
+def paint_image(
+    renderer: Any,
+    bounds: tuple[float, float, float, float],
+    level_db: np.ndarray,
+    limits: tuple[float, float],
+    lut: np.ndarray,
+) -> None:
+    """Paint ``level_db`` (rows: frequency from the bottom, columns: time) over the pixel box
+    ``bounds`` (x, y, width, height from the bottom left), each pixel the colour of the cell
+    under its centre (``imshow``'s nearest-neighbour look without its resampling pipeline).
+    ``lut``: the colour map as ``(N, 4)`` uint8; ``limits``: the dB values of its two ends."""
+    x0, y0, width, height = bounds
+    left, bottom = round(x0), round(y0)
+    cols, rows = round(x0 + width) - left, round(y0 + height) - bottom
+    n_rows, n_cols = level_db.shape
+    col_of = np.minimum(((np.arange(cols) + 0.5) * n_cols / cols).astype(int), n_cols - 1)
+    row_of = np.minimum(((np.arange(rows) + 0.5) * n_rows / rows).astype(int), n_rows - 1)
+    low, high = limits
+    scaled = (np.nan_to_num(level_db, nan=low) - low) / (high - low) * len(lut)
+    index = np.clip(scaled, 0, len(lut) - 1).astype(np.intp)
+    pixels = lut[index[row_of][:, col_of]]  # Agg's raster rows run from the bottom, too
+    renderer.draw_image(renderer.new_gc(), left, bottom, np.ascontiguousarray(pixels))
 
 
 def envelope(spectrum_db: np.ndarray, probe: str) -> np.ndarray:

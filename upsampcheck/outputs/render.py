@@ -30,6 +30,8 @@ from .names import figure_jobs
 
 PR_SET_PDEATHSIG = 1
 WORKERS = 2
+QUEUED = 2
+"""Jobs each worker holds at once (one drawing, the next waiting in its pipe)."""
 
 
 def _detach(parent: int) -> None:
@@ -143,29 +145,45 @@ class FigureRenderer:
             self._conns = mine
 
     def render(self, data: dict[str, Any], folder: Path) -> list[str]:
-        """Draw every figure of ``data`` into ``folder``; returns the file names, in job order.
-        With workers, each job goes to the first one free, so the two cores share the work."""
+        """Draw every figure of ``data`` into ``folder``; returns the file names, in job order."""
+        self.start(data, folder)
+        return self.finish()
+
+    def start(self, data: dict[str, Any], folder: Path) -> None:
+        """Hand out the first jobs of drawing ``data``'s figures into ``folder`` and return at
+        once, so the caller can write its other files meanwhile; :meth:`finish` waits for
+        the rest. Without workers, the figures are drawn here, now."""
+        self._done: dict[int, list[str]] = {}
         if not self._conns:
             from . import plotting
 
-            return draw(plotting, data, folder)
-        jobs = list(enumerate(jobs_of(data)))
-        if not jobs:
-            return []
-        for conn in self._conns:
-            conn.send(("data", data, str(folder)))
-        waiting, busy, done = deque(jobs), {}, {}
-        for conn in self._conns:
-            if waiting:
-                busy[conn] = waiting.popleft()
-                conn.send(("job", busy[conn][1]))
-        while busy:  # on an error here, closing the renderer (now) stops the workers
-            for conn in wait(list(busy)):
-                done[busy.pop(conn)[0]] = self._receive(conn)
-                if waiting:
-                    busy[conn] = waiting.popleft()
-                    conn.send(("job", busy[conn][1]))
-        return [name for index in sorted(done) for name in done[index]]
+            self._done[0] = draw(plotting, data, folder)
+            self._waiting, self._busy = deque(), {}
+            return
+        self._waiting = deque(enumerate(jobs_of(data)))
+        self._busy: dict[Any, deque] = {conn: deque() for conn in self._conns}
+        if self._waiting:
+            for conn in self._conns:
+                conn.send(("data", data, str(folder)))
+            for _ in range(QUEUED):  # a job in hand and one queued: no worker waits on us
+                for conn in self._conns:
+                    self._give(conn)
+
+    def finish(self) -> list[str]:
+        """Wait for the figures :meth:`start` handed out, giving each worker the next job as
+        it answers; returns the file names in job order. On an error here, closing the
+        renderer (now) stops the workers."""
+        while any(self._busy.values()):
+            for conn in wait([c for c, jobs in self._busy.items() if jobs]):
+                self._done[self._busy[conn].popleft()] = self._receive(conn)
+                self._give(conn)
+        return [name for index in sorted(self._done) for name in self._done[index]]
+
+    def _give(self, conn: Any) -> None:
+        if self._waiting:
+            index, job = self._waiting.popleft()
+            self._busy[conn].append(index)
+            conn.send(("job", job))
 
     @staticmethod
     def _receive(conn: Any) -> list[str]:
