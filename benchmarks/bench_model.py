@@ -85,12 +85,13 @@ PHASES = [
     ("upsampcheck.model.taps", "tap"),
     ("torchaudio.models.conv_tasnet", "ConvTasNet.forward"),
     ("upsampcheck.model.taps", "reduce_tap"),
-    ("upsampcheck.measure.analysis", "probe_lines"),
-    ("upsampcheck.measure.analysis", "magnitude_response"),
+    ("upsampcheck.model.taps", "measure_reduced"),
+    ("upsampcheck.model.taps", "reduce_stage"),
     ("upsampcheck.model.stages", "measure_alone"),
     ("upsampcheck.outputs.folder", "Delivery.deliver"),
     ("upsampcheck.outputs.folder", "fill_report_folder"),
-    ("upsampcheck.outputs.render", "FigureRenderer.render"),
+    ("upsampcheck.outputs.render", "FigureRenderer.start"),
+    ("upsampcheck.outputs.render", "FigureRenderer.finish"),
     ("upsampcheck.outputs.folder", "print_summary"),
 ]
 
@@ -147,7 +148,7 @@ PROFILE_SCRIPT = textwrap.dedent(
 
     if mode == "phases":
         try:
-            from upsampcheck import render
+            from upsampcheck.outputs import render
             init = render.FigureRenderer.__init__
 
             def patched_init(self, *args, **kwargs):
