@@ -117,3 +117,15 @@ def period_lines_db(period: np.ndarray, fs: float) -> dict[float, float]:
         if power > 1e-20:
             lines[m * fs / n] = 10 * math.log10(power)
     return lines
+
+
+def images(freq_hz: float, fs_in: float, factor: float) -> list[float]:
+    """Where an input component at ``freq_hz`` appears at the output of an upsampler, one
+    image at a time (the reference for :func:`upsampcheck.measure.attribution.image_of`)."""
+    nyquist = fs_in * factor / 2
+    found = []
+    for k in range(int(factor) + 1):
+        for image in (k * fs_in - freq_hz, k * fs_in + freq_hz):
+            if 0 <= image <= nyquist + 1e-9:
+                found.append(image)
+    return found

@@ -15,22 +15,11 @@ import numpy as np
 from .analysis import Line
 
 
-def images(freq_hz: float, fs_in: float, factor: float) -> list[float]:
-    """Where an input component at ``freq_hz`` appears at the output of an upsampler."""
-    nyquist = fs_in * factor / 2
-    found = []
-    for k in range(int(factor) + 1):
-        for image in (k * fs_in - freq_hz, k * fs_in + freq_hz):
-            if 0 <= image <= nyquist + 1e-9:
-                found.append(image)
-    return found
-
-
 def image_of(out_hz: np.ndarray, src_hz: np.ndarray, fs_in: float, factor: float, tol_hz: float):
     """``(len(out_hz), len(src_hz))`` booleans: output frequency ``i`` is within ``tol_hz`` of
-    an image of source ``j`` (:func:`images`, vectorised). Only the two multiples of ``fs_in``
-    either side of ``out ± src`` can be within a tolerance below ``fs_in``, so only those ``k``
-    are tried."""
+    an image ``|k fs_in ± src_j|`` (``k = 0..factor``, at most the output Nyquist) of source
+    ``j``. Only the two multiples of ``fs_in`` either side of ``out ± src`` can be within a
+    tolerance below ``fs_in``, so only those ``k`` are tried."""
     nyquist = fs_in * factor / 2
     out, src = out_hz[:, None], src_hz[None, :]
     hit = np.zeros((len(out_hz), len(src_hz)), dtype=bool)

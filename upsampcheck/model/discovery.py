@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from .check import ModelOptions
 
 DISCOVERY_FRAMES = 256
+"""Frames of an inferred input at discovery (its length is set from the rates after)."""
 SHORT_FRAMES = 64
 """Discovery first tries ``max(SHORT_FRAMES, T // 16)`` frames: it needs the graph, not the
 length, and at an inferred shape's :data:`DISCOVERY_FRAMES` it would cost a fifth of the probe
 pass or more (twice the DAC decoder's probe length)."""
-"""Frames of an inferred input at discovery (its length is set from the rates after)."""
 CANDIDATE_CHANNELS = (1, 2, 80, 100, 128)
 """Inputs a model of this kind usually takes, besides its first weight's widths: mono and
 stereo waveforms, and the common mel sizes."""

@@ -57,6 +57,13 @@ def save_png(canvas: FigureCanvasAgg, path: Path) -> None:
             fh.write(struct.pack(">I", zlib.crc32(kind + body)))
 
 
+def figure_png(fig: Figure, path: Path) -> None:
+    """Draw ``fig`` on an Agg canvas and write it with :func:`save_png`."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    save_png(canvas, path)
+
+
 def stage_label(stage: dict[str, Any]) -> str:
     """``2:transposed (x2, 8000 Hz in)``: the stage's name, as everywhere in the report."""
     return f"{stage['name']} (x{stage['factor']:g}, {hz(stage['fs_in_hz'])} Hz in)"
@@ -295,9 +302,7 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
     fig.suptitle(f"upsampcheck: {data['title']} - {data['verdict'].upper()}", fontsize=11,
                  y=1 - 0.12 / height)  # fmt: skip
     summary_legend(fig, colours, shown)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    save_png(canvas, path)
+    figure_png(fig, path)
 
 
 def write_figures(data: dict[str, Any], folder: Path, job: str | int = "all") -> list[str]:
@@ -358,6 +363,4 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    save_png(canvas, path)
+    figure_png(fig, path)

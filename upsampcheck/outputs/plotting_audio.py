@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .plotting import figure_png
 
 MAX_GRID_MARKS = 64
 MAX_LABELS = 10
@@ -85,8 +86,7 @@ def plot_spectrum(entry: dict[str, Any], path: Path) -> None:
         "it, grey x not stationary",
         fontsize=9,
     )
-    FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 1})
+    figure_png(fig, path)
 
 
 def plot_spectrogram(entry: dict[str, Any], path: Path) -> None:
@@ -110,8 +110,7 @@ def plot_spectrogram(entry: dict[str, Any], path: Path) -> None:
     ax.set(xlabel="s", ylabel="Hz")
     ax.set_title(f"{title(entry)} (grid dashed)", fontsize=9)
     fig.colorbar(image, ax=ax, label="dB re file RMS", pad=0.02)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 1})
+    figure_png(fig, path)
 
 
 def plot_summary(data: dict[str, Any], path: Path) -> None:
@@ -127,8 +126,7 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
         spectrum_axes(ax, entry, annotate=False)
         ax.set_title(title(entry), fontsize=9)
     fig.suptitle(f"upsampcheck audio: {data['title']} - {data['verdict'].upper()}", fontsize=11)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, pil_kwargs={"compress_level": 1})
+    figure_png(fig, path)
 
 
 def write_figures(data: dict[str, Any], folder: Path) -> list[str]:

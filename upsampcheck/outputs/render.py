@@ -131,6 +131,9 @@ class FigureRenderer:
     def __init__(self, background: bool = True) -> None:
         self._conns: list[Any] = []
         self._process = None
+        self._waiting: deque = deque()  # (index, job) not handed out yet
+        self._busy: dict[Any, deque] = {}  # worker -> indices of the jobs it holds
+        self._done: dict[int, list[str]] = {}  # job index -> file names written
         usable = "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
         if background and usable:
             context = multiprocessing.get_context("fork")
@@ -153,15 +156,14 @@ class FigureRenderer:
         """Hand out the first jobs of drawing ``data``'s figures into ``folder`` and return at
         once, so the caller can write its other files meanwhile; :meth:`finish` waits for
         the rest. Without workers, the figures are drawn here, now."""
-        self._done: dict[int, list[str]] = {}
+        self._done = {}
         if not self._conns:
             from . import plotting
 
             self._done[0] = draw(plotting, data, folder)
-            self._waiting, self._busy = deque(), {}
             return
         self._waiting = deque(enumerate(jobs_of(data)))
-        self._busy: dict[Any, deque] = {conn: deque() for conn in self._conns}
+        self._busy = {conn: deque() for conn in self._conns}
         if self._waiting:
             for conn in self._conns:
                 conn.send(("data", data, str(folder)))
