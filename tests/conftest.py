@@ -51,3 +51,36 @@ def cli(capsys, tmp_path):
 def device(request) -> str:
     """Each test that takes it runs on the CPU, and on CUDA (skipped where there is none)."""
     return request.param
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every entry below ``root`` (links not followed): a file's bytes, a link's target, or
+    ``"<dir>"``; compared before and after a hostile run to prove nothing was touched."""
+    import os
+
+    found: dict[str, bytes | str] = {}
+    for folder, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = Path(folder) / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[rel] = "-> " + os.readlink(path)
+            elif path.is_dir():
+                found[rel] = "<dir>"
+            else:
+                found[rel] = path.read_bytes()
+    return found
+
+
+@pytest.fixture
+def user_home(tmp_path, monkeypatch) -> Path:
+    """A fake home folder holding a user's files (HOME redirected to it); compare
+    :func:`snapshot` of it before and after the run under test."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_bytes(b"PRIVATE KEY\n")
+    (home / "victim.txt").write_text("keep me\n")
+    (home / "work").mkdir()
+    (home / "work" / "notes.md").write_text("# notes\n")
+    monkeypatch.setenv("HOME", str(home))
+    return home
