@@ -5,6 +5,7 @@ home and working folder, runs the tool, and compares every file's bytes afterwar
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -91,7 +92,11 @@ def test_an_earlier_report_is_replaced_and_its_marker_lists_every_file(cli, user
     on_disk = sorted(
         p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MARKER
     )
-    assert marker["tool"] == "upsampcheck" and marker["files"] == on_disk
+    assert marker["tool"] == "upsampcheck"
+    assert [entry["path"] for entry in marker["files"]] == on_disk
+    for entry in marker["files"]:  # each with its size and hash, checked on the next run
+        data = (out / entry["path"]).read_bytes()
+        assert entry["size"] == len(data) and entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert {"summary.png", "report.html"} <= set(on_disk)  # the second run drew figures
     assert any(name.startswith("audio/") for name in on_disk)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "r"]  # no staging, no lock

@@ -55,3 +55,25 @@ def check_input_file(path: os.PathLike | str, what: str) -> Path:
     if not os.access(path, os.R_OK):
         raise UsageError(f"{what} {shown(path)}: permission denied")
     return path
+
+
+def check_writable_parent(path: os.PathLike | str, what: str) -> None:
+    """The nearest existing folder above ``path`` must be a real folder the tool can create
+    entries in (not a file, a dangling link, a read-only file system or a folder without
+    write permission); a one-line :class:`~.errors.UsageError` otherwise."""
+    path = Path(os.path.abspath(path))
+    ancestor = path.parent
+    while not ancestor.exists():
+        if ancestor.is_symlink():
+            raise UsageError(f"{what} {shown(path)}: {shown(ancestor)} is a dangling link")
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{what} {shown(path)}: {shown(ancestor)} is a file, not a folder")
+    read_only = False
+    try:
+        read_only = bool(os.statvfs(ancestor).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):
+        pass
+    if read_only or not os.access(ancestor, os.W_OK | os.X_OK):
+        reason = "read-only file system" if read_only else "permission denied"
+        raise UsageError(f"{what} {shown(path)}: cannot write in {shown(ancestor)}: {reason}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
+from .. import signals
 from ..errors import UsageError
-from .app import app
+from ..streams import GuardedStream
 
 
 def one_line(text: str) -> str:
@@ -27,20 +29,6 @@ def click_kind(exc: BaseException) -> str | None:
     return None
 
 
-class Signalled(BaseException):
-    """SIGINT or SIGTERM arrived. It unwinds like KeyboardInterrupt (staging folders and the
-    figure process are cleaned up on the way) but is no KeyboardInterrupt, so nothing on the
-    way (Typer turns that into a silent exit 130) swallows it; exit ``128 + signum``."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _on_signal(signum: int, frame: object) -> None:
-    raise Signalled(signum)
-
-
 def say(text: str) -> None:
     """One line on stderr; path bytes that are not UTF-8 are shown escaped, never a crash."""
     line = f"upsampcheck: {one_line(text)}\n"
@@ -49,25 +37,67 @@ def say(text: str) -> None:
     sys.stderr.flush()
 
 
+ENVIRONMENT_ERRNOS = {
+    errno.EMFILE: "too many open files (raise the limit: ulimit -n)",
+    errno.ENFILE: "too many open files in the system",
+    errno.ENOMEM: "out of memory",
+    errno.ENOSPC: "no space left on device",
+    errno.ENAMETOOLONG: "a file name is too long",
+}
+RESOURCE_WORDS = ("cannot allocate memory", "too many open files", "failed to map segment")
+
+
+def environment_fault(exc: BaseException) -> str | None:
+    """What a resource limit or a failing environment did, in words, when ``exc`` is that
+    (a tight ``ulimit -v`` or ``-n`` can strike anywhere, imports included); else None."""
+    if isinstance(exc, MemoryError):
+        return "out of memory (is the address space limited, ulimit -v?)"
+    if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+        return ENVIRONMENT_ERRNOS[exc.errno]
+    if isinstance(exc, (ImportError, OSError)):
+        text = str(exc).lower()
+        if any(words in text for words in RESOURCE_WORDS):
+            return f"cannot load a library: {one_line(str(exc))[:200]}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map every outcome to an exit code (0 pass, 1 a failing
-    finding, 2 bad usage or input, 3 internal error, 130 SIGINT, 143 SIGTERM)."""
-    import signal
-    import threading
-
-    watched = (signal.SIGINT, signal.SIGTERM)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = [signal.signal(s, _on_signal) for s in watched] if main_thread else []
+    finding, 2 bad usage, input or environment, 3 internal error, 130 SIGINT, 143 SIGTERM,
+    129 SIGHUP). stdout and stderr are guarded (:mod:`upsampcheck.streams`) for the run."""
+    out, err = GuardedStream(sys.stdout), GuardedStream(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
     try:
+        with signals.handled():
+            code = _run(argv)
+        late = signals.late_signal()
+        if late is not None and code in (0, 1):
+            say(f"note: {late} arrived after the report was complete; exit {code} (its verdict)")
+        if out.error:
+            say(f"note: could not write to stdout: {out.error}")
+        return code
+    finally:
+        out.flush()
+        err.flush()
+        out.abandon()
+        err.abandon()
+        sys.stdout, sys.stderr = saved
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        from .app import app
+
         result = app(args=argv, standalone_mode=False, prog_name="upsampcheck")
     except UsageError as exc:
         say(f"error: {exc}")
         return 2
-    except Signalled as exc:
-        name = "SIGINT" if exc.signum == signal.SIGINT else "SIGTERM"
+    except signals.Signalled as exc:
+        name = signals.NAMES.get(exc.signum, str(exc.signum))
         say(f"{'interrupted' if name == 'SIGINT' else 'terminated'} ({name})")
         return 128 + exc.signum
-    except (Exception, KeyboardInterrupt) as exc:
+    except (Exception, KeyboardInterrupt, MemoryError) as exc:
         kind = click_kind(exc)
         if kind == "exit":
             return exc.exit_code
@@ -77,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "abort" or isinstance(exc, KeyboardInterrupt):
             say("interrupted (SIGINT)")
             return 130
+        fault = environment_fault(exc)
+        if fault is not None:
+            say(f"error: {fault}")
+            return 2
         if os.environ.get("UPSAMPCHECK_DEBUG") == "1":
             import traceback
 
@@ -86,24 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc} (set UPSAMPCHECK_DEBUG=1 for a traceback)"
         )
         return 3
-    finally:
-        for sig, handler in zip(watched, previous, strict=False):
-            signal.signal(sig, handler)
     return result if isinstance(result, int) else 0
 
 
 def run() -> None:
-    """Console-script entry point. Once the run is over, exit without tearing the interpreter
-    down: freeing torch's modules and a model's tensors one object at a time takes about half
-    a second, and nothing is left to do by then (every file the run wrote is closed, the exit
-    handlers run, stdout and stderr are flushed)."""
-    code = main()
-    import atexit
+    """Console-script entry point (:func:`upsampcheck.launch.run` is the light one the script
+    calls; this stays for ``python -c 'from upsampcheck.cli import run; run()'``)."""
+    from ..launch import run as launch
 
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be said
-            pass
-    os._exit(code)
+    launch()

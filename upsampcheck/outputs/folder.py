@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,10 @@ class Delivery:
             from ..report.baseline import read_baseline
 
             self._baseline = read_baseline(self.baseline)
+        if self.format in ("text", "github"):
+            from .formats import check_step_summary
+
+            check_step_summary()
         self._folder = OutFolder(self.out).check()
         self._folder.lock()
 
@@ -205,13 +210,21 @@ class Delivery:
     def deliver(self, report: Report) -> int:
         """Gate, write, print; returns the exit code."""
         data = self.gate(report)
-        with self._staged() as staging:
-            fill_report_folder(report, data, staging, self.plots, self.renderer)
-        self._wrote = True
-        if self.write_baseline is not None:
-            from ..report.baseline import write_baseline
+        baseline = None
+        try:
+            with self._staged() as staging:
+                fill_report_folder(report, data, staging, self.plots, self.renderer)
+                if self.write_baseline is not None:  # written now, published after the swap
+                    from ..report.baseline import make_baseline, stage_baseline
 
-            write_baseline(report.to_json(), self.write_baseline)
+                    baseline = stage_baseline(make_baseline(report.to_json()), self.write_baseline)
+            self._wrote = True
+            if baseline is not None:
+                os.replace(baseline, self.write_baseline)
+                baseline = None
+        finally:
+            if baseline is not None:
+                baseline.unlink(missing_ok=True)
         self.emit([data], [self.out])
         return self.exit_code(data)
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from ..errors import UsageError
+from ..paths import check_writable_parent, describe_kind, shown
 
 CHECK_ORDER = ("tonal", "filtering", "replicas", "offset", "numerics", "discovery")
 _SEVERITY_RANK = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
@@ -217,20 +221,49 @@ def to_github(
     return text, "\n".join(md) + "\n"
 
 
+def check_step_summary(env: Mapping[str, str] = os.environ) -> None:
+    """Refuse, before any work, a ``GITHUB_STEP_SUMMARY`` that names anything but a regular
+    file or a new file in a writable folder (a FIFO would block the run forever)."""
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        check_writable_parent(path, "GITHUB_STEP_SUMMARY")
+        return
+    except OSError as exc:
+        raise UsageError(f"GITHUB_STEP_SUMMARY {shown(path)}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"GITHUB_STEP_SUMMARY {shown(path)}: is {describe_kind(mode)}, not a file")
+
+
 def write_step_summary(markdown: str, env: Mapping[str, str] = os.environ) -> bool:
     """Append ``markdown`` to the file named by ``GITHUB_STEP_SUMMARY``.
 
+    The file is opened non-blocking and must be a regular file (checked on the open
+    descriptor), so nothing put there after :func:`check_step_summary` can hang the run.
     Returns False (writing nothing) when the variable is unset or empty, or the file cannot
     be written; the caller may warn, but a summary is never worth failing the gate over.
     """
     path = env.get("GITHUB_STEP_SUMMARY")
     if not path:
         return False
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
     try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+        fd = os.open(path, flags, 0o644)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = (markdown if markdown.endswith("\n") else markdown + "\n").encode()
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return True
 
 

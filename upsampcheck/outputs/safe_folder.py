@@ -2,42 +2,45 @@
 
 ``--out`` is checked before any analysis runs (:meth:`OutFolder.check`), locked for the run
 (:meth:`OutFolder.lock`: a second run on the same folder is refused), filled in a staging
-folder next to it and swapped in with one rename (:meth:`OutFolder.staged`).
+folder next to it and swapped in (:meth:`OutFolder.staged`).
 
-Ownership is proved by a marker: every report folder holds ``.upsampcheck``, a small JSON
-file naming the tool and every file it wrote. An existing folder is replaced only when it
-holds that marker and nothing the marker does not list; an empty folder may be used too.
-Anything else is refused, and so are the working folder, the home folder, ``/`` and any
+Ownership is claimed by a marker (:mod:`.marker`): every report folder holds ``.upsampcheck``
+listing each file the tool wrote with its size and SHA-256. A claim is checked, never trusted:
+an existing folder is replaced only when every listed file is there, unchanged, reached through
+real folders, and nothing else is; an empty folder may be used too. Anything else is refused
+(exit 2, nothing touched), and so are the working folder, the home folder, ``/`` and any
 folder above them, whatever they hold. A symbolic link as ``--out`` is refused (never
-followed), so a link can never lead the tool into a folder it did not check.
+followed).
 
-After the swap the earlier report is deleted file by file from the marker's list; anything
-that appeared in it meanwhile is kept in a ``.NAME.upsampcheck-old-PID`` folder and a note
-says so. Staging folders are ``.NAME.upsampcheck-PID-XXXX`` next to ``--out``: removed on any
-error or signal, and a later run removes those whose process is gone (after a SIGKILL).
+The swap renames ``--out`` to ``.NAME.upsampcheck-old-PID``, the staging folder to ``--out``,
+and deletes the old folder's claimed files, with SIGINT/SIGTERM/SIGHUP held back throughout.
+Everything beside ``--out`` is named ``.NAME.upsampcheck-…``: a run that was killed (SIGKILL)
+leaves at most a staging folder or the old report there, and the next run on the same
+``--out`` (holding its lock, so no live run owns them) removes them, restoring the old report
+when the kill came between the two renames.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .. import __version__
+from .. import signals
 from ..errors import UsageError
-from ..paths import shown
+from ..paths import check_writable_parent, shown
+from .marker import MARKER, Foreign, claim, remove_claimed, write_marker
 
-MARKER = ".upsampcheck"
-"""The marker file in every report folder: ``{"tool", "version", "files": [...]}``."""
+__all__ = ["MARKER", "OutFolder", "remove_listed", "write_marker"]
 
-
-NO_MARKER = "\0no marker"
+OUT_NAME_BYTES = 200
+"""The longest ``--out`` name: the folders beside it add about 40 bytes to a 255-byte limit."""
 
 
 def protected_folders() -> list[Path]:
@@ -49,46 +52,9 @@ def protected_folders() -> list[Path]:
     return found
 
 
-def listed_files(folder: Path) -> set[str] | None:
-    """The files a folder's marker says the tool wrote, or None without a valid marker."""
-    marker = folder / MARKER
-    if marker.is_symlink() or not marker.is_file():
-        return None
-    try:
-        doc = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    files = doc.get("files") if isinstance(doc, dict) else None
-    if doc.get("tool") != "upsampcheck" or not isinstance(files, list):
-        return None
-    if not all(isinstance(f, str) for f in files):
-        return None
-    return set(files)
-
-
-def contents(folder: Path) -> tuple[set[str], set[str]]:
-    """(files, folders) below ``folder`` as relative POSIX paths; links count as files."""
-    files, folders = set(), set()
-    for root, dirs, names in os.walk(folder):
-        rel = Path(root).relative_to(folder)
-        for name in dirs:
-            path = Path(root) / name
-            (files if path.is_symlink() else folders).add((rel / name).as_posix())
-        files.update((rel / name).as_posix() for name in names)
-    return files, folders
-
-
-def foreign_entry(folder: Path) -> str | None:
-    """The first entry in ``folder`` that its marker does not list (None: all ours)."""
-    files, folders = contents(folder)
-    if not files and not folders:
-        return None
-    listed = listed_files(folder)
-    if listed is None:
-        return NO_MARKER
-    allowed_dirs = {p.as_posix() for f in listed for p in Path(f).parents if p != Path(".")}
-    extra = sorted((files - listed - {MARKER}) | (folders - allowed_dirs))
-    return extra[0] if extra else None
+def remove_listed(folder: Path) -> bool:
+    """Delete what ``folder``'s (verified) marker claims; True when the folder is gone."""
+    return remove_claimed(folder)
 
 
 def raise_write_error(exc: OSError, where: Path) -> None:
@@ -99,13 +65,23 @@ def raise_write_error(exc: OSError, where: Path) -> None:
     ) from None
 
 
-def _pid_alive(pid: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking lock on the open file ``fd`` (``flock`` on POSIX,
+    ``msvcrt.locking`` on Windows); False when another process holds it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
         return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     return True
 
 
@@ -125,6 +101,11 @@ class OutFolder:
         out, name = self.out, shown(self.out)
         if self.out.name in ("", ".", ".."):
             raise UsageError(f"--out {name}: name a new folder for the report, not '.', '..', '/'")
+        if len(os.fsencode(self.out.name)) > OUT_NAME_BYTES:
+            raise UsageError(
+                f"--out: the folder's name is {len(os.fsencode(self.out.name))} bytes long; "
+                f"give one of at most {OUT_NAME_BYTES}"
+            )
         if out.is_symlink():
             raise UsageError(
                 f"--out {name}: is a symbolic link; give a real folder (links are not followed)"
@@ -136,86 +117,75 @@ class OutFolder:
                     f"--out {name}: refusing to replace {shown(resolved)}, which is (or holds) "
                     "the working folder, the home folder or '/'; give a new folder for the report"
                 )
-        if out.exists() and not out.is_dir():
+        if os.path.lexists(out) and not out.is_dir():
             raise UsageError(f"--out {name}: exists and is not a folder")
         if out.is_dir():
-            extra = foreign_entry(out)
-            if extra == NO_MARKER:
+            try:
+                claim(out)
+            except Foreign as why:
                 raise UsageError(
-                    f"--out {name}: is not empty and holds no .upsampcheck marker, so it is no "
-                    "report folder upsampcheck wrote; give a new or empty folder"
-                )
-            if extra is not None:
-                raise UsageError(
-                    f"--out {name}: holds files upsampcheck did not write ({shown(extra)}); "
-                    "give a new or empty folder, or remove that folder yourself"
-                )
+                    f"--out {name}: refusing to replace it: {shown(str(why))}; give a new or "
+                    "empty folder, or remove that folder yourself"
+                ) from None
+            except OSError as exc:
+                raise UsageError(f"--out {name}: cannot read it: {exc.strerror or exc}") from None
         self._check_parent()
         return self
 
     def _check_parent(self) -> None:
         """The nearest existing ancestor must be a folder the tool can create entries in."""
-        ancestor = self.parent
-        while not ancestor.exists():
-            if ancestor.is_symlink():
-                raise UsageError(f"--out {shown(self.out)}: {shown(ancestor)} is a dangling link")
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            raise UsageError(f"--out {shown(self.out)}: {shown(ancestor)} is a file, not a folder")
-        try:
-            Path(tempfile.mkdtemp(prefix=".upsampcheck-probe-", dir=ancestor)).rmdir()
-        except OSError as exc:
-            raise UsageError(
-                f"--out {shown(self.out)}: cannot write in {shown(ancestor)}: {exc.strerror}"
-            ) from None
+        check_writable_parent(self.out, "--out")
 
     # -- for the run ---------------------------------------------------------------------
     def lock(self) -> None:
         """Hold ``.NAME.upsampcheck-lock`` next to ``--out`` for the run (missing parents are
-        created now and removed again when the run writes nothing)."""
-        import fcntl
-
+        created now and removed again when the run writes nothing), then clean up what killed
+        runs left beside ``--out``."""
         missing = []
         folder = self.parent
         while not folder.exists():
             missing.append(folder)
             folder = folder.parent
+        path = self.parent / f".{self.out.name}.upsampcheck-lock"
         try:
-            for folder in reversed(missing):
-                folder.mkdir()
-                self._created.append(folder)
-            path = self.parent / f".{self.out.name}.upsampcheck-lock"
-            while True:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    raise UsageError(
-                        f"--out {shown(self.out)}: another upsampcheck run is writing it; "
-                        "wait for that run or give another --out"
-                    ) from None
-                with contextlib.suppress(OSError):
-                    if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                        break  # still the file at that path (not one a finished run removed)
-                os.close(fd)
+            with signals.deferred():
+                for folder in reversed(missing):
+                    folder.mkdir()
+                    self._created.append(folder)
+                fd = self._take_lock(path)
+                self._lock_fd, self._lock_path = fd, path
         except OSError as exc:
             self.release()
             raise_write_error(exc, self.parent)
-        self._lock_fd, self._lock_path = fd, path
+        self._recover()
+
+    def _take_lock(self, path: Path) -> int:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            if not try_lock(fd):
+                os.close(fd)
+                raise UsageError(
+                    f"--out {shown(self.out)}: another upsampcheck run is writing it; "
+                    "wait for that run or give another --out"
+                )
+            with contextlib.suppress(OSError):
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    return fd  # still the file at that path (not one a finished run removed)
+            os.close(fd)
 
     def release(self, wrote: bool = False) -> None:
         """Drop the lock (removing its file) and, when nothing was written, the parents made."""
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._lock_path)
-            os.close(self._lock_fd)
-            self._lock_fd = None
-        if not wrote:
-            for folder in reversed(self._created):
+        with signals.deferred():
+            if self._lock_fd is not None:
                 with contextlib.suppress(OSError):
-                    folder.rmdir()
-        self._created = []
+                    os.unlink(self._lock_path)
+                os.close(self._lock_fd)
+                self._lock_fd = None
+            if not wrote:
+                for folder in reversed(self._created):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+            self._created = []
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[Path]:
@@ -226,20 +196,22 @@ class OutFolder:
         error.
         """
         self.parent.mkdir(parents=True, exist_ok=True)
-        self._remove_stale_staging()
         try:
-            staging = Path(
-                tempfile.mkdtemp(
-                    prefix=f".{self.out.name}.upsampcheck-{os.getpid()}-", dir=self.parent
+            with signals.deferred():
+                staging = Path(
+                    tempfile.mkdtemp(
+                        prefix=f".{self.out.name}.upsampcheck-{os.getpid()}-", dir=self.parent
+                    )
                 )
-            )
         except OSError as exc:
             raise_write_error(exc, self.parent)
         try:
             yield staging
             write_marker(staging)
-            self.check()  # nothing foreign appeared meanwhile
-            self._swap(staging)
+            with signals.deferred():
+                self.check()  # nothing foreign appeared meanwhile
+                self._swap(staging)
+                signals.committed()
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise_write_error(exc, self.out)
@@ -249,7 +221,7 @@ class OutFolder:
 
     def _swap(self, staging: Path) -> None:
         os.chmod(staging, 0o755)
-        if not self.out.exists():
+        if not os.path.lexists(self.out):
             staging.rename(self.out)
             return
         old = self.parent / f".{self.out.name}.upsampcheck-old-{os.getpid()}"
@@ -259,39 +231,36 @@ class OutFolder:
         except BaseException:
             old.rename(self.out)
             raise
-        if not remove_listed(old):
+        if not remove_claimed(old):
             sys.stderr.write(
                 f"upsampcheck: note: kept {shown(old)}: files appeared in the earlier report "
                 "while this run wrote the new one\n"
             )
 
-    def _remove_stale_staging(self) -> None:
-        """Staging folders of runs that died without cleaning up (SIGKILL)."""
-        prefix = f".{self.out.name}.upsampcheck-"
-        for entry in self.parent.glob(prefix + "*"):
-            pid = entry.name[len(prefix) :].split("-")[0]
-            if entry.is_dir() and not entry.is_symlink() and pid.isdigit():
-                if int(pid) != os.getpid() and not _pid_alive(int(pid)):
-                    shutil.rmtree(entry, ignore_errors=True)
-
-
-def write_marker(folder: Path) -> None:
-    """List every file below ``folder`` in its ``.upsampcheck`` marker."""
-    files, _ = contents(folder)
-    doc = {"tool": "upsampcheck", "version": __version__, "files": sorted(files - {MARKER})}
-    (folder / MARKER).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-
-
-def remove_listed(folder: Path) -> bool:
-    """Delete what the marker lists (and the marker), then the folders left empty; True when
-    ``folder`` is gone, False when something unlisted was kept."""
-    listed = listed_files(folder) or set()
-    for rel in sorted(listed | {MARKER}):
-        path = folder / rel
-        if path.is_symlink() or path.is_file():
-            with contextlib.suppress(OSError):
-                path.unlink()
-    for root, _, _ in sorted(os.walk(folder), key=lambda item: -len(item[0])):
+    def leftovers(self) -> list[Path]:
+        """What earlier runs on this ``--out`` left beside it, by the tool's own names only:
+        staging folders ``.NAME.upsampcheck-PID-XXXX`` and old reports
+        ``.NAME.upsampcheck-old-PID`` (real folders, never links)."""
+        pattern = re.compile(
+            re.escape(f".{self.out.name}.upsampcheck-") + r"(old-\d+|\d+-[A-Za-z0-9_]{8})\Z"
+        )
+        found = []
         with contextlib.suppress(OSError):
-            os.rmdir(root)
-    return not folder.exists()
+            for entry in os.scandir(self.parent):
+                if pattern.match(entry.name) and entry.is_dir(follow_symlinks=False):
+                    found.append(Path(entry.path))
+        return sorted(found)
+
+    def _recover(self) -> None:
+        """Under the lock no live run owns a leftover: restore an old report whose swap a kill
+        cut in half (``--out`` missing), remove old reports and staging folders."""
+        with signals.deferred():
+            for entry in self.leftovers():
+                if ".upsampcheck-old-" in entry.name:
+                    if not os.path.lexists(self.out):
+                        with contextlib.suppress(OSError):
+                            entry.rename(self.out)
+                            continue
+                    remove_claimed(entry)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)

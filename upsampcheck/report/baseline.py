@@ -36,7 +36,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
-from ..paths import check_input_file
+from ..paths import check_input_file, check_writable_parent
 from ..paths import shown as show_path
 
 FORMAT = "upsampcheck-baseline"
@@ -87,19 +87,35 @@ def make_baseline(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_baseline(report: Mapping[str, Any], path: Path | str) -> dict[str, Any]:
     """Write ``make_baseline(report)`` to ``path`` atomically (whole file or nothing)."""
-    path = Path(path)
     doc = make_baseline(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.replace(stage_baseline(doc, path), path)
+    return doc
+
+
+def stage_baseline(doc: Mapping[str, Any], path: Path | str) -> Path:
+    """Write ``doc`` to a hidden file beside ``path`` and return it; ``os.replace`` it onto
+    ``path`` to publish it (a run does that once its report is in place). A write that fails
+    leaves nothing behind and is a one-line usage error."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(
+            f"--write-baseline {show_path(path)}: cannot write it: {exc.strerror or exc}"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2)
             fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UsageError(
+                f"--write-baseline {show_path(path)}: cannot write it: {exc.strerror or exc}"
+            ) from None
         raise
-    return doc
+    return Path(tmp)
 
 
 def check_baseline_target(path: Path | str) -> None:
@@ -107,6 +123,7 @@ def check_baseline_target(path: Path | str) -> None:
     existing file that is no upsampcheck baseline (a README, a report.json) is refused."""
     path = Path(path)
     if not os.path.lexists(path):
+        check_writable_parent(path, "--write-baseline")
         return
     if path.is_dir():
         raise UsageError(f"--write-baseline {show_path(path)}: is a folder, not a file")
