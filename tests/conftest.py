@@ -55,7 +55,7 @@ def device(request) -> str:
 
 def snapshot(root: Path) -> dict[str, bytes | str]:
     """Every entry below ``root`` (links not followed): a file's bytes, a link's target, or
-    ``"<dir>"``; compared before and after a hostile run to prove nothing was touched."""
+    ``"<dir>"`` (another kind: its mode); compared before and after a hostile run to prove nothing was touched."""
     import os
 
     found: dict[str, bytes | str] = {}
@@ -67,8 +67,10 @@ def snapshot(root: Path) -> dict[str, bytes | str]:
                 found[rel] = "-> " + os.readlink(path)
             elif path.is_dir():
                 found[rel] = "<dir>"
-            else:
+            elif path.is_file():
                 found[rel] = path.read_bytes()
+            else:  # a FIFO or a device: never opened (a read could block)
+                found[rel] = f"<mode {path.lstat().st_mode:o}>"
     return found
 
 
