@@ -54,8 +54,9 @@ def device(request) -> str:
 
 
 def snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every entry below ``root`` (links not followed): a file's bytes, a link's target, or
-    ``"<dir>"`` (another kind: its mode); compared before and after a hostile run to prove nothing was touched."""
+    """Every entry below ``root`` (links not followed): a file's bytes, a link's target,
+    ``"<dir>"``, or another kind's mode; compared before and after a hostile run to prove
+    nothing was touched."""
     import os
 
     found: dict[str, bytes | str] = {}

@@ -12,7 +12,7 @@ app = typer.Typer(
         "Diagnose upsampling artifacts (tonal lines, filtering roll-off, spectral replicas, DC "
         "offsets) in neural audio layers and models.\n\n"
         "Exit codes: 0 pass, 1 a failing finding, 2 bad input, 3 internal error, "
-        "130 interrupted (SIGINT), 143 terminated (SIGTERM)."
+        "130 interrupted (SIGINT), 143 terminated (SIGTERM), 129 hung up (SIGHUP)."
     ),
     no_args_is_help=True,
     add_completion=True,
