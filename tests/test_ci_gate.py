@@ -283,7 +283,65 @@ def test_readme_github_actions_job_runs_as_written(tmp_path):
         if "--format junit" in command:
             ET.fromstring(stdout.stdout)  # what the job redirects to upsampcheck.xml parses
     assert "upsampcheck" in (tmp_path / "summary.md").read_text()
-    assert (tmp_path / "upsampcheck-report" / "report.json").exists()
+    for out in ("layer", "model"):  # each command keeps its own report
+        assert (tmp_path / "upsampcheck-reports" / out / "report.json").exists()
+
+
+def readme_jobs() -> list[tuple[str, dict]]:
+    """Every job of every YAML block in the README, parsed."""
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    jobs = []
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        jobs += list(yaml.safe_load(block)["jobs"].items())
+    return jobs
+
+
+def test_every_readme_job_checks_upsampcheck_out_before_installing_it():
+    jobs = readme_jobs()
+    assert len(jobs) == 3
+    for name, job in jobs:
+        checked_out: set[str] = set()
+        for step in job["steps"]:
+            uses, run = step.get("uses", ""), step.get("run", "")
+            if uses.startswith("actions/checkout@"):
+                options = step.get("with") or {}
+                if options.get("repository") == "upsampcheck/upsampcheck":
+                    checked_out.add("./" + options["path"])
+            if run.startswith("pip install") and "torch" not in run:
+                target = run.split()[-1]
+                assert target in checked_out, (name, run, "not installed from a checkout")
+                assert "pip install upsampcheck" not in run  # not on PyPI
+        if any(step.get("run", "").startswith("upsampcheck") for step in job["steps"]):
+            assert checked_out, name
+
+
+def test_readme_jobs_write_distinct_reports_and_upload_what_they_write():
+    def plain(text: str) -> str:  # a matrix expression as one word
+        return re.sub(r"\$\{\{[^}]*\}\}", "N", text)
+
+    for name, job in readme_jobs():
+        commands = [
+            plain(s["run"]) for s in job["steps"] if s.get("run", "").startswith("upsampcheck")
+        ]
+        outs = [shlex.split(c)[shlex.split(c).index("--out") + 1] for c in commands]
+        assert len(set(outs)) == len(outs), (name, outs)
+        uploads = [
+            plain(s["with"]["path"])
+            for s in job["steps"]
+            if s.get("uses", "").startswith("actions/upload-artifact@")
+        ]
+        written = outs + [c.split(">")[1].strip() for c in commands if ">" in c]
+        for path in written:
+            assert any(path == u or path.startswith(u.rstrip("/") + "/") for u in uploads), (
+                name,
+                path,
+                uploads,
+            )
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/upload-artifact@"):
+                assert step["with"].get("include-hidden-files") is True  # the marker travels
 
 
 def test_a_baseline_never_excuses_nan_output():
