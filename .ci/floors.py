@@ -2,13 +2,14 @@
 """CI step: install the declared dependency floors and run the main job against them.
 
 Reads ``[project].dependencies`` from pyproject.toml, installs every ``name>=X`` as
-``name==X`` into a fresh virtual environment that sees this interpreter's site-packages (so
-torch and torchaudio, hundreds of MB, are not downloaded again: their floors are the ones
-this job cannot prove, and it says so), then runs ``upsampcheck --help``, ``layer --help`` and
-the README's main job from the wheel built from this checkout, which must hold ``configs/``
-as ``upsampcheck/configs`` and ``py.typed`` (the shipped specs are found there). Exit 0 when
-the job gives its verdict (exit 1 is the failing layer's verdict), else the failing step's
-code.
+``name==X`` into a fresh virtual environment that also sees the folder this interpreter
+imports torch and torchaudio from (a ``.pth`` file, so it works whether this interpreter is a
+system Python or itself a virtual environment; torch and torchaudio, hundreds of MB, are not
+downloaded again: their floors are the ones this job cannot prove, and it says so), then runs
+``upsampcheck --help``, ``layer --help`` and the README's main job from the wheel built from
+this checkout, which must hold ``configs/`` as ``upsampcheck/configs`` and ``py.typed`` (the
+shipped specs are found there). Exit 0 when the job gives its verdict (exit 1 is the failing
+layer's verdict), else the failing step's code.
 """
 
 from __future__ import annotations
@@ -65,14 +66,30 @@ def build_wheel(folder: Path) -> Path | None:
     return wheel
 
 
+def see_installed_torch(python: str) -> None:
+    """Let the environment of ``python`` import the torch and torchaudio this interpreter
+    imports (after its own packages, so the pinned floors win)."""
+    import importlib.util
+
+    folders = sorted({str(Path(importlib.util.find_spec(n).origin).parents[1]) for n in TOO_LARGE})
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(purelib) / "upsampcheck-floors-torch.pth").write_text("\n".join(folders) + "\n")
+
+
 def main() -> int:
     pins = [f"{n}=={v}" for n, v in floors().items() if n not in TOO_LARGE]
     print(f"floors: {', '.join(pins)} (torch/torchaudio: installed versions)")
     with tempfile.TemporaryDirectory(prefix="upsampcheck-floors-") as tmp:
         venv = Path(tmp) / "venv"
-        if run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)]):
+        if run([sys.executable, "-m", "venv", str(venv)]):
             return 2
         python = str(venv / "bin" / "python")
+        see_installed_torch(python)
         if run([python, "-m", "pip", "install", "-q", *pins]):
             return 2
         wheel = build_wheel(Path(tmp))
