@@ -120,12 +120,20 @@ def test_layer_page_is_self_contained_and_plays_its_dc_offset_at_true_level(tmp_
     expected = layer.measurement.excerpts["silence"]
     assert np.allclose(silence, np.round(np.clip(expected, -1, 1) * 32767), atol=1)
     assert np.ptp(expected) < 1e-6 and abs(expected[0]) > 1e-3  # DC, not silence
-    # The normalised clip is the true one scaled to a -1 dBFS peak, by the gain the page says.
+    # The normalised clip is the true one, mean removed, scaled to a -1 dBFS peak, by the
+    # gain the page says.
     norm = true["transposed_noise_norm"].astype(float)
     assert 20 * math.log10(np.abs(norm).max() / 32767) == pytest.approx(-1.0, abs=0.01)
-    gain_db = 20 * math.log10(np.abs(norm).max() / np.abs(true["transposed_noise"]).max())
+    assert abs(norm.mean()) < 0.01 * np.abs(norm).max()
+    centred = true["transposed_noise"] - true["transposed_noise"].mean()
+    gain_db = 20 * math.log10(np.abs(norm).max() / np.abs(centred).max())
     html = (folder / "report.html").read_text()
-    assert f"normalised: {gain_db:+.1f} dB louder than true level" in html
+    louder = "louder" if gain_db > 0 else "quieter"
+    assert f"normalised, mean removed: {abs(gain_db):.1f} dB {louder} than true level" in html
+    # The constant silence response has nothing to hear once its mean is gone: no normalised
+    # player (it would play two thumps), and a sentence that says why.
+    assert "transposed_silence_norm" not in true
+    assert "No normalised player for the response to silence" in html
 
 
 def test_stack_page_plays_every_stage_and_the_output_sweep(tmp_path):
@@ -133,7 +141,12 @@ def test_stack_page_plays_every_stage_and_the_output_sweep(tmp_path):
     _, page = assert_self_contained_with_playable_audio(report, tmp_path)
     names = {p["data-clip"] for p in page.audio()}
     for stem in ("1_transposed", "2_transposed", "3_transposed", "output"):
-        assert {f"{stem}_silence", f"{stem}_silence_norm", f"{stem}_noise"} <= names
+        assert {f"{stem}_silence", f"{stem}_noise", f"{stem}_dc"} <= names
+    # The first stage turns silence into its bias, a constant: nothing to normalise. Later
+    # stages make a buzz of it, which the normalised player plays with the mean removed.
+    assert "1_transposed_silence_norm" not in names
+    assert {"2_transposed_silence_norm", "3_transposed_silence_norm"} <= names
+    assert "output_silence_norm" in names
     assert "output_sweep" in names
 
 
@@ -173,3 +186,33 @@ def test_page_renders_in_headless_chromium(tmp_path):
     assert pixels.shape == (1600, 1280)
     assert pixels.std() > 10  # text and figures, not a blank page
     assert (pixels < 60).mean() > 0.005  # dark text was drawn
+
+
+def test_a_stage_whose_dc_probe_shows_lines_offers_that_response_to_hear(tmp_path):
+    report = check_layer(
+        LayerSpec("transposed", stride=4, length=5, init="ones", bias=False), 16000
+    )
+    assert any(line.probe == "dc" for line in report.stages[0].measurement.lines)
+    _, page = assert_self_contained_with_playable_audio(report, tmp_path)
+    true = {p["data-clip"]: decode_wav(p["src"])[1][:, 0].astype(float) for p in page.audio()}
+    dc = true["transposed_dc"]
+    # ones-kernel, length 5, stride 4: phase sums [2, 1, 1, 1] times the DC probe's level,
+    # so the response repeats every 4 samples with one phase at twice the others
+    period = dc[4:8] / dc[5]
+    assert period.tolist() == pytest.approx([2, 1, 1, 1], rel=0.01) or sorted(
+        period.tolist()
+    ) == pytest.approx([1, 1, 1, 2], rel=0.01)
+    assert "transposed_dc_norm" in true
+
+
+def test_page_numbers_are_said_honestly():
+    from upsampcheck.outputs.html import corner_words, header, level_words
+
+    assert level_words(-200.0) == "none" and level_words(None) == "none"
+    assert level_words(-42.04) == "-42.0 dB"
+    assert corner_words(None, {}) == "above −3 dB to fs_in/2"
+    assert corner_words(0.72, {"0.75": -4.0, "0.9": -5.0}) == "0.720 of fs_in/2"
+    rippling = corner_words(0.2, {"0.25": -6.0, "0.5": 8.0, "0.9": -12.0})
+    assert rippling.startswith("first at 0.200") and "ripples" in rippling
+    findings = [{"severity": s} for s in ("pass", "warn", "info", "fail", "warn")]
+    assert "1 fail, 2 warn, 1 info, 1 pass" in header({"findings": findings, "verdict": "fail"})

@@ -30,6 +30,8 @@ class Clip:
         samples: ``(T,)`` or ``(C, T)`` float samples at true level (full scale is 1.0).
         sample_rate: Hz; rounded to an integer in the WAV header.
         gain_db: gain applied for listening (0: true level).
+        mean_removed: the clip's mean (its DC) was subtracted before the gain, so what plays
+            is the buzz, not a full-scale offset.
     """
 
     name: str
@@ -37,17 +39,23 @@ class Clip:
     samples: np.ndarray
     sample_rate: float
     gain_db: float = 0.0
+    mean_removed: bool = False
 
 
 def normalised(clip: Clip, peak: float = PEAK, max_gain_db: float = 120.0) -> Clip:
-    """The same clip scaled so its peak is ``peak`` (at most ``max_gain_db`` of gain; digital
-    silence stays silent with 0 dB). The returned ``gain_db`` says by how much."""
-    top = float(np.max(np.abs(clip.samples))) if clip.samples.size else 0.0
+    """The same clip with its mean removed, then scaled so its peak is ``peak`` (at most
+    ``max_gain_db`` of gain). A DC offset would otherwise set the gain and bury the buzz under
+    a full-scale step (two thumps at the ends); a constant clip becomes silence (0 dB, and the
+    caller drops it). The returned ``gain_db`` says by how much the rest was amplified."""
+    samples = np.asarray(clip.samples, dtype=np.float64)
+    if samples.size:
+        samples = samples - samples.mean(axis=-1, keepdims=True)
+    top = float(np.max(np.abs(samples))) if samples.size else 0.0
+    name = f"{clip.name}_norm"
     if top <= 0 or not math.isfinite(top):
-        return clip
+        return Clip(name, clip.title, np.zeros_like(samples), clip.sample_rate, 0.0, True)
     gain_db = min(20 * math.log10(peak / top), max_gain_db)
-    samples = clip.samples * 10 ** (gain_db / 20)
-    return Clip(f"{clip.name}_norm", clip.title, samples, clip.sample_rate, gain_db)
+    return Clip(name, clip.title, samples * 10 ** (gain_db / 20), clip.sample_rate, gain_db, True)
 
 
 def wav_bytes(clip: Clip) -> bytes:

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..measure.lines import FLOOR_DB
+from ..report.findings import SEVERITIES
 from . import html_parts as h
 from .clips import Clip, wav_bytes
 from .names import SUMMARY_PNG, file_stems, spectrogram_png
@@ -66,20 +68,29 @@ def build_page(
         )
     causes: dict[tuple[str, str], int] = {}
     body.append(findings_section(data, causes))
+    dropped, notes = split_notes(notes, {*names, "output"} | set(clips))
     if "output" in data:
-        body.append(output_section(data, clips.get("output", ())))
+        body.append(output_section(data, clips.get("output", ()), dropped.get("output", ())))
     if stages:
         body.append("<h2>Stages</h2>")
     for stage in stages:
         body.append(
             stage_section(
-                stage, folder, stems[stage["name"]], clips.get(stage["name"], ()), repeats, data
+                stage,
+                folder,
+                stems[stage["name"]],
+                clips.get(stage["name"], ()),
+                repeats,
+                data,
+                dropped.get(stage["name"], ()),
             )
         )
     known = {s["name"] for s in stages} | {"output"}
     for key, group in clips.items():
-        if key not in known and group:
-            body.append(f"<h2>Listen: {h.text(key)}</h2>" + clip_grid(group))
+        if key not in known and (group or dropped.get(key)):
+            body.append(
+                f"<h2>Listen: {h.text(key)}</h2>" + clip_grid(group) + said(dropped.get(key, ()))
+            )
     body.append(footer(data, notes))
     subject = data.get("subject") or {}
     return h.page(f"upsampcheck: {subject.get('kind', '')} {subject.get('name', '')}", body)
@@ -91,7 +102,8 @@ def header(data: Mapping[str, Any]) -> str:
     counts = {}
     for f in data.get("findings") or []:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-    tally = ", ".join(f"{n} {s}" for s, n in counts.items())
+    order = [s for s in SEVERITIES if s in counts] + sorted(set(counts) - set(SEVERITIES))
+    tally = ", ".join(f"{counts[s]} {s}" for s in order)  # always fail, warn, info, pass
     tool, env = data.get("tool") or {}, data.get("environment") or {}
     versions = {k: v for k, v in env.items() if k not in ("device", "seed") and v}
     meta = " · ".join(
@@ -179,7 +191,9 @@ def lines_table(lines: Sequence[Mapping[str, Any]]) -> str:
     return h.table(head, rows, {0, 1, 2})
 
 
-def output_section(data: Mapping[str, Any], clips: Sequence[Clip]) -> str:
+def output_section(
+    data: Mapping[str, Any], clips: Sequence[Clip], dropped: Sequence[str] = ()
+) -> str:
     lines = data["output"].get("lines") or []
     out = ["<h2>Output</h2>"]
     if lines:
@@ -194,25 +208,47 @@ def output_section(data: Mapping[str, Any], clips: Sequence[Clip]) -> str:
         out.append(lines_table(lines))
     else:
         out.append("<p>No tonal line in the final output.</p>")
-    if clips:
-        out.append("<h3>Listen to the output</h3>" + clip_grid(clips, data.get("sample_rate_hz")))
+    if clips or dropped:
+        players = clip_grid(clips, data.get("sample_rate_hz"))
+        out.append("<h3>Listen to the output</h3>" + players + said(dropped))
     return "".join(out)
+
+
+def level_words(value: float | None, nothing: str = "none") -> str:
+    """A level in dB, or ``nothing`` for a missing value or the numeric floor (−200 dB is
+    "no energy at all", not a level to read)."""
+    if value is None or value <= FLOOR_DB + 0.5:
+        return nothing
+    return h.number(value, 1, "dB")
+
+
+def corner_words(corner: float | None, points: Mapping[str, float | None]) -> str:
+    """The −3 dB point, and a warning when the response comes back above −3 dB further up
+    (a rippling response, e.g. random weights, has no single corner)."""
+    if corner is None:
+        return "above −3 dB to fs_in/2"
+    above = [
+        float(p) for p, v in points.items() if v is not None and float(p) > corner and v > -3.0
+    ]
+    if above:
+        return (
+            f"first at {corner:.3f} of fs_in/2; the response rises above −3 dB again "
+            f"(at {above[0]:g}): it ripples, so no single corner describes it"
+        )
+    return f"{corner:.3f} of fs_in/2"
 
 
 def stage_numbers(stage: Mapping[str, Any]) -> str:
     """The stage's measured numbers as a two-column table."""
     filt = stage.get("filtering") or {}
-    corner = filt.get("minus3db_fraction")
+    points = filt.get("response_db") or {}
     rows = [
         ["noise gain", h.number(stage.get("noise_gain_db"), 2, "dB")],
-        *(
-            [f"response at {p} of fs_in/2", h.number(v, 2, "dB")]
-            for p, v in (filt.get("response_db") or {}).items()
-        ),
-        ["−3 dB point", "above −3 dB to fs_in/2" if corner is None else f"{corner:.3f} of fs_in/2"],
+        *([f"response at {p} of fs_in/2", h.number(v, 2, "dB")] for p, v in points.items()),
+        ["−3 dB point", corner_words(filt.get("minus3db_fraction"), points)],
         ["first image", h.number((stage.get("replicas") or {}).get("image_rejection_db"), 1, "dB")],
-        ["DC under silence", h.number((stage.get("offset") or {}).get("dc_db"), 1, "dB")],
-        ["loudest line", h.number((stage.get("tonal") or {}).get("max_level_db"), 1, "dB")],
+        ["DC under silence", level_words((stage.get("offset") or {}).get("dc_db"))],
+        ["loudest line", level_words((stage.get("tonal") or {}).get("max_level_db"), "no line")],
     ]
     return h.table(["measured", "value"], rows, {1})
 
@@ -224,7 +260,9 @@ def stage_section(
     clips: Sequence[Clip],
     repeats: Mapping[str, str],
     data: Mapping[str, Any],
+    dropped: Sequence[str] = (),
 ) -> str:
+    """One stage: numbers, lines, figures, players (and why a player is missing)."""
     name = stage["name"]
     worst = {f["severity"] for f in data.get("findings") or [] if f["stage"] == name} & {
         "fail",
@@ -248,10 +286,29 @@ def stage_section(
         png = folder / spectrogram_png(stem, probe)
         if png.is_file():
             out.append(h.image(png.read_bytes(), f"{name} {probe}", f"{name}: {words}"))
-    if clips:
-        out.append("<h3>Listen</h3>" + clip_grid(clips, stage["fs_out_hz"]))
+    if clips or dropped:
+        out.append("<h3>Listen</h3>" + clip_grid(clips, stage["fs_out_hz"]) + said(dropped))
     out.append("</details>")
     return "".join(out)
+
+
+def said(sentences: Sequence[str]) -> str:
+    """Notes as paragraphs, each a sentence."""
+    return "".join(f"<p class='note'>{h.text(n[:1].upper() + n[1:])}.</p>" for n in sentences)
+
+
+def split_notes(notes: Sequence[str], keys: set[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """``({key: [sentence]}, others)``: notes that begin with ``KEY: `` belong to that key's
+    section (e.g. why a clip is missing), the others to the page's notes."""
+    by_key: dict[str, list[str]] = {}
+    others = []
+    for note in notes:
+        key = next((k for k in keys if note.startswith(k + ": ")), None)
+        if key is None:
+            others.append(note)
+        else:
+            by_key.setdefault(key, []).append(note[len(key) + 2 :])
+    return by_key, others
 
 
 def clip_grid(clips: Sequence[Clip], stage_rate: float | None = None) -> str:

@@ -74,10 +74,12 @@ def image(png: bytes, alt: str, caption: str = "", scroll: bool = False) -> str:
 
 
 def gain_words(clip: Clip) -> str:
-    """How loud the clip plays compared to the truth."""
+    """How loud the clip plays compared to the truth, in plain words."""
+    how = "normalised, mean removed" if clip.mean_removed else "normalised"
     if abs(clip.gain_db) < 0.05:
-        return "true level"
-    return f"normalised: {clip.gain_db:+.1f} dB louder than true level"
+        return f"{how}, at true level" if clip.mean_removed else "true level"
+    louder = "louder" if clip.gain_db > 0 else "quieter"
+    return f"{how}: {abs(clip.gain_db):.1f} dB {louder} than true level"
 
 
 def audio(clip: Clip, stage_rate: float | None = None) -> str:

@@ -185,7 +185,9 @@ class Report(Verdict):
         (:func:`~upsampcheck.report.listening.report_clips`)."""
         from .listening import report_clips
 
-        return report_clips(self.stages, self.output_excerpts, self.sample_rate_hz)
+        return report_clips(
+            self.stages, self.output_excerpts, self.sample_rate_hz, self.output_lines or ()
+        )
 
     def figure_data(self) -> dict[str, Any]:
         """The plain payload :mod:`~.outputs.plotting` draws: numpy arrays in dB relative to

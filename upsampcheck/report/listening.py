@@ -8,8 +8,11 @@ hundred Hz) is resampled band-limited by an integer factor to at least :data:`MI
 an exact interpolation in the DFT domain, which adds no images (zero-order hold would add the
 very artifacts the page is about). The page names both rates.
 
-Clips whose 16-bit samples are all zero are dropped (a player of digital silence proves
-nothing); the page says so instead. The page stays small: every clip is cut so that all of
+The response to the DC probe is offered too where that probe shows a tonal line (it is where
+the transposed/subpixel buzz is loudest). Normalised clips have their mean removed first, so a
+DC offset neither sets the gain nor plays as a step. Clips whose 16-bit samples are all zero
+are dropped (a player of digital silence proves nothing); the page says so instead, next to
+the stage's players (:func:`dropped_note`). The page stays small: every clip is cut so that all of
 them together hold at most :data:`AUDIO_BUDGET_BYTES` of 16-bit samples, down to
 :data:`MIN_SECONDS` each; stages beyond that get no clips, and a note says which.
 """
@@ -32,6 +35,7 @@ AUDIO_BUDGET_BYTES = 3_000_000
 MIN_SECONDS = 0.25
 """Clips are never cut shorter than this to fit the budget; whole stages are dropped instead."""
 LISTEN_PROBES = {"silence": "response to silence", "noise": "response to the noise-like probe"}
+DC_PROBE = {"dc": "response to the DC probe"}
 OUTPUT_ONLY = {"sweep": "response to the exponential sweep"}
 
 
@@ -44,6 +48,8 @@ class Source:
     excerpts: dict[str, np.ndarray]
     rate: float
     output: bool = False
+    dc_lines: bool = False
+    """The DC probe shows a tonal line here: its response is worth hearing."""
 
 
 def clip_stem(name: str) -> str:
@@ -77,45 +83,74 @@ def audible(clip: Clip) -> bool:
     return bool(np.any(np.abs(clip.samples) >= 0.5 / 32767))
 
 
-def source_clips(source: Source, seconds: float) -> list[Clip]:
-    """A source's clips: for silence and noise (and, for the output, the sweep) one at true
-    level and one normalised; digital silence left out."""
+def dropped_note(key: str, words: str, normalised_too: bool) -> str:
+    """The page's sentence for a clip that was left out (it begins with ``key: ``, so the
+    page can show it beside that stage's players)."""
+    if normalised_too:
+        return f"{key}: no player for the {words}: it is digital silence at 16 bits"
+    return (
+        f"{key}: no normalised player for the {words}: with its mean removed it is constant "
+        "(a pure DC offset, nothing to hear but a step)"
+    )
+
+
+def source_clips(source: Source, seconds: float, dropped: list[str] | None = None) -> list[Clip]:
+    """A source's clips: for silence and noise (the DC probe where it shows lines; the sweep
+    for the output) one at true level and one normalised; digital silence left out, with a
+    sentence in ``dropped``."""
     probes = dict(LISTEN_PROBES)
+    if source.dc_lines:
+        probes.update(DC_PROBE)
     if source.output:
         probes.update(OUTPUT_ONLY)
     factor = play_rate_factor(source.rate)
-    found = []
+    found: list[Clip] = []
     for probe, words in probes.items():
         if probe not in source.excerpts:
             continue
         samples = source.excerpts[probe][: max(1, round(seconds * source.rate))]
         samples = band_limited_upsample(samples, factor)
         true = Clip(f"{source.stem}_{probe}", words, samples, source.rate * factor, 0.0)
-        for clip in (true, normalised(true)):
-            if audible(clip) and not any(c.name == clip.name for c in found):
-                found.append(clip)
+        kept = [c for c in (true, normalised(true)) if audible(c)]
+        if len(kept) < 2 and dropped is not None:
+            dropped.append(dropped_note(source.key, words, not kept))
+        found += [c for c in kept if not any(c.name == f.name for f in found)]
     return found
 
 
-def sources_of(stages: Iterable, output_excerpts: dict | None, output_rate: float) -> list[Source]:
+def shows_dc_lines(stage: object) -> bool:
+    """True when the stage's measurement has a tonal line under the DC probe."""
+    lines = getattr(getattr(stage, "measurement", None), "lines", None) or []
+    return any(getattr(line, "probe", None) == "dc" for line in lines)
+
+
+def sources_of(
+    stages: Iterable, output_excerpts: dict | None, output_rate: float, output_lines: list = ()
+) -> list[Source]:
     """One :class:`Source` per stage that kept excerpts (then one for the output)."""
     found = [
-        Source(s.name, clip_stem(s.name), s.measurement.excerpts, s.fs_out_hz)
+        Source(
+            s.name, clip_stem(s.name), s.measurement.excerpts, s.fs_out_hz,
+            dc_lines=shows_dc_lines(s),
+        )
         for s in stages
         if s.measurement.excerpts
-    ]
+    ]  # fmt: skip
     if output_excerpts:
-        found.append(Source("output", "output", output_excerpts, output_rate, output=True))
+        dc = any(getattr(line, "probe", None) == "dc" for line in output_lines or ())
+        found.append(
+            Source("output", "output", output_excerpts, output_rate, output=True, dc_lines=dc)
+        )
     return found
 
 
 def report_clips(
-    stages: list, output_excerpts: dict | None, output_rate: float
+    stages: list, output_excerpts: dict | None, output_rate: float, output_lines: list = ()
 ) -> tuple[dict[str, list[Clip]], list[str]]:
     """``({stage name or "output": clips}, notes)`` within :data:`AUDIO_BUDGET_BYTES`."""
     from ..measure.analysis import EXCERPT_SECONDS
 
-    sources = sources_of(stages, output_excerpts, output_rate)
+    sources = sources_of(stages, output_excerpts, output_rate, output_lines)
     if not sources:
         return {}, []
 
@@ -138,4 +173,5 @@ def report_clips(
             f"{', ...' if len(left_out) > 5 else ''}) to keep the page small; "
             "check them with --stage NAME"
         )
-    return {s.key: source_clips(s, seconds) for s in chosen}, notes
+    chosen_clips = {s.key: source_clips(s, seconds, notes) for s in chosen}
+    return chosen_clips, notes
