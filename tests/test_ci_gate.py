@@ -355,3 +355,23 @@ def test_a_baseline_never_excuses_nan_output():
     }  # fmt: skip
     gated = apply_baseline(report, make_baseline(report))
     assert gated["verdict"] == "fail" and gated["exit_code"] == 1
+
+
+def test_audio_reports_give_github_commands_and_a_summary_with_a_file_column(
+    cli, tmp_path, monkeypatch
+):
+    import numpy as np
+    import soundfile as sf
+
+    fs = 22050
+    n = np.arange(4 * fs)
+    rng = np.random.default_rng(0)
+    wav = tmp_path / "gen.wav"
+    sf.write(wav, 0.1 * rng.standard_normal(len(n)) + 0.05 * np.cos(np.pi * n / 2), fs)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = cli("audio", str(wav), "--format", "github", "--out", str(tmp_path / "r"))
+    assert result.code in (0, 1), result.err
+    text = summary.read_text()
+    assert "| file | check | severity" in text and "gen.wav" in text
+    assert "summary.png" in text

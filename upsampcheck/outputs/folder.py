@@ -246,7 +246,8 @@ class Delivery:
             if self.format == "text":
                 print_summary(data, folder)
             if self.format == "github" or github_actions():
-                png = str(folder / "summary.png") if self.plots and data["stages"] else None
+                drawn = data.get("stages") or data.get("files")  # a model's or an audio report
+                png = str(folder / "summary.png") if self.plots and drawn else None
                 commands, markdown = to_github(data, png)
                 if commands:
                     sys.stdout.write(commands if commands.endswith("\n") else commands + "\n")
