@@ -216,3 +216,39 @@ def test_page_numbers_are_said_honestly():
     assert rippling.startswith("first at 0.200") and "ripples" in rippling
     findings = [{"severity": s} for s in ("pass", "warn", "info", "fail", "warn")]
     assert "1 fail, 2 warn, 1 info, 1 pass" in header({"findings": findings, "verdict": "fail"})
+
+
+def test_summary_labels_never_overlap_and_a_line_at_the_nyquist_is_inside_the_panel():
+    """Many loud lines close together (the case that collided from three stages up): the
+    labels are a list in the corner, and the circle at the Nyquist is drawn whole."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from upsampcheck.outputs.plotting import spectrum_panel
+
+    nyquist = 8000.0
+    freqs = np.linspace(0, nyquist, 513)
+    lines = [(f, -5.0 - 0.1 * i, "dc") for i, f in enumerate([3900, 4000, 4100, 8000])]
+    stage = {
+        "name": "s",
+        "fs_out_hz": 2 * nyquist,
+        "freqs_hz": freqs,
+        "spectra": {"dc": np.full(513, -120.0)},
+        "grid_hz": [4000.0, 8000.0],
+        "lines": lines,
+    }
+    fig = Figure(figsize=(3, 2), dpi=100)
+    ax = fig.add_subplot()
+    spectrum_panel(ax, stage, "dc", {"s": "C3"}, 40.0)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 3  # the three loudest, listed
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    circles = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    x_at_nyquist = ax.transData.transform((nyquist, 0))[0]
+    radius_px = circles[0].get_markersize() / 72 * fig.dpi / 2
+    assert x_at_nyquist + radius_px <= ax.bbox.x1  # the whole circle is inside the frame

@@ -36,6 +36,8 @@ FLOOR_DB = -140.0
 """Bottom of every dB axis; the top grows with the loudest line (at least +20 dB)."""
 SUMMARY_PROBES = ("noise", "silence", "dc", "tone")
 LABELLED = 3
+NYQUIST_MARGIN = 1.03
+"""Frequency axes end 3 % above the Nyquist, so a line there is not hidden by the frame."""
 """Lines labelled per panel (the loudest); every line is listed in the report's tables."""
 CMAP = "magma"
 STAGE_COLOURS = ("#d62728", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -134,6 +136,7 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
         interpolation="nearest",
         extent=(0, span, 0, nyquist),
     )
+    ax.set_ylim(0, NYQUIST_MARGIN * nyquist)  # a line at the Nyquist is drawn, not the border
     marks = [ax.axhline(f, color="cyan", lw=0.7, ls="--", alpha=0.8) for f in stage["grid_hz"]]
     ax.yaxis.set_major_formatter(hz_formatter(nyquist))
     ax.set(xlabel="time (s)" if stage.get("span_s") else "frame", ylabel=hz_unit(nyquist))
@@ -148,10 +151,12 @@ def plot_spectrograms(stage: dict[str, Any], folder: Path, stem: str, top_db: fl
     background = canvas.copy_from_bbox(fig.bbox)
     renderer = canvas.get_renderer()
     lut = (image.cmap(np.arange(image.cmap.N)) * 255).round().astype(np.uint8)
+    x0, y0, width, height = ax.bbox.bounds
+    image_box = (x0, y0, width, height / NYQUIST_MARGIN)  # 0 .. Nyquist; the margin stays white
     names = []
     for probe, level_db in stage["spectrograms"].items():
         canvas.restore_region(background)
-        paint_image(renderer, ax.bbox.bounds, level_db, (FLOOR_DB, top_db), lut)
+        paint_image(renderer, image_box, level_db, (FLOOR_DB, top_db), lut)
         ax.set_title(f"{stage_label(stage)}: {probe} probe", fontsize=10)
         for artist in (*marks, ax.title):
             ax.draw_artist(artist)
@@ -213,16 +218,15 @@ def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED, first=T
     for colour in dict.fromkeys(colours.get(origin, "C3") for _, _, origin in lines):
         mine = [(f, lv) for f, lv, origin in lines if colours.get(origin, "C3") == colour]
         ax.plot(*zip(*mine, strict=True), "o", mfc="none", mew=1.2, color=colour, ms=6)
-    for rank, (freq, level, origin) in enumerate(lines):
-        if rank < labelled:
-            right = freq > 0.6 * nyquist  # label to the left, inside the panel
-            ax.annotate(
-                f"{freq:.1f} Hz, {level:.1f} dB" if nyquist < 2000 else
-                f"{freq / 1000:.4g} kHz, {level:.1f} dB",
-                (freq, level), fontsize=6, color=colours.get(origin, "C3"),
-                xytext=(-5 if right else 5, 3 + 9 * rank), textcoords="offset points",
-                ha="right" if right else "left",
-            )  # fmt: skip
+    listed = [
+        (f"{freq:.1f} Hz, {level:.1f} dB" if nyquist < 2000 else
+         f"{freq / 1000:.4g} kHz, {level:.1f} dB", colours.get(origin, "C3"))
+        for freq, level, origin in lines[:labelled]
+    ]  # fmt: skip
+    for row, (words, colour) in enumerate(listed):  # a list in the corner: never collides
+        ax.text(0.98, 0.97 - 0.1 * row, words, transform=ax.transAxes, fontsize=6,
+                color=colour, ha="right", va="top",
+                bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 0.5})  # fmt: skip
     dc = stage.get("dc_db")
     if probe == "silence" and dc is not None and dc > FLOOR_DB:
         ax.plot(0, dc, "s", color="k", ms=5)
@@ -230,7 +234,7 @@ def spectrum_panel(ax, stage, probe, colours, top_db, labelled=LABELLED, first=T
             f"DC {dc:.1f} dB", (0, dc), fontsize=6, xytext=(4, -9), textcoords="offset points"
         )
     ax.set_ylim(FLOOR_DB, top_db)
-    ax.set_xlim(0, nyquist)
+    ax.set_xlim(0, NYQUIST_MARGIN * nyquist)  # a line at the Nyquist stays inside
     ax.xaxis.set_major_formatter(hz_formatter(nyquist))
     ax.set_xlabel(hz_unit(nyquist), fontsize=7, labelpad=1)
     ax.xaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
