@@ -128,6 +128,8 @@ def test_the_nearest_pyproject_with_the_table_is_used_past_one_without_it(
          ["line 4", "key stride", "4300"]),
         (f'sample_rate = 16000\n[[layer]]\ntype = "nearest"\nstride = {BIG}\n',
          ["key layer[0].stride"]),
+        ('sample_rate = 16000\n[[layer]]\ntype = "nearest"\nstride = 0x' + "f" * 5000 + "\n",
+         ["key layer[0].stride", "more than 4300 digits"]),
         (f'sample_rate = 16000\n[thresholds]\ntonal-fail-db = {BIG}\n[[layer]]\ntype = "nearest"\n'
          "stride = 2\n", ["key thresholds.tonal-fail-db"]),
         ('sample_rate = 16000\nprobes = ' + "[" * 100 + "]" * 100 +
@@ -307,6 +309,8 @@ def drop(path: tuple):
         (set_at(("stages", 0), []), ["field stages[0]"]),
         (set_at(("stages", 0, "name"), 7), ["field stages[0].name"]),
         (set_at(("stages", 0, "name"), "\x1b[2J"), ["field stages[0].name", "printable"]),
+        (set_at(("stages", 0, "name"), "a[/b]"), ["field stages[0].name", "markup"]),
+        (set_at(("subject", "name"), "[/]"), ["field subject.name", "markup"]),
         (set_at(("stages", 0, "tonal"), None), ["field stages[0].tonal"]),
         (set_at(("stages", 0, "tonal", "max_level_db"), float("nan")), ["max_level_db"]),
         (set_at(("stages", 0, "tonal", "max_level_db"), 1e300), ["max_level_db"]),

@@ -73,9 +73,12 @@ def key_path(parts: tuple[Any, ...] | list[Any]) -> str:
 
 def describe(value: Any) -> str:
     """A value for an error message, short and on one line."""
-    if isinstance(value, _BigInt) or (isinstance(value, int) and abs(value) >= INT_LIMIT):
-        digits = len(str(value).lstrip("+-").replace("_", ""))
-        return f"an integer of {digits} digits"
+    if isinstance(value, _BigInt):
+        return f"an integer of {len(value.lstrip('+-'))} digits"
+    if isinstance(value, int) and abs(value) >= INT_LIMIT:
+        if value.bit_length() > 14000:  # str() itself would refuse past 4,300 digits
+            return f"an integer of more than {INT_DIGITS} digits"
+        return f"an integer of {len(str(abs(value)))} digits"
     if isinstance(value, dict):
         return "an object" if value else "an empty object"
     if isinstance(value, list):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..paths import shown
 
 STEP_IN_NAME = re.compile(r"(?:global_step|step|iter(?:ation)?|it)[=_-]?(\d+)", re.IGNORECASE)
 STEP_KEYS = ("global_step", "step", "iteration", "epoch")
@@ -227,6 +228,8 @@ class _Fields:
             raise self.refuse(
                 path, f"must be a printable name of 1 to {NAME_LIMIT} characters on one line"
             )
+        if value is not None and not shows_in_table(value):
+            raise self.refuse(path, BROKEN_MARKUP)
         return value
 
     def lines(self, doc: dict, path: tuple, optional: bool = False) -> None:
@@ -238,6 +241,22 @@ class _Fields:
                 raise self.refuse(at, "must be an object")
             self.number(line, (*at, "freq_hz"), 0.0, FREQ_LIMIT_HZ)
             self.number(line, (*at, "level_db"), -LEVEL_LIMIT_DB, LEVEL_LIMIT_DB)
+
+
+BROKEN_MARKUP = "reads as broken terminal markup (a closing tag such as [/x]); rename it"
+
+
+def shows_in_table(name: str) -> bool:
+    """Whether the trend table (rich) can show ``name``: a stray closing tag such as ``[/x]``
+    is a markup error there."""
+    from rich.errors import MarkupError
+    from rich.markup import render
+
+    try:
+        render(name)
+    except MarkupError:
+        return False
+    return True
 
 
 NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object"}
@@ -322,7 +341,6 @@ def read_report(path: Path) -> dict[str, Any]:
     within the bounds of :mod:`~upsampcheck.parsed`, or a one-line usage error naming the
     file and the field."""
     from ..parsed import load_json_bounded, read_text_bounded
-    from ..paths import shown
 
     where = f"report {shown(path)}"
     doc = load_json_bounded(read_text_bounded(path, "report"), where)
@@ -341,8 +359,6 @@ def check_trend_out(out: Path, given: list[Path], found: list[Path]) -> None:
     """``trend --out`` may be none of its inputs, nor a folder above or inside one: not a
     path given, nor the folder of a report found (symbolic links resolved); else a one-line
     usage error, before anything is read or written."""
-    from ..paths import shown
-
     target = _real(out)
     inputs = [*given, *(report.parent for report in found), *found]
     for path in inputs:
@@ -369,6 +385,8 @@ def trend_from_reports(paths: list[Path], out: Path | None = None) -> dict[str, 
     for path, report in reports:
         subject = report.get("subject") or {}
         name = subject.get("name") or path.parent.name
+        if not shows_in_table(name):
+            raise UsageError(f"report folder {shown(path.parent)}: its name {BROKEN_MARKUP}")
         entries.append(
             {
                 "name": name,
