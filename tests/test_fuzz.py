@@ -1,15 +1,21 @@
 """Property-based fuzzing of the command line: layer flags, stack specs and argument lists,
-valid and invalid. Whatever is drawn: never exit 3, never a traceback, an exit 2 says why in
-one line and leaves no folder behind.
+valid and invalid; hostile documents (huge integers, deep nesting, junk at a drawn key) as stack
+specs, ``--config`` files, pyproject.toml, baselines and ``--arch-kwargs``; hand-edited
+report.json files given to ``trend``. Whatever is drawn: never exit 3, never a traceback, an
+exit 2 says why in one line and leaves no folder behind; ``trend`` never exits 0 over a report
+that says it fails, and never changes it.
 
-Profiles: ``ci`` (the default: derandomised, a bounded number of examples, so the suite stays
-fast and repeatable) and ``long`` (``HYPOTHESIS_PROFILE=long``: thousands, random), for a
-search before a release. The figures are off and probes short, so one example costs a
-fraction of a second.
+Profiles: ``ci`` (the default: derandomised, 150 examples per test, so the suite stays fast and
+repeatable) and ``long`` (``HYPOTHESIS_PROFILE=long``: 3,000 random examples per test, 15,000
+over the five fuzz tests), for a search before a release. The figures are off and probes
+short, so one example costs a fraction of a second.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -165,6 +171,205 @@ def test_fuzzed_argument_lists_never_crash(workdir, capsys, tokens):
     before = fresh(workdir)
     code, _, err = run(tokens, workdir, capsys)
     check_outcome(code, err, workdir, before)
+
+
+# --- hostile documents: hand-edited reports (trend), huge integers and deep nesting ---------
+
+BIG_INTS = st.sampled_from(
+    ["1" * 401, "-" + "9" * 401, "7" * 4301, "3" * 20000, str(2**63), str(2**64), str(2**64 - 1),
+     str(-(2**64)), "18446744073709551616"]
+)  # fmt: skip
+"""Integers as written in a file: 401 digits (``float()`` overflows), past Python's 4,300-digit
+limit on ``int()``, and around the 2**63 and 2**64 edges."""
+
+
+def deep(draw, opening: str, closing: str) -> str:
+    """``opening`` nested a drawn number of times (up to 40,000), closed or not."""
+    depth = draw(st.sampled_from([1, 2, 63, 64, 65, 100, 1000, 30000, 40000]))
+    return opening * depth + (closing * depth if draw(st.booleans()) else "")
+
+
+@st.composite
+def json_value_text(draw) -> str:
+    """A JSON value as text: a huge integer, deep nesting, a non-finite number or plain
+    JSON of any type."""
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        return draw(BIG_INTS)
+    if kind == 1:
+        opening = draw(st.sampled_from(["[", '{"a": ']))
+        return deep(draw, opening, "]" if opening == "[" else "}")
+    if kind == 2:
+        return draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-0", "1e-400"]))
+    plain = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                     max_size=3),
+        max_leaves=6,
+    )  # fmt: skip
+    return json.dumps(draw(plain))
+
+
+@st.composite
+def toml_value_text(draw) -> str:
+    """A TOML value as text: a huge integer, deep arrays or inline tables, or a plain one."""
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return draw(BIG_INTS | st.sampled_from(["0x" + "f" * 300, "1_" * 2500 + "1"]))
+    if kind == 1:
+        opening = draw(st.sampled_from(["[", "{a = "]))
+        return deep(draw, opening, "]" if opening == "[" else "}")
+    return toml_value(draw)
+
+
+@st.composite
+def hostile_document(draw) -> tuple[str, str, list[str]]:
+    """``(file name, text, argv)``: a stack spec, a ``--config`` file, a pyproject.toml, a
+    baseline or an ``--arch-kwargs`` value, each with a huge integer, deep nesting or junk at a
+    drawn key."""
+    role = draw(st.sampled_from(["spec", "config", "pyproject", "baseline", "arch-kwargs"]))
+    fast = ["layer", "--type", "nearest", "--stride", "2", "--out", "report"]
+    if role == "spec":
+        key = draw(st.sampled_from(["sample_rate", "seed", "channels", "stride", "length", "x"]))
+        value = draw(toml_value_text())
+        top = {"sample_rate": "16000"} | (
+            {key: value} if key in ("sample_rate", "seed", "channels", "x") else {}
+        )
+        layer = {"type": '"nearest"', "stride": "2"} | (
+            {key: value} if key in ("stride", "length") else {}
+        )  # fmt: skip
+        text = "".join(f"{k} = {v}\n" for k, v in top.items()) + "[[layer]]\n"
+        text += "".join(f"{k} = {v}\n" for k, v in layer.items())
+        return "spec.toml", text, ["layer", "--config", "spec.toml", "--out", "report"]
+    if role in ("config", "pyproject"):
+        table = draw(
+            st.sampled_from(
+                [
+                    "[thresholds]",
+                    "[audio]",
+                    "[tool.upsampcheck]",
+                    "[tool.upsampcheck.audio]",
+                    "[tool.other]",
+                    "",
+                ]
+            )
+        )
+        key = draw(st.sampled_from(["tonal-fail-db", "line-fail-db", "fail-on", "clip-seconds",
+                                    "tool", "x"]))  # fmt: skip
+        text = f"{table}\n{key} = {draw(toml_value_text())}\n"
+        if role == "config":
+            argv = ["model", "--arch", "nope:Nope", "--config", "cfg.toml", "--out", "report"]
+            return "cfg.toml", text, argv
+        return "pyproject.toml", text, fast
+    if role == "baseline":
+        value = draw(json_value_text())
+        where = draw(st.sampled_from(["dc_db", "lines", "response_db", "stage", "version"]))
+        stage = '{"lines": [], "response_db": {}, "dc_db": null}'
+        if where == "stage":
+            stage = value
+        elif where == "lines":
+            stage = f'{{"lines": [{{"freq_hz": {value}, "level_db": 0}}], "response_db": {{}}}}'
+        elif where != "version":
+            stage = stage.replace("null" if where == "dc_db" else "{}", value, 1)
+        version = value if where == "version" else "1"
+        text = f'{{"format": "upsampcheck-baseline", "schema_version": {version}, '
+        text += f'"stages": {{"nearest": {stage}}}}}'
+        return "base.json", text, [*fast, "--baseline", "base.json"]
+    text = f'{{"{draw(st.sampled_from(["channels", "a", ""]))}": {draw(json_value_text())}}}'
+    argv = ["model", "--arch", "nope:Nope", "--arch-kwargs", text, "--out", "report"]
+    return "", "", argv
+
+
+@given(document=hostile_document())
+def test_fuzzed_hostile_documents_never_crash(workdir, capsys, document):
+    name, text, argv = document
+    fresh(workdir)
+    if name:
+        (workdir / name).write_text(text)
+    before = {p.name for p in workdir.iterdir()}
+    code, _, err = run(argv, workdir, capsys)
+    check_outcome(code, err, workdir, before)
+    (workdir / name).unlink(missing_ok=True) if name else None
+
+
+@pytest.fixture(scope="module")
+def template_reports(tmp_path_factory) -> list[str]:
+    """Two real report.json texts: a failing layer (partial overlap) and a passing one."""
+    texts = []
+    for layer in (["transposed", "--length", "5", "--stride", "4"], ["nearest", "--stride", "2"]):
+        out = tmp_path_factory.mktemp("template") / "r"
+        argv = ["layer", "--type", *layer, "--no-plots", "--probe-samples", "256"]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main([*argv, "--out", str(out), "--format", "json"]) in (0, 1)
+        texts.append((out / "report.json").read_text())
+    return texts
+
+
+REPORT_FIELDS = st.sampled_from(
+    [("exit_code",), ("verdict",), ("schema_version",), ("tool",), ("findings",),
+     ("findings", 0), ("findings", 0, "severity"), ("stages",), ("stages", 0),
+     ("stages", 0, "name"), ("stages", 0, "tonal"), ("stages", 0, "tonal", "max_level_db"),
+     ("stages", 0, "tonal", "lines"), ("stages", 0, "tonal", "lines", 0, "level_db"),
+     ("stages", 0, "tonal", "lines", 0, "freq_hz"), ("output",), ("thresholds",),
+     ("thresholds", "tonal-fail-db"), ("thresholds", "tonal-fail-db", "value"), ("subject",),
+     ("subject", "name"), ("subject", "step"), ("subject", "checkpoint"), ("notes",)]
+)  # fmt: skip
+"""The fields ``trend`` reads (and one it does not)."""
+
+
+@st.composite
+def hand_edited_report(draw, templates: list[str]) -> str:
+    """A real report with one to three fields deleted or replaced by hostile JSON."""
+    doc = json.loads(templates[draw(st.integers(0, len(templates) - 1))])
+    raws = []
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(REPORT_FIELDS)
+        target = doc
+        try:
+            for key in path[:-1]:
+                target = target[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(target, dict | list):
+            continue
+        if draw(st.booleans()) and isinstance(target, dict):
+            target.pop(path[-1], None)
+        elif isinstance(target, dict) or (isinstance(path[-1], int) and path[-1] < len(target)):
+            raws.append(draw(json_value_text()))
+            target[path[-1]] = f"@@raw{len(raws) - 1}@@"
+    text = json.dumps(doc)
+    for i, raw in enumerate(raws):
+        text = text.replace(f'"@@raw{i}@@"', raw, 1)
+    return text
+
+
+def says_fail(text: str) -> bool:
+    """Whether a report's verdict or findings say it fails, as far as it parses."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    findings = doc.get("findings") if isinstance(doc, dict) else None
+    failing = isinstance(findings, list) and any(
+        isinstance(f, dict) and f.get("severity") == "fail" for f in findings
+    )
+    return isinstance(doc, dict) and (doc.get("verdict") == "fail" or failing)
+
+
+@given(data=st.data())
+def test_fuzzed_hand_edited_reports_never_crash_trend_nor_pass_a_failing_one(
+    workdir, capsys, template_reports, data
+):
+    text = data.draw(hand_edited_report(template_reports))
+    fresh(workdir)
+    (workdir / "r1").mkdir()
+    (workdir / "r1" / "report.json").write_text(text)
+    before = {p.name for p in workdir.iterdir()}
+    code, _, err = run(["trend", "r1", "--out", "t", "--no-plots"], workdir, capsys)
+    check_outcome(code, err, workdir, before)
+    if says_fail(text):
+        assert code != 0, text[:400]
+    assert (workdir / "r1" / "report.json").read_text() == text
 
 
 def test_zz_outcome_summary(capsys):

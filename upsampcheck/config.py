@@ -2,22 +2,26 @@
 
 Keys are kebab-case, named like the long flags (``tonal-fail-db``, ``fail-on``). Precedence,
 highest first: flags, ``--config FILE`` (its ``[thresholds]`` table), ``[tool.upsampcheck]`` in
-the nearest ``pyproject.toml`` above the working directory, ``configs/default.toml``. The
-report records each value and where it came from.
+the nearest ``pyproject.toml`` at or above the working directory that has that table (one
+without it is someone else's and is passed over, even when it is not valid TOML; see
+:func:`find_pyproject_table`), ``configs/default.toml``. The report records each value and
+where it came from. Every file is parsed within the bounds of :mod:`.parsed`.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from .errors import UsageError
-from .paths import check_input_file, shown
+from .parsed import check_tree, describe, load_toml_bounded, read_toml_bounded
+from .paths import shown
 
 CHECKS = ("tonal", "filtering", "replicas", "offset")
 
@@ -70,18 +74,14 @@ def default_config_path() -> Path:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a missing, non-regular, malformed or absurdly nested file is a
-    one-line :class:`UsageError` naming it (a FIFO is never opened)."""
-    check_input_file(path, "TOML file")
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{shown(path)}: not valid TOML: {str(exc).splitlines()[0]}") from None
-    except (RecursionError, MemoryError):
-        raise UsageError(f"{shown(path)}: not valid TOML: nested too deeply") from None
-    except OSError as exc:
-        raise UsageError(f"{shown(path)}: cannot read: {exc.strerror}") from None
+    """Parse a TOML file; a missing, non-regular, oversized, malformed or absurdly nested file,
+    or one holding an integer beyond 2**64, is a one-line :class:`UsageError` naming the file
+    and the key (a FIFO is never opened; see :mod:`.parsed`)."""
+    return read_toml_bounded(path)
+
+
+DB_LIMIT = 1000.0
+"""A level in dB lies within +-DB_LIMIT: far beyond anything audible or measurable."""
 
 
 def check_value(key: str, value: Any, where: str) -> Any:
@@ -94,17 +94,82 @@ def check_value(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, list) or any(v not in CHECKS for v in value):
             raise UsageError(f"{where}: fail-on must be a list drawn from {', '.join(CHECKS)}")
         return tuple(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UsageError(f"{where}: {key} must be a finite number of dB (got {value!r})")
+    if not is_number(value) or not -DB_LIMIT <= value <= DB_LIMIT:
+        raise UsageError(
+            f"{where}: {key} must be a finite number of dB from {-DB_LIMIT:g} to {DB_LIMIT:g} "
+            f"(got {describe(value)})"
+        )
     return float(value)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest ``pyproject.toml`` at or above ``start``."""
+def is_number(value: Any) -> bool:
+    """A finite int or float (never a bool); an int beyond 2**64 was refused when parsed."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) and abs(value) < 2**64 or math.isfinite(value)
+
+
+PYPROJECT_LIMIT = 4 * 2**20
+_CONFIGURES_US = re.compile(r"tool\s*\.\s*[\"']?upsampcheck\b")
+
+
+def _read_small(path: Path, limit: int) -> bytes | None:
+    """Up to ``limit + 1`` bytes of a regular file, or None when it is not one or cannot be
+    read (opened non-blocking, so a FIFO swapped in never blocks)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def find_pyproject_table(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The ``[tool.upsampcheck]`` table of the nearest ``pyproject.toml`` at or above ``start``
+    that has one, and that file.
+
+    As ruff and pytest do, a pyproject.toml without the table is passed over: it belongs to
+    someone else, so ``tool = "x"``, another tool's huge integer or a file that is not valid
+    TOML at all never stops a run. Only a file that names ``tool.upsampcheck`` in its text
+    and cannot be read, is not valid TOML, or whose table breaks a bound
+    (:mod:`.parsed`) or is not a table, is an error (exit 2, naming the file and the key).
+    """
     for folder in (start, *start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
+        path = folder / "pyproject.toml"
+        data = _read_small(path, PYPROJECT_LIMIT)
+        if data is None:
+            continue
+        head = data[:PYPROJECT_LIMIT].decode("utf-8", "replace")
+        configures = _CONFIGURES_US.search(head) is not None
+        try:
+            if len(data) > PYPROJECT_LIMIT:
+                raise UsageError(f"{shown(path)}: larger than {PYPROJECT_LIMIT // 2**20} MiB")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"{shown(path)}: not UTF-8 text (byte {exc.start})") from None
+            doc = load_toml_bounded(text, shown(path), check=False)
+        except UsageError:
+            if configures:
+                raise
+            continue  # someone else's broken file
+        tool = doc.get("tool")
+        if not isinstance(tool, dict) or "upsampcheck" not in tool:
+            continue
+        table = tool["upsampcheck"]
+        if not isinstance(table, dict):
+            raise UsageError(
+                f"{shown(path)}: key tool.upsampcheck must be a table (got {describe(table)})"
+            )
+        check_tree({"tool": {"upsampcheck": table}}, shown(path))
+        return path, table
     return None
 
 
@@ -132,11 +197,9 @@ def merge_sources(
             sources[key] = source
 
     merge(read_toml(default_config_path())[section], "default")
-    pyproject = find_pyproject(start or Path.cwd())
-    if pyproject is not None:
-        tool = read_toml(pyproject).get("tool", {}).get("upsampcheck", {})
-        if not isinstance(tool, dict):
-            raise UsageError(f"{pyproject}: [tool.upsampcheck] must be a table")
+    found = find_pyproject_table(start or Path.cwd())
+    if found is not None:
+        pyproject, tool = found
         table = pyproject_table(tool)
         if table is not None:
             merge(table, str(pyproject))
@@ -237,11 +300,11 @@ def check_audio_value(key: str, value: Any, where: str) -> Any:
                 f"{where}: fail-on must be a list drawn from {', '.join(AUDIO_CHECKS)}"
             )
         return tuple(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UsageError(f"{where}: {key} must be a finite number (got {value!r})")
-    low, high = AUDIO_RANGES.get(key, (-math.inf, math.inf))
+    if not is_number(value):
+        raise UsageError(f"{where}: {key} must be a finite number (got {describe(value)})")
+    low, high = AUDIO_RANGES.get(key, (-DB_LIMIT, DB_LIMIT))
     if not low < value <= high:
-        raise UsageError(f"{where}: {key} must lie in ({low:g}, {high:g}] (got {value!r})")
+        raise UsageError(f"{where}: {key} must lie in ({low:g}, {high:g}] (got {describe(value)})")
     return float(value)
 
 

@@ -217,15 +217,11 @@ def make_delivery(params: dict[str, object], renderer: object) -> Delivery:
 
 
 def parse_json_object(text: str) -> dict:
-    """``--arch-kwargs``: a JSON object, or a one-line usage error."""
-    import json
+    """``--arch-kwargs``: a JSON object within the bounds of :mod:`~upsampcheck.parsed`
+    (nesting, integer size), or a one-line usage error naming the key."""
+    from ..parsed import load_json_bounded
 
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--arch-kwargs is not valid JSON: {exc.msg} (column {exc.colno})"
-        ) from None
+    value = load_json_bounded(text, "--arch-kwargs")
     if not isinstance(value, dict):
         raise UsageError('--arch-kwargs must be a JSON object, e.g. \'{"sources": ["a"]}\'')
     return value

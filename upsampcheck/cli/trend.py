@@ -57,7 +57,8 @@ def trend(
     from ..outputs.folder import Delivery, deliver_trend
     from ..report.trend import trend_from_reports
 
-    merged = trend_from_reports(reports)  # every report read before anything is written
+    # --out checked against the inputs, then every report read, before anything is written
+    merged = trend_from_reports(reports, out)
     with Delivery(out, format.value, plots, exit_zero=exit_zero) as delivery:
         delivery.prepare()
         return deliver_trend(delivery, merged)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -36,7 +37,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
-from ..paths import check_input_file, check_writable_parent
+from ..paths import check_writable_parent
 from ..paths import shown as show_path
 
 FORMAT = "upsampcheck-baseline"
@@ -127,9 +128,12 @@ def check_baseline_target(path: Path | str) -> None:
         return
     if path.is_dir():
         raise UsageError(f"--write-baseline {show_path(path)}: is a folder, not a file")
+    from ..parsed import load_json_bounded, read_text_bounded
+
+    text = read_text_bounded(path, "--write-baseline")  # a FIFO or device is refused here
     try:
-        doc = json.loads(check_input_file(path, "--write-baseline").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        doc = load_json_bounded(text, "--write-baseline")
+    except UsageError:
         doc = None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise UsageError(
@@ -139,9 +143,46 @@ def check_baseline_target(path: Path | str) -> None:
 
 
 def _is_num(value: Any, optional: bool = False) -> bool:
+    """A finite int or float (never a bool); None passes when ``optional``."""
     if value is None:
         return optional
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) < 2**64
+
+
+def _stage_problem(s: Mapping[str, Any]) -> str | None:
+    """The first field of a baseline stage that is not what :func:`compare` reads, or None:
+    strings where names are, finite numbers (or null) where levels are, response points keyed
+    by a fraction of the input Nyquist."""
+    for key in ("name", "kind"):
+        if s.get(key) is not None and not isinstance(s.get(key), str):
+            return f"{key} is not a string"
+    numbers = ("factor", "fs_in_hz", "max_level_db", "minus3db_fraction")
+    for key in (*numbers, "image_rejection_db", "dc_db"):
+        if not _is_num(s.get(key), optional=True):
+            return f"{key} is not a finite number"
+    lines = s.get("lines")
+    if not isinstance(lines, list):
+        return "lines is not a list"
+    for i, line in enumerate(lines):
+        if not _line_ok(line):
+            return f"lines[{i}] lacks a finite freq_hz and level_db"
+        if line.get("probe") is not None and not isinstance(line.get("probe"), str):
+            return f"lines[{i}].probe is not a string"
+    response = s.get("response_db")
+    if not isinstance(response, dict):
+        return "response_db is not an object"
+    for point, value in response.items():
+        try:
+            fraction = float(point)
+        except ValueError:
+            fraction = math.nan
+        if not 0.0 <= fraction <= 1.0:
+            return f"response_db key {json.dumps(point[:40])} is not a fraction from 0 to 1"
+        if not _is_num(value, optional=True):
+            return f"response_db[{json.dumps(point)}] is not a finite number"
+    return None
 
 
 def _problem(doc: Any) -> str | None:
@@ -151,43 +192,32 @@ def _problem(doc: Any) -> str | None:
             return "is a report.json, not a baseline"
         return f'is not an upsampcheck baseline (no "format": "{FORMAT}")'
     if doc.get("schema_version") != SCHEMA_VERSION:
-        return f"has schema_version {doc.get('schema_version')!r}; expected {SCHEMA_VERSION}"
+        version = doc.get("schema_version")
+        shown = repr(version) if isinstance(version, int | None) else "of another type"
+        return f"has schema_version {shown}; expected {SCHEMA_VERSION}"
+    if doc.get("subject") is not None and not isinstance(doc.get("subject"), dict):
+        return "is malformed: key subject is not an object"
     stages = doc.get("stages")
     if not isinstance(stages, dict):
-        return "is malformed: 'stages' is not an object"
+        return "is malformed: key stages is not an object"
     for key, s in stages.items():
+        name = json.dumps(key if len(key) <= 40 else key[:40] + "...")
         if not isinstance(s, dict):
-            return f"is malformed: stage {key!r} is not an object"
-        lines, response = s.get("lines"), s.get("response_db")
-        ok = (
-            isinstance(lines, list)
-            and all(_line_ok(ln) for ln in lines)
-            and isinstance(response, dict)
-            and all(_is_num(v, optional=True) for v in response.values())
-            and _is_num(s.get("image_rejection_db"), optional=True)
-            and _is_num(s.get("dc_db"), optional=True)
-        )
-        if not ok:
-            return f"is malformed: stage {key!r} lacks valid lines/response_db/levels"
+            return f"is malformed: key stages[{name}] is not an object"
+        problem = _stage_problem(s)
+        if problem:
+            return f"is malformed: key stages[{name}]: {problem}"
     return None
 
 
 def read_baseline(path: Path | str) -> dict[str, Any]:
-    """Load a baseline; a missing, unreadable, corrupt or wrong-schema file is a UsageError
-    whose message is one line."""
+    """Load a baseline; a missing, unreadable, oversized, corrupt, too deeply nested or
+    wrong-schema file, or one with an integer beyond 2**64, a non-finite level or a field of
+    the wrong type, is a UsageError whose message is one line naming the file and the key."""
+    from ..parsed import load_json_bounded, read_text_bounded
+
     shown = " ".join(show_path(path).split())
-    check_input_file(path, "baseline")
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except RecursionError:
-        raise UsageError(f"baseline {shown} is not valid JSON: nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"baseline {shown} is not valid JSON (line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
-        raise UsageError(f"cannot read baseline {shown}: {reason}") from None
+    doc = load_json_bounded(read_text_bounded(path, "baseline"), f"baseline {shown}")
     problem = _problem(doc)
     if problem:
         raise UsageError(" ".join(f"baseline {shown} {problem}".split()))

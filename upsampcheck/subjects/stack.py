@@ -115,8 +115,12 @@ def typed(value: Any, kind: type, where: str, key: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        from ..parsed import describe
+
         got = type(value).__name__
-        raise UsageError(f"{where}: key {key!r} must be {kind.__name__}, got {got} {value!r}")
+        raise UsageError(
+            f"{where}: key {key!r} must be {kind.__name__}, got {got} {describe(value)}"
+        )
     return value
 
 
