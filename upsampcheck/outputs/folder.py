@@ -321,16 +321,19 @@ def print_trend(trend: dict[str, Any], out: Path) -> None:
     """The trend as a table: checkpoints down; the output's loudest line, each stage's (dB),
     the failing findings and the verdict across."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"loudest tonal line (dB re signal), ordered by {trend['ordered_by']}")
+    table = Table(
+        title=f"loudest tonal line (dB re signal), ordered by {escape(str(trend['ordered_by']))}"
+    )
     for column in ("checkpoint", "step", "output", *trend["stages"], "failing", "verdict"):
-        table.add_column(column, justify="left" if column == "checkpoint" else "right")
+        table.add_column(escape(column), justify="left" if column == "checkpoint" else "right")
     for row in trend["checkpoints"]:
         levels = [row["output_line_db"], *(row["worst_line_db"].get(s) for s in trend["stages"])]
         cells = ["-" if v is None else f"{v:.1f}" for v in levels]
         step = "" if row["step"] is None else str(row["step"])
-        table.add_row(row["name"], step, *cells, str(row["failing"]), row["verdict"])
+        table.add_row(escape(row["name"]), step, *cells, str(row["failing"]), row["verdict"])
     console = Console()
     console.print(table)
-    console.print(f"trend in {out / 'trend.json'}")
+    console.print(f"trend in {escape(str(out / 'trend.json'))}")

@@ -228,8 +228,6 @@ class _Fields:
             raise self.refuse(
                 path, f"must be a printable name of 1 to {NAME_LIMIT} characters on one line"
             )
-        if value is not None and not shows_in_table(value):
-            raise self.refuse(path, BROKEN_MARKUP)
         return value
 
     def lines(self, doc: dict, path: tuple, optional: bool = False) -> None:
@@ -241,22 +239,6 @@ class _Fields:
                 raise self.refuse(at, "must be an object")
             self.number(line, (*at, "freq_hz"), 0.0, FREQ_LIMIT_HZ)
             self.number(line, (*at, "level_db"), -LEVEL_LIMIT_DB, LEVEL_LIMIT_DB)
-
-
-BROKEN_MARKUP = "reads as broken terminal markup (a closing tag such as [/x]); rename it"
-
-
-def shows_in_table(name: str) -> bool:
-    """Whether the trend table (rich) can show ``name``: a stray closing tag such as ``[/x]``
-    is a markup error there."""
-    from rich.errors import MarkupError
-    from rich.markup import render
-
-    try:
-        render(name)
-    except MarkupError:
-        return False
-    return True
 
 
 NAMES = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object"}
@@ -385,8 +367,6 @@ def trend_from_reports(paths: list[Path], out: Path | None = None) -> dict[str, 
     for path, report in reports:
         subject = report.get("subject") or {}
         name = subject.get("name") or path.parent.name
-        if not shows_in_table(name):
-            raise UsageError(f"report folder {shown(path.parent)}: its name {BROKEN_MARKUP}")
         entries.append(
             {
                 "name": name,
