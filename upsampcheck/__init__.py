@@ -10,8 +10,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 API = frozenset(
-    {"LayerSpec", "Report", "StackSpec", "Thresholds", "check_audio", "check_layer",
-     "check_model", "check_stack", "load_stack", "load_thresholds"}
+    {"AudioThresholds", "Finding", "LayerSpec", "Report", "StackSpec", "StageResult",
+     "Thresholds", "UsageError", "check_audio", "check_layer", "check_model", "check_stack",
+     "load_stack", "load_thresholds", "write_report"}
 )  # fmt: skip
 """The names :mod:`upsampcheck.api` exports (its ``__all__``; a test keeps the two equal)."""
 

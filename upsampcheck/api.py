@@ -9,6 +9,10 @@ report = check_model(my_vocoder, sample_rate=22050, input_shape=(80, 200))
 assert report.verdict == "pass", [f.message for f in report.findings]
 
 report = check_audio(["generated.wav"])      # an AudioReport: files[i].grid, .lines, clips()
+
+write_report(report, "upsampcheck-report")   # report.json, verdict.txt, figures, report.html
+
+Bad input raises :class:`UsageError` (the command line's exit 2) with a one-line message.
 """
 
 from __future__ import annotations
@@ -21,24 +25,30 @@ from torch import nn
 from .audio_check import check_audio as _check_audio
 from .check import check_layer, check_stack
 from .config import AudioThresholds, Thresholds, load_audio_thresholds, load_thresholds
+from .errors import UsageError
 from .model.check import ModelOptions
 from .model.check import check_model as _check_loaded
-from .report.findings import Report
+from .report.findings import Finding, Report, StageResult
 from .subjects.layers import LayerSpec
 from .subjects.loading import LoadedModel, load_model
 from .subjects.stack import StackSpec, load_stack
 
 __all__ = [
+    "AudioThresholds",
+    "Finding",
     "LayerSpec",
     "Report",
     "StackSpec",
+    "StageResult",
     "Thresholds",
+    "UsageError",
     "check_audio",
     "check_layer",
     "check_model",
     "check_stack",
     "load_stack",
     "load_thresholds",
+    "write_report",
 ]
 
 
@@ -58,11 +68,32 @@ def check_model(
     device: str = "auto",
     thresholds: Thresholds | None = None,
 ) -> Report:
-    """Check a model: an ``nn.Module`` you built, or a checkpoint path (with ``arch`` for state
-    dicts; ``weights`` picks EMA or other weights by key or prefix), or ``arch`` alone for a
-    fresh init. ``sample_rate`` is the output audio's rate;
-    ``input_shape`` one example's input (no batch, time last), inferred when None. A module
-    handed in is measured in eval mode and keeps its own train/eval mode afterwards."""
+    """Check a model's upsampling stages, as ``upsampcheck model`` does.
+
+    Args:
+        model: an ``nn.Module`` you built (measured in eval mode; it keeps its own train/eval
+            mode afterwards), a checkpoint path (``.pt``/``.pth``/``.ckpt``/``.safetensors``;
+            a state dict needs ``arch``), or None with ``arch`` for a fresh initialisation.
+        arch: ``"module:Class"`` or ``"path/to/file.py:Class"`` that builds the model.
+        arch_kwargs: keyword arguments for ``arch``'s constructor.
+        trust_checkpoint: allow checkpoints that can run code (full pickles, TorchScript,
+            ``torch.export`` archives). Off by default: state dicts load weights-only.
+        weights: which weights of a checkpoint that holds several (a sub-dict key such as
+            ``"ema"``, or a key prefix such as ``"model_ema"``); None: the raw weights.
+        sample_rate: the output audio's rate in Hz.
+        input_shape: one example's input, no batch, time last (``(80, 200)`` for a mel
+            vocoder); None: inferred from the first weights.
+        method: the module's method to drive (``"forward"``, ``"decode"``, ...).
+        silence_value: the input value that means silence (e.g. ``-11.5`` for a log-mel).
+        stage: measure only the stage with this name (its full name from the report).
+        seed: seeds the probes and any fresh initialisation (0 .. 2**64 - 1).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        thresholds: severities; None: the shipped defaults merged with pyproject.toml.
+
+    Returns:
+        A :class:`Report`: ``stages``, ``findings``, ``verdict`` (``"pass"``/``"fail"``),
+        ``exit_code`` and ``to_json()``.
+    """
     if isinstance(model, nn.Module):
         training = model.training
         loaded = LoadedModel(module=model.eval(), source="module")
@@ -86,6 +117,16 @@ def check_model(
     finally:
         if isinstance(model, nn.Module):
             model.train(training)  # a module handed in keeps its train/eval mode
+
+
+def write_report(report: Any, out: str | Path, *, plots: bool = True) -> Path:
+    """Write ``report`` (from any ``check_*``) as a report folder at ``out``: ``report.json``,
+    ``verdict.txt``, figures and ``report.html`` (``plots=False``: the first two only), whole
+    or not at all, under the same rules as ``--out`` (an existing folder is replaced only when
+    it is a report folder the tool wrote). Returns the folder."""
+    from .outputs.folder import write_report_folder
+
+    return write_report_folder(report, report.to_json(), Path(out), figures=plots)
 
 
 def check_audio(files: list[str | Path] | str | Path, thresholds: AudioThresholds | None = None):

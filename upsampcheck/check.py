@@ -376,7 +376,20 @@ def check_layer(
     probe_samples: int | None = None,
     thresholds: Thresholds | None = None,
 ) -> Report:
-    """Check one upsampling layer; ``sample_rate`` is the rate of its **output**."""
+    """Check one upsampling layer, as ``upsampcheck layer`` does.
+
+    Args:
+        spec: the layer (:class:`LayerSpec`).
+        sample_rate: the rate of the layer's **output** in Hz (1 Hz .. 10 MHz).
+        seed: seeds the probes and the layer's initialisation (0 .. 2**64 - 1).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        probe_samples: samples per probe at the layer's input (16 .. 2**24); None: enough
+            for the response points.
+        thresholds: severities; None: the shipped defaults merged with pyproject.toml.
+
+    Returns:
+        A :class:`~upsampcheck.report.findings.Report`.
+    """
     stack = single_layer_stack(spec, check_sample_rate(sample_rate))
     return check_stack(
         stack, seed=seed, device=device, probe_samples=probe_samples, thresholds=thresholds

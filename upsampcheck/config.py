@@ -28,17 +28,46 @@ CHECKS = ("tonal", "filtering", "replicas", "offset")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Severity thresholds in dB (see ``configs/default.toml`` for what each one means)."""
+    """Severity thresholds in dB (``configs/default.toml`` says what each one means).
 
-    tonal_fail_db: float
-    tonal_warn_db: float
-    line_floor_db: float
-    line_prominence_db: float
-    filtering_warn_db: float
-    replicas_warn_db: float
-    offset_warn_db: float
-    fail_on: tuple[str, ...] = ()
+    Build one with keyword overrides, ``Thresholds(tonal_fail_db=-30, fail_on=["filtering"])``:
+    every field not given takes the shipped default (``default.toml`` only; the command line's
+    merge of pyproject.toml, ``--config`` and flags is :func:`load_thresholds`). Each value is
+    checked like a config value (a finite number of dB within +-1000).
+
+    Attributes:
+        tonal_fail_db: a tonal line louder than this (dB re signal) fails.
+        tonal_warn_db: a tonal line louder than this warns.
+        line_floor_db: lines below this are not reported.
+        line_prominence_db: a line must stand this far above its surroundings.
+        filtering_warn_db: the response at 0.9 of the input Nyquist below this warns.
+        replicas_warn_db: a first image attenuated less than this warns.
+        offset_warn_db: DC under silence above this warns.
+        fail_on: checks whose warnings fail too, drawn from ``tonal``, ``filtering``,
+            ``replicas``, ``offset``.
+        sources: where each value came from (``"default"``, a file, ``"flag"``).
+    """
+
+    tonal_fail_db: float | None = None
+    tonal_warn_db: float | None = None
+    line_floor_db: float | None = None
+    line_prominence_db: float | None = None
+    filtering_warn_db: float | None = None
+    replicas_warn_db: float | None = None
+    offset_warn_db: float | None = None
+    fail_on: tuple[str, ...] | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        given = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
+        defaults = None
+        for name, value in given.items():
+            key = name.replace("_", "-")
+            if value is None:
+                if defaults is None:
+                    defaults = read_toml(default_config_path())["thresholds"]
+                value = defaults[key]
+            object.__setattr__(self, name, check_value(key, value, "Thresholds"))
 
     def to_json(self) -> dict[str, Any]:
         """``{key: {"value": v, "source": s}}`` with kebab-case keys."""
@@ -56,6 +85,7 @@ class Thresholds:
 
 
 KEYS = tuple(f.name.replace("_", "-") for f in fields(Thresholds) if f.name != "sources")
+"""The kebab-case threshold keys (``tonal-fail-db``, …, ``fail-on``)."""
 
 
 def configs_dir() -> Path:
@@ -91,6 +121,8 @@ def check_value(key: str, value: Any, where: str) -> Any:
     if key == "fail-on":
         if isinstance(value, str):
             value = [value]
+        if isinstance(value, tuple):
+            value = list(value)
         if not isinstance(value, list) or any(v not in CHECKS for v in value):
             raise UsageError(f"{where}: fail-on must be a list drawn from {', '.join(CHECKS)}")
         return tuple(value)

@@ -35,7 +35,20 @@ DEFAULT_LENGTH = {"transposed": None, "subpixel": 3, "nearest": 9, "linear": 9, 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One upsampling layer: what the ``layer`` command's flags describe."""
+    """One upsampling layer: what the ``layer`` command's flags describe.
+
+    Attributes:
+        type: ``"transposed"`` (transposed convolution), ``"subpixel"`` (convolution and
+            periodic shuffle), ``"nearest"``, ``"linear"`` or ``"stretch"`` (interpolation; see
+            :data:`LAYER_TYPES` for every name).
+        stride: the upsampling factor, 2 .. 256.
+        length: the kernel length (0 .. 4096); None: the type's default (twice the stride
+            for the convolutions).
+        channels: input and output channels, 1 .. 1024.
+        bias: give the convolution a bias.
+        init: ``"default"`` (PyTorch's), ``"ones"`` or ``"icnr"`` (see
+            :data:`INITS`).
+    """
 
     type: str
     stride: int
