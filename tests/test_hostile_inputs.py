@@ -526,3 +526,29 @@ def test_trend_out_beside_its_inputs_is_written(user_home, real_report, capsys, 
     assert code == 1, err
     assert (runs / "trend" / "trend.json").is_file()
     assert (runs / "r1" / "report.json").read_text() == real_report
+
+
+def test_trend_names_an_audio_report_instead_of_calling_it_incomplete(user_home, tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "gen.wav"
+    sf.write(wav, 0.1 * np.random.default_rng(0).standard_normal(22050), 22050)
+    assert main(["audio", str(wav), "--out", str(tmp_path / "a"), "--no-plots"]) in (0, 1)
+    capsys.readouterr()
+    code = main(["trend", str(tmp_path / "a"), "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert code == 2 and "an audio report" in err and "incomplete" not in err
+
+
+def test_trend_says_when_its_reports_are_of_different_subjects(user_home, tmp_path, capsys):
+    layer = ["layer", "--type", "transposed", "--length", "5", "--stride", "4", "--no-plots"]
+    assert main([*layer, "--out", str(tmp_path / "l")]) == 1
+    model = ["model", "--arch", "model_fixtures:OnesTransposed", "--sample-rate", "16000"]
+    assert main([*model, "--no-plots", "--out", str(tmp_path / "m")]) in (0, 1)
+    capsys.readouterr()
+    code = main(["trend", str(tmp_path / "l"), str(tmp_path / "m"), "--out", str(tmp_path / "t")])
+    out = capsys.readouterr().out
+    assert code == 1 and "different subjects" in " ".join(out.split())
+    trend = json.loads((tmp_path / "t" / "trend.json").read_text())
+    assert "layer" in trend["notes"][0] and "model" in trend["notes"][0]

@@ -336,4 +336,6 @@ def print_trend(trend: dict[str, Any], out: Path) -> None:
         table.add_row(escape(row["name"]), step, *cells, str(row["failing"]), row["verdict"])
     console = Console()
     console.print(table)
+    for note in trend.get("notes") or []:
+        console.print(f"[dim]note: {escape(note)}[/]")
     console.print(f"trend in {escape(str(out / 'trend.json'))}")

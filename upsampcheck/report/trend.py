@@ -135,6 +135,7 @@ def trend_data(entries: list[dict[str, Any]]) -> dict[str, Any]:
     stages = list(dict.fromkeys(s for row in rows for s in row["worst_line_db"]))
     ordered_by = "step" if rows and all(row["step"] is not None for row in rows) else "name"
     thresholds = entries[0]["report"]["thresholds"] if entries else {}
+    notes = mixed_subjects(entries)
     return {
         "schema_version": 2,
         "ordered_by": ordered_by,
@@ -144,7 +145,25 @@ def trend_data(entries: list[dict[str, Any]]) -> dict[str, Any]:
         "checkpoints": rows,
         "verdict": "fail" if any(row["verdict"] == "fail" for row in rows) else "pass",
         "exit_code": max((row["exit_code"] for row in rows), default=0),
+        **({"notes": notes} if notes else {}),
     }
+
+
+def mixed_subjects(entries: list[dict[str, Any]]) -> list[str]:
+    """A note when the reports are not checkpoints of one subject: different kinds (a layer
+    stack beside a model) or different architectures, whose rows do not compare."""
+    kinds: dict[str, list[str]] = {}
+    for e in entries:
+        subject = e["report"].get("subject") or {}
+        kind = str(subject.get("kind") or "?")
+        arch = subject.get("arch")
+        label = f"{kind} {arch}" if arch else kind
+        kinds.setdefault(label, []).append(e["name"])
+    if len(kinds) < 2:
+        return []
+    said = "; ".join(f"{label}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"
+                     for label, names in kinds.items())  # fmt: skip
+    return [f"these reports are of different subjects ({said}); their rows do not compare"]
 
 
 def find_reports(paths: list[Path]) -> list[Path]:
@@ -261,6 +280,11 @@ def check_report(doc: Any, where: str) -> dict[str, Any]:
     tool = doc.get("tool") if isinstance(doc, dict) else None
     if not isinstance(tool, dict) or tool.get("name") != "upsampcheck":
         raise UsageError(f"{where}: not an upsampcheck report.json")
+    if "files" in doc and "stages" not in doc:
+        raise UsageError(
+            f"{where}: an audio report (upsampcheck audio); trend follows layer and model "
+            "reports across checkpoints"
+        )
     keys = ("schema_version", "stages", "findings", "verdict", "exit_code", "thresholds")
     if any(key not in doc for key in keys):
         raise UsageError(f"{where}: incomplete report (needs {', '.join(keys)})")
