@@ -202,3 +202,47 @@ def test_the_lightning_callback_logs_through_log_dict(monkeypatch):
         callback.on_train_batch_end(types.SimpleNamespace(global_step=step), module, None, None, 0)
     (scalars,) = logged  # step 1 is skipped
     assert scalars["upsampcheck/failing"] >= 1 and "upsampcheck/output_line_db" in scalars
+
+
+class MediaWriter:
+    """A writer with TensorBoard's media methods, recording what it is given."""
+
+    def __init__(self) -> None:
+        self.scalars: dict[str, float] = {}
+        self.audio: dict[str, tuple[np.ndarray, int]] = {}
+        self.images: dict[str, np.ndarray] = {}
+
+    def add_scalar(self, tag, value, step):
+        self.scalars[tag] = value
+
+    def add_audio(self, tag, samples, step, sample_rate):
+        self.audio[tag] = (samples, sample_rate)
+
+    def add_image(self, tag, image, step, dataformats):
+        assert dataformats == "HWC"
+        self.images[tag] = image
+
+
+def test_the_monitor_logs_the_outputs_buzz_and_the_summary_figure():
+    """Two transposed convs with biases: the first's bias, a DC under silence, becomes lines
+    at multiples of the second's input rate. The logged clip is that buzz with its mean
+    removed, at -1 dBFS peak and the output's rate; the figure is the report's summary."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.ConvTranspose1d(1, 1, 5, 4), nn.ConvTranspose1d(1, 1, 5, 4))
+    writer = MediaWriter()
+    monitor = UpsamplingMonitor(1, sample_rate=16000, input_shape=(1, 256), writer=writer)
+    monitor(model, 0)
+    samples, rate = writer.audio["upsampcheck/output_silence"]
+    assert rate == 16000 and samples.shape[0] == 1
+    assert abs(samples.mean()) < 1e-3 * np.abs(samples).max()
+    assert 20 * np.log10(np.abs(samples).max()) == pytest.approx(-1.0, abs=1e-3)
+    period = samples[0, :64]  # the buzz repeats every 4 output samples (the second's input)
+    assert np.allclose(samples[0, 4:68], period, atol=1e-5)
+    image = writer.images["upsampcheck/summary"]
+    assert image.ndim == 3 and image.shape[2] == 3 and image.shape[0] > 300
+    assert image.std() > 0.05  # a drawn figure, not a blank page
+    quiet = UpsamplingMonitor(
+        1, sample_rate=16000, input_shape=(1, 256), writer=MediaWriter(), media=False
+    )
+    quiet(model, 0)
+    assert quiet.writer.audio == {} and quiet.writer.images == {}
