@@ -252,3 +252,15 @@ def test_summary_labels_never_overlap_and_a_line_at_the_nyquist_is_inside_the_pa
     x_at_nyquist = ax.transData.transform((nyquist, 0))[0]
     radius_px = circles[0].get_markersize() / 72 * fig.dpi / 2
     assert x_at_nyquist + radius_px <= ax.bbox.x1  # the whole circle is inside the frame
+
+
+def test_the_melgan_stacks_normalised_output_players_are_audible(tmp_path):
+    """MelGAN-like: its output under silence is a large DC with the buzz on top. With the mean
+    removed before normalising, the buzz plays loud (it was 25 dB under the DC before)."""
+    report = check_stack(load_stack(find_config("melgan")))
+    _, page = assert_self_contained_with_playable_audio(report, tmp_path)
+    clips = {p["data-clip"]: decode_wav(p["src"])[1][:, 0].astype(float) for p in page.audio()}
+    true, norm = clips["output_silence"], clips["output_silence_norm"]
+    assert abs(true.mean()) > 5 * true.std()  # the true clip is mostly offset
+    rms_dbfs = 20 * math.log10(norm.std() / 32767)
+    assert abs(norm.mean()) < 0.01 * norm.std() and rms_dbfs > -12.0
