@@ -246,3 +246,21 @@ def test_the_monitor_logs_the_outputs_buzz_and_the_summary_figure():
     )
     quiet(model, 0)
     assert quiet.writer.audio == {} and quiet.writer.images == {}
+
+
+def test_the_trend_picture_shows_failing_counts_when_no_line_was_found(tmp_path):
+    """Only the output's offset fails: no line anywhere. The picture still says so."""
+    import matplotlib.image
+
+    from upsampcheck.outputs.plotting import plot_trend
+
+    rows = [
+        {"name": f"ck{i}", "step": 100 * i, "output_line_db": None, "worst_line_db": {},
+         "failing": failing, "verdict": "fail" if failing else "pass"}
+        for i, failing in enumerate([2, 1, 0])
+    ]  # fmt: skip
+    trend = {"ordered_by": "step", "stages": [], "checkpoints": rows}  # no red threshold line
+    plot_trend(trend, tmp_path / "trend.png")
+    image = matplotlib.image.imread(tmp_path / "trend.png")[..., :3]
+    red = (image[..., 0] > 0.6) & (image[..., 1] < 0.35) & (image[..., 2] < 0.35)
+    assert red.sum() > 300  # the failing-count markers and their axis are drawn in red

@@ -333,7 +333,7 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
     by_step = trend["ordered_by"] == "step"
     x = [row["step"] if by_step else i for i, row in enumerate(rows)]
     fig = Figure(figsize=(8, 4.2), dpi=DPI)
-    fig.subplots_adjust(left=0.1, right=0.72, bottom=0.2, top=0.88)
+    fig.subplots_adjust(left=0.1, right=0.66, bottom=0.2, top=0.88)
     ax = fig.add_subplot()
     series = [("output", [row["output_line_db"] for row in rows], dict(lw=2.4, ms=6, color="k"))]
     for i, stage in enumerate(trend["stages"]):
@@ -366,5 +366,19 @@ def plot_trend(trend: dict[str, Any], path: Path) -> None:
         title="upsampcheck: tonal lines across training",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    # The failing count on its own axis: a run that fails on something other than a line
+    # (the output's offset, a filtering warning in fail-on) never draws an empty picture.
+    failing = [row["failing"] for row in rows]
+    counts = ax.twinx()
+    counts.plot(x, failing, "s:", color="C3", ms=4, lw=1, alpha=0.7)
+    counts.set_ylim(-0.5, max(failing, default=0) + 1.5)
+    counts.set_ylabel("failing findings", color="C3", fontsize=8)
+    counts.yaxis.set_major_locator(MaxNLocator(integer=True))
+    counts.tick_params(labelsize=7, colors="C3")
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], ls=":", marker="s", color="C3", ms=4))
+    labels.append("failing findings (right axis)")
+    ax.legend(
+        handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.09, 1.0), frameon=False
+    )
     figure_png(fig, path)
