@@ -192,6 +192,14 @@ def model(
             device=device,
         )
         check_timeout(timeout)
+        from ..check import resolve_device
+
+        resolve_device(device)  # a device that is not here, or that cannot compute: exit 2 now
+        if opts.input_shape is not None:
+            from ..bounds import check_memory
+            from ..model.discovery import input_memory
+
+            check_memory(input_memory(opts.input_shape), "shorten --input-shape's time axis")
         real_input = None
         if input_file is not None:  # a bad --input or [audio] table is refused before any work
             from ..config import load_audio_thresholds
