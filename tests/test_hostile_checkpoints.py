@@ -326,6 +326,20 @@ def test_hostile_keys_are_refused_within_seconds_in_one_short_line(cli, user_hom
     assert snapshot(user_home) == before
 
 
+def test_a_checkpoint_that_loads_too_slowly_is_stopped_by_timeout(
+    cli, user_home, tmp_path, monkeypatch
+):
+    def slow(*args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.setattr(upsampcheck.subjects.loading, "_torch_load_file", slow)
+    path = checkpoint(user_home, "slow.pt", weights())
+    start = time.monotonic()
+    result = cli("model", str(path), *ARCH, "--timeout", "0.5")
+    assert time.monotonic() - start < 5
+    exits_2(result, tmp_path, "slow.pt", "--timeout 0.5 s", "still loading")
+
+
 # --- row 5: weights-only tensors the model cannot run ------------------------------------------
 
 
@@ -434,3 +448,50 @@ def test_an_input_shape_that_would_not_fit_in_memory_is_refused_before_any_pass(
     monkeypatch.setattr(upsampcheck.model.check, "check_model", never)
     result = cli("model", *ARCH, "--input-shape", "4096,16384")
     exits_2(result, tmp_path, "would need about 2.5 GiB", "shorten --input-shape")
+
+
+# --- row 17: several checkpoints, one bad ------------------------------------------------------
+
+
+def test_a_bad_checkpoint_among_several_is_refused_before_any_is_analysed(
+    cli, user_home, tmp_path, monkeypatch
+):
+    analysed = []
+    monkeypatch.setattr(upsampcheck.model.check, "check_model",
+                        lambda *a, **k: analysed.append(a) or pytest.fail("analysed"))  # fmt: skip
+    paths = [checkpoint(user_home, f"step={n}.pt", weights()) for n in (100, 200)]
+    paths.append(checkpoint(user_home, "step=300.pt", odd("float8")))
+    before = snapshot(user_home)
+    result = cli("model", *map(str, paths), *ARCH)
+    exits_2(result, tmp_path, "step=300.pt", "float8")
+    assert analysed == []
+    assert snapshot(user_home) == before
+
+
+def test_a_bomb_among_several_checkpoints_is_refused_before_any_is_read(
+    cli, user_home, tmp_path, monkeypatch
+):
+    good = checkpoint(user_home, "a.pt", weights())
+    bad = bomb(user_home / "work" / "b.pt")
+    loads = []
+    real = upsampcheck.subjects.loading._torch_load_file
+    monkeypatch.setattr(upsampcheck.subjects.loading, "_torch_load_file",
+                        lambda p, **k: loads.append(p) or real(p, **k))  # fmt: skip
+    exits_2(cli("model", str(good), str(bad), *ARCH), tmp_path, "b.pt", "is compressed")
+    assert loads == [good]  # a.pt checked, b.pt refused from its directory
+
+
+# --- row 14: a checkpoint path that is not UTF-8 -----------------------------------------------
+
+
+def test_a_checkpoint_path_that_is_not_utf8_is_shown_escaped(cli, user_home, tmp_path):
+    folder = os.fsencode(user_home / "work")
+    good = Path(os.fsdecode(folder + b"/ckpt-\xff.pt"))
+    torch.save(weights(), good)
+    result = cli("model", str(good), *ARCH, "--input-shape", "1,4096", "--no-plots",
+                 "--format", "json", out=tmp_path / "good")  # fmt: skip
+    assert result.code in (0, 1), result.err
+    assert result.json()["subject"]["name"] == "ckpt-\\xff.pt"
+    bad = Path(os.fsdecode(folder + b"/f8-\xfe.pt"))
+    torch.save(odd("float8"), bad)
+    exits_2(cli("model", str(bad), *ARCH), tmp_path, "f8-\\xfe.pt", "float8")
