@@ -15,6 +15,13 @@ The format is detected from the file's content, never its name:
 - zip archive with ``<root>/data.pkl``: ``torch.save`` (state dict, or a full pickle)
 - 8-byte little-endian header length, then ``{``: safetensors
 - pickle protocol opcode (``0x80``, protocol 2-5): legacy ``torch.save`` or a raw pickle
+
+Anything else is refused before ``torch.load`` sees it. What a file declares is checked
+before it is loaded (:mod:`.vetting`: a zip archive's directory, a safetensors header, a
+size against what the ``--arch`` module can use), key handling is linear in the keys' size
+(:mod:`.state_dicts`, :func:`_align_prefix`), and a tensor the model cannot run is refused by
+its key (:func:`.vetting.check_tensors`). torch's warnings never reach stderr, and keys and
+paths in messages are escaped (:func:`.state_dicts.shown_key`, :func:`~upsampcheck.paths.shown`).
 """
 
 from __future__ import annotations
