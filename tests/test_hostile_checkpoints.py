@@ -179,6 +179,26 @@ def test_a_checkpoint_holding_more_than_the_arch_can_use_is_refused_before_loadi
     assert snapshot(user_home) == before
 
 
+def test_a_legacy_pickle_whose_storage_claims_2_gib_is_refused_without_reading_it(
+    cli, user_home, tmp_path
+):
+    """A legacy (non-zip) ``torch.save`` keeps its storages raw after the pickle; one whose
+    pickle claims 2 GiB for a 4 KB storage is refused by torch when the bytes are not there:
+    exit 2, nothing allocated that is ever touched."""
+    buf = io.BytesIO()
+    torch.save({"up.weight": torch.ones(1000)[:5].view(1, 1, 5)}, buf,
+               _use_new_zipfile_serialization=False)  # fmt: skip
+    forged = buf.getvalue().replace(b"M\xe8\x03", b"J" + struct.pack("<i", GIB // 2), 1)
+    path = user_home / "work" / "legacy.pt"
+    path.write_bytes(forged)
+    before = snapshot(user_home)
+    start = time.monotonic()
+    result = cli("model", str(path), *ARCH)
+    assert time.monotonic() - start < 5
+    exits_2(result, tmp_path, "legacy.pt", "cannot read")
+    assert snapshot(user_home) == before
+
+
 def test_a_checkpoint_beyond_the_memory_available_is_refused_before_loading(
     cli, user_home, tmp_path, monkeypatch, never_loaded
 ):
