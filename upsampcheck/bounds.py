@@ -12,6 +12,7 @@ total factor        up to 65536 (a stack)       the probe period grows with it
 kernel length       0 .. 4096                   and never longer than the probe
 channels            1 .. 1024
 probe samples       16 .. 2**24 (16.7 M)        per probe, at the stack's input
+--input-shape       1 to 4 dims, time <= 2**24  at most 2**26 (67 M) values per example
 sample rate         1 Hz .. 10 MHz, finite      rules out 0, negatives, NaN, inf, subnormals
 seed                0 .. 2**64 - 1              what ``torch.manual_seed`` accepts
 timeout             > 0 s, finite
@@ -30,6 +31,10 @@ TOTAL_FACTOR = 65536
 LENGTH = (0, 4096)
 CHANNELS = (1, 1024)
 PROBE_SAMPLES = (16, 2**24)
+INPUT_DIMS = 4
+INPUT_VALUES = 2**26
+"""``--input-shape``: at most this many dimensions and values per example (time <= the
+largest probe, :data:`PROBE_SAMPLES`)."""
 SAMPLE_RATE = (1.0, 1e7)
 SEED = (0, 2**64 - 1)
 MEMORY_SHARE = 0.8

@@ -70,15 +70,35 @@ DISPLAY = ("sweep", "tone")
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without one is a usage error."""
-    if device == "auto":
+    """The device ``--device`` names: ``auto`` (CUDA when present), ``cpu``, ``cuda``,
+    ``cuda:N`` or ``mps``, and it must be here; anything else is a one-line usage error.
+
+    Only devices that compute are accepted: torch also parses ``meta`` (shapes without values),
+    ``cuda:99`` or backends this build lacks, and those used to fail deep inside the check.
+    """
+    name = device.strip().lower() if isinstance(device, str) else ""
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here (use --device cpu)")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if name == "cpu":
+        return torch.device("cpu")
+    kind, colon, index = name.partition(":")
+    if kind == "cuda" and (not colon or (index.isdigit() and index.isascii() and len(index) < 4)):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError("--device cuda: no CUDA device is available here (use --device cpu)")
+        if colon and int(index) >= count:
+            raise UsageError(
+                f"--device {name}: there are {count} CUDA device(s) here, cuda:0 to"
+                f" cuda:{count - 1}"
+            )
+        return torch.device(name)
+    if name == "mps":
+        backend = getattr(torch.backends, "mps", None)
+        if backend is None or not backend.is_available():
+            raise UsageError("--device mps: no Apple GPU (MPS) is available here")
+        return torch.device("mps")
+    shown = device.encode("unicode_escape").decode("ascii")[:40]
+    raise UsageError(f"unknown device {shown!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
 def check_sample_rate(sample_rate: float) -> float:

@@ -146,6 +146,9 @@ def layer(
     renderer = FigureRenderer(background=plots)  # starts importing matplotlib now
     with renderer, make_delivery(params, renderer) as delivery:
         flags = threshold_flags(params)
+        from ..check import resolve_device
+
+        resolve_device(device)  # a device that is not here, or that cannot compute: exit 2 now
         layer_flags = {
             "type": type,
             "stride": stride,

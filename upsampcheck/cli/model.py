@@ -192,6 +192,14 @@ def model(
             device=device,
         )
         check_timeout(timeout)
+        from ..check import resolve_device
+
+        resolve_device(device)  # a device that is not here, or that cannot compute: exit 2 now
+        if opts.input_shape is not None:
+            from ..bounds import check_memory
+            from ..model.discovery import input_memory
+
+            check_memory(input_memory(opts.input_shape), "shorten --input-shape's time axis")
         real_input = None
         if input_file is not None:  # a bad --input or [audio] table is refused before any work
             from ..config import load_audio_thresholds
@@ -200,26 +208,44 @@ def model(
             audio_table = read_toml(config).get("audio", {}) if config is not None else {}
             audio_t = load_audio_thresholds(config=audio_table, config_name=str(config))
             real_input = (input_file, load_input(input_file)[0], audio_t)
+        from ..paths import shown
         from ..subjects.loading import load_model
         from ..subjects.watchdog import time_limit
 
-        def run_one(path: Path | None, step: Callable[[str], None], number: int | None) -> Report:
-            step(f"loading {path.name if path else arch}")
-            loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
-            subject = {
-                "kind": "model",
-                "name": path.name if path else arch,
-                "checkpoint": str(path) if path else None,
-                "step": number,
-                "arch": arch,
-                "format": loaded.source,
-                "weights": "learned" if loaded.trained else "initialization",
-                "method": method,
-            }
-            with time_limit(timeout, path.name if path else arch, loaded.module):
+        def vet(path: Path, step: Callable[[str], None]) -> None:
+            """Load ``path`` exactly as the analysis will, under ``--timeout``, and drop it:
+            every refusal (format, archive directory, size, weights-only, fit, tensor types)
+            comes before the first checkpoint is analysed."""
+            step(f"checking {shown(path.name)}")
+            with time_limit(timeout, shown(path.name)):
+                load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
+
+        def run_one(
+            path: Path | None, step: Callable[[str], None], number: int | None, find_step: bool
+        ) -> Report:
+            """Load and check one checkpoint (or the bare --arch) under one --timeout; with
+            ``find_step``, read its training step once it has passed the loading checks (the
+            step is read with torch.load, which must not see a file before they do)."""
+            name = shown(path.name) if path else arch
+            step(f"loading {name}")
+            with time_limit(timeout, name) as watch:  # one limit: loading, then the check
+                loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
+                watch.running(loaded.module)
+                if find_step and path is not None:
+                    number = checkpoint_step(path)
+                subject = {
+                    "kind": "model",
+                    "name": name,
+                    "checkpoint": shown(path) if path else None,
+                    "step": number,
+                    "arch": arch,
+                    "format": loaded.source,
+                    "weights": "learned" if loaded.trained else "initialization",
+                    "method": method,
+                }
                 report = check_model(loaded, opts, thresholds, subject, progress=step)
             if real_input is not None:
-                step(f"driving the model with {input_file.name}")
+                step(f"driving the model with {shown(input_file.name)}")
                 add_real_input(report, loaded.module, *real_input, opts)
             if sample_rate is None:
                 report.notes.append(
@@ -231,17 +257,20 @@ def model(
         with progress_reporter() as step:
             if len(paths) <= 1:
                 path = paths[0] if paths else None
-                report = run_one(path, step, checkpoint_step(path) if path else None)
+                report = run_one(path, step, None, find_step=True)
                 step("writing the report")
                 return delivery.deliver(report)
+            for path in paths:  # every checkpoint is refused or accepted before any work,
+                vet(path, step)  # and before order_checkpoints reads their steps with torch.load
+            ordered = order_checkpoints(paths)
             entries = [
                 {
-                    "name": path.name,
-                    "checkpoint": str(path),
+                    "name": shown(path.name),
+                    "checkpoint": shown(path),
                     "step": number,
-                    "report": run_one(path, step, number),
+                    "report": run_one(path, step, number, find_step=False),
                 }
-                for path, number in order_checkpoints(paths)
+                for path, number in ordered
             ]
             step("writing the reports")
             return delivery.deliver_series(entries)

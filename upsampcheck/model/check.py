@@ -55,6 +55,7 @@ from .discovery import (
     discover_with_candidates,
     discovery_hint,
     fixed_length_findings,
+    input_memory,
     model_factor,
     other_axis_findings,
     resolve_input_shape,
@@ -197,6 +198,7 @@ def check_model(
     notes = list(loaded.notes)
 
     shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
+    check_memory(input_memory(shape), "shorten --input-shape's time axis")
     progress("discovering stages")
     if inferred and batch is None:
         found, length, shape = discover_with_candidates(model, shape, batch, opts, device, notes)

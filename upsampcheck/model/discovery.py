@@ -5,12 +5,15 @@ on one short probe, the model's own rate factor, and what discovery found but wi
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from ..bounds import INPUT_DIMS, INPUT_VALUES, PROBE_SAMPLES
 from ..errors import StageError, UsageError
+from ..measure.probes import PROBES
 from ..report.findings import Finding
 from ..subjects.discover import Discovery, Stage, discover, module_types
 from ..subjects.loading import LoadedModel
@@ -34,14 +37,39 @@ SCALING_TOLERANCE = 0.25
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``"1,16000"`` -> ``(1, 16000)``; every dimension a positive integer."""
+    """``"1,16000"`` -> ``(1, 16000)``: every dimension a positive integer, at most
+    :data:`~upsampcheck.bounds.INPUT_DIMS` of them, the time axis (last) no longer than the
+    longest probe (:data:`~upsampcheck.bounds.PROBE_SAMPLES`) and at most
+    :data:`~upsampcheck.bounds.INPUT_VALUES` values in all: checked before anything runs
+    (``1,1000000000`` used to run discovery for minutes at 7 GB)."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    parts = text.replace("x", ",").split(",")
+    if len(parts) > INPUT_DIMS:
+        raise UsageError(f"--input-shape {shown!r}: at most {INPUT_DIMS} dimensions")
     try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+        shape = tuple(int(part) for part in parts)
     except ValueError:
-        raise UsageError(f"--input-shape {text!r}: expected integers like 1,16000") from None
+        raise UsageError(f"--input-shape {shown!r}: expected integers like 1,16000") from None
     if not shape or any(d < 1 for d in shape):
-        raise UsageError(f"--input-shape {text!r}: every dimension must be >= 1")
+        raise UsageError(f"--input-shape {shown!r}: every dimension must be >= 1")
+    if shape[-1] > PROBE_SAMPLES[1]:
+        raise UsageError(
+            f"--input-shape {shown!r}: the time axis (last) must be at most"
+            f" {PROBE_SAMPLES[1]} samples"
+        )
+    if math.prod(shape) > INPUT_VALUES:
+        raise UsageError(
+            f"--input-shape {shown!r}: at most {INPUT_VALUES} values per example"
+            f" (got {math.prod(shape)})"
+        )
     return shape
+
+
+def input_memory(shape: tuple[int, ...]) -> float:
+    """Bytes the probe batch of ``shape`` takes before the model adds its own: every probe's
+    input in float32, and at least as much again for its output (an upsampler's is longer;
+    the full estimate follows discovery, :func:`~.check.model_memory`)."""
+    return 2 * len(PROBES) * 4 * math.prod(shape)
 
 
 def infer_channels(model: nn.Module) -> tuple[int, ...] | None:

@@ -15,11 +15,19 @@ The format is detected from the file's content, never its name:
 - zip archive with ``<root>/data.pkl``: ``torch.save`` (state dict, or a full pickle)
 - 8-byte little-endian header length, then ``{``: safetensors
 - pickle protocol opcode (``0x80``, protocol 2-5): legacy ``torch.save`` or a raw pickle
+
+Anything else is refused before ``torch.load`` sees it. What a file declares is checked
+before it is loaded (:mod:`.vetting`: a zip archive's directory, a safetensors header, a
+size against what the ``--arch`` module can use), key handling is linear in the keys' size
+(:mod:`.state_dicts`, :func:`_align_prefix`), and a tensor the model cannot run is refused by
+its key (:func:`.vetting.check_tensors`). torch's warnings never reach stderr, and keys and
+paths in messages are escaped (:func:`.state_dicts.shown_key`, :func:`~upsampcheck.paths.shown`).
 """
 
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import pathlib
 import pickle
@@ -27,8 +35,9 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from operator import methodcaller
 
 import torch
 
@@ -37,13 +46,16 @@ from upsampcheck.paths import check_input_file, shown
 
 from .state_dicts import (
     convert_weight_norm,
+    ema_prefixes,
     is_ema,
     is_state_dict,
     prefix_groups,
     safe_types,
     select_weights,
+    shown_key,
     state_candidates,
 )
+from .vetting import Budget, check_safetensors, check_tensors, check_zip
 
 __all__ = ["LoadedModel", "build_arch", "load_model"]
 
@@ -76,8 +88,10 @@ class LoadedModel:
 
 
 def _oneline(exc: BaseException, limit: int = 200) -> str:
-    """``exc`` as one short line: ANSI codes and newlines removed, truncated to ``limit``."""
+    """``exc`` as one short line: ANSI codes and newlines removed, any other control character
+    escaped (a key quoted in torch's message may carry some), truncated to ``limit``."""
     text = " ".join(_ANSI.sub("", str(exc)).split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -146,23 +160,39 @@ def load_model(
             raise UsageError("nothing to load: give a checkpoint, --arch MODULE:CALLABLE, or both")
         return LoadedModel(_build_seeded(arch, arch_kwargs, seed).eval(), "arch", trained=False)
     path = pathlib.Path(ckpt)
-    kind = _sniff(path)
-    if kind in ("torchscript", "torch_export"):
-        return _load_code_archive(path, kind, arch, trust_checkpoint)
-    if kind == "safetensors":
-        obj, source = _read_safetensors(path), "safetensors"
-        state, notes = select_weights(obj, weights, str(path)) if weights else (obj, [])
-        return _load_state_dict(path, state, source, arch, arch_kwargs, seed, notes)
-    obj = _torch_load(path, kind, trust_checkpoint)
-    if isinstance(obj, torch.nn.Module):
-        return _code_module(obj.eval(), "pickled_module", arch)
-    if weights:
-        state, notes = select_weights(obj, weights, shown(path))
-        return _load_state_dict(path, state, "state_dict", arch, arch_kwargs, seed, notes)
-    state, source, notes = _unwrap(path, obj)
-    if isinstance(state, torch.nn.Module):  # trusted pickle of {"model": <nn.Module>, ...}
-        return _code_module(state.eval(), "pickled_module", arch, notes)
-    return _load_state_dict(path, state, source, arch, arch_kwargs, seed, notes)
+    kind, infos = _sniff(path)
+    with warnings.catch_warnings():  # torch's warnings on odd tensors never reach stderr
+        warnings.simplefilter("ignore")
+        if kind in ("torchscript", "torch_export"):
+            if trust_checkpoint:
+                check_zip(path, infos, Budget.for_arch(None, None), code=True)
+            return _load_code_archive(path, kind, arch, trust_checkpoint)
+        if kind == "unknown":
+            raise UsageError(
+                f"cannot read {shown(path)}: not a PyTorch checkpoint (expected a state dict,"
+                " safetensors, TorchScript or torch.export file)"
+            )
+        module = _build_seeded(arch, arch_kwargs, seed) if arch is not None else None
+        budget = Budget.for_arch(arch, module)
+        if kind == "safetensors":
+            check_safetensors(path, path.stat().st_size, budget)
+            obj, source = _read_safetensors(path), "safetensors"
+            state, notes = select_weights(obj, weights, shown(path)) if weights else (obj, [])
+            return _load_state_dict(path, state, source, arch, module, notes)
+        if kind == "torch_zip":
+            check_zip(path, infos, budget)
+        else:  # a legacy pickle keeps its storages raw after it: its size is what it costs
+            budget.check(path, path.stat().st_size, "holds")
+        obj = _torch_load(path, kind, trust_checkpoint)
+        if isinstance(obj, torch.nn.Module):
+            return _code_module(obj.eval(), "pickled_module", arch)
+        if weights:
+            state, notes = select_weights(obj, weights, shown(path))
+            return _load_state_dict(path, state, "state_dict", arch, module, notes)
+        state, source, notes = _unwrap(path, obj)
+        if isinstance(state, torch.nn.Module):  # trusted pickle of {"model": <nn.Module>, ...}
+            return _code_module(state.eval(), "pickled_module", arch, notes)
+        return _load_state_dict(path, state, source, arch, module, notes)
 
 
 def _build_seeded(arch: str, kwargs: dict | None, seed: int) -> torch.nn.Module:
@@ -171,8 +201,9 @@ def _build_seeded(arch: str, kwargs: dict | None, seed: int) -> torch.nn.Module:
         return build_arch(arch, kwargs)
 
 
-def _sniff(path: pathlib.Path) -> str:
-    """Name the format of ``path`` from its bytes: see the module docstring."""
+def _sniff(path: pathlib.Path) -> tuple[str, list[zipfile.ZipInfo]]:
+    """Name the format of ``path`` from its bytes (see the module docstring); for a zip
+    archive, also its directory (read, nothing extracted), for :func:`.vetting.check_zip`."""
     if path.is_dir():
         raise UsageError(
             f"checkpoint {shown(path)} is a directory: pass the checkpoint file inside it"
@@ -183,31 +214,32 @@ def _sniff(path: pathlib.Path) -> str:
         with path.open("rb") as f:
             head = f.read(9)
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {_oneline(exc)}") from exc
+        raise UsageError(f"cannot read {shown(path)}: {_oneline(exc)}") from exc
     if size == 0:
-        raise UsageError(f"checkpoint {path} is empty: re-save or re-download it")
+        raise UsageError(f"checkpoint {shown(path)} is empty: re-save or re-download it")
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                infos = zf.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             raise UsageError(
-                f"cannot read {path}: truncated or corrupt zip archive ({_oneline(exc)});"
-                " re-save or re-download it"
+                f"cannot read {shown(path)}: truncated or corrupt zip archive"
+                f" ({_oneline(exc)}); re-save or re-download it"
             ) from exc
+        names = [info.filename for info in infos]
         rel = {n.split("/", 1)[1] for n in names if "/" in n}  # paths below the root folder
         if "constants.pkl" in rel or any(r.startswith("code/") for r in rel):
-            return "torchscript"
+            return "torchscript", infos
         if "archive_format" in rel or "serialized_exported_program.json" in names:
-            return "torch_export"
+            return "torch_export", infos
         if "data.pkl" in rel:
-            return "torch_zip"
-        raise UsageError(f"cannot read {path}: a zip archive but not a PyTorch checkpoint")
-    if len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
-        return "safetensors"
+            return "torch_zip", infos
+        raise UsageError(f"cannot read {shown(path)}: a zip archive but not a PyTorch checkpoint")
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") >= 2:
+        return "safetensors", []  # a header longer than the file is refused by its check
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "pickle"
-    return "unknown"
+        return "pickle", []
+    return "unknown", []
 
 
 def _torch_load(path: pathlib.Path, kind: str, trusted: bool) -> object:
@@ -217,14 +249,14 @@ def _torch_load(path: pathlib.Path, kind: str, trusted: bool) -> object:
     except pickle.UnpicklingError as exc:
         if kind == "unknown":
             raise UsageError(
-                f"cannot read {path}: not a PyTorch checkpoint (expected a state dict,"
+                f"cannot read {shown(path)}: not a PyTorch checkpoint (expected a state dict,"
                 " safetensors, TorchScript or torch.export file)"
             ) from exc
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
         needs = f"it references {found.group(1)}" if found else "not readable as weights only"
         if not trusted:
             raise UsageError(
-                f"refusing to load {path}: it is a full pickle ({needs}), which can run"
+                f"refusing to load {shown(path)}: it is a full pickle ({needs}), which can run"
                 f" arbitrary code when loaded; {_TRUST_HINT}, or re-save it as a state dict"
             ) from exc
     except Exception as exc:
@@ -237,7 +269,7 @@ def _torch_load(path: pathlib.Path, kind: str, trusted: bool) -> object:
 
 def _unreadable(path: pathlib.Path, exc: BaseException) -> UsageError:
     reason = "unexpected end of file, truncated?" if isinstance(exc, EOFError) else _oneline(exc)
-    return UsageError(f"cannot read {path}: {reason} (re-save or re-download it)")
+    return UsageError(f"cannot read {shown(path)}: {reason} (re-save or re-download it)")
 
 
 def _torch_load_file(path: pathlib.Path, weights_only: bool) -> object:
@@ -261,7 +293,7 @@ def _load_code_archive(
             "torchscript": "a TorchScript archive, whose code runs when it is loaded and called",
             "torch_export": "a torch.export archive, which is unpickled on load and can run code",
         }[kind]
-        raise UsageError(f"refusing to load {path}: it is {what}; {_TRUST_HINT}")
+        raise UsageError(f"refusing to load {shown(path)}: it is {what}; {_TRUST_HINT}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -297,7 +329,7 @@ def _read_safetensors(path: pathlib.Path) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
     except ImportError as exc:
-        raise UsageError(f"{path} is a safetensors file: pip install safetensors") from exc
+        raise UsageError(f"{shown(path)} is a safetensors file: pip install safetensors") from exc
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:
@@ -312,7 +344,8 @@ def _a(noun: str) -> str:
 def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, str, list[str]]:
     """Find the state dict (or, trusted, the module) in a checkpoint: ``(state, source, notes)``."""
     top, trail = obj, []
-    while not is_state_dict(obj) and isinstance(obj, Mapping) and len(trail) < 3:
+    plain = is_state_dict(obj)  # once per level: a state dict may hold 200,000 keys
+    while not plain and isinstance(obj, Mapping) and len(trail) < 3:
         key = next(
             (k for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping | torch.nn.Module)), None
         )
@@ -322,20 +355,21 @@ def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, st
         obj = obj[key]
         if isinstance(obj, torch.nn.Module):
             return obj, "pickled_module", [f"used the module in checkpoint{_fmt(trail)}"]
-    if not is_state_dict(obj) and isinstance(obj, Mapping):
+        plain = is_state_dict(obj)
+    if not plain and isinstance(obj, Mapping):
         found = state_candidates(obj)
         if len(found) == 1:  # e.g. {"model_ema": {...}, "step": 10}: the only weights there are
             trail.append(next(iter(found)))
-            obj = found[trail[-1]]
+            obj, plain = found[trail[-1]], True
         elif found:
             raise UsageError(
-                f"{path} holds several state dicts ({', '.join(map(repr, found))}); "
+                f"{shown(path)} holds several state dicts ({_listed(found)}); "
                 "choose one with --weights KEY"
             )
-    if not is_state_dict(obj):
-        keys = ", ".join(map(repr, list(obj)[:5])) if isinstance(obj, Mapping) else ""
+    if not plain:
+        keys = _listed(obj, 5) if isinstance(obj, Mapping) else ""
         found = f"a dict with keys {keys}" if keys else _a(type(obj).__name__)
-        raise UsageError(f"{path} holds {found}, not a state dict of tensors or a module")
+        raise UsageError(f"{shown(path)} holds {found}, not a state dict of tensors or a module")
     lightning = trail == ["state_dict"] and any(k in top for k in _LIGHTNING_KEYS)
     notes = [f"using checkpoint{_fmt(trail)}"] if trail else []
     notes += ema_notes(top, trail, obj)
@@ -348,16 +382,25 @@ def ema_notes(top: object, trail: list[str], state: Mapping) -> list[str]:
     others = (
         [k for k in state_candidates(top) if k not in trail] if isinstance(top, Mapping) else []
     )
-    others += [p for p in prefix_groups(state) if is_ema(p)]
+    others += ema_prefixes(state)
     averaged = [name for name in others if is_ema(name)]
     if not averaged or any(is_ema(k) for k in trail):
         return []
-    names = ", ".join(map(repr, averaged))
+    names = _listed(averaged)
     return [f"the checkpoint also holds averaged weights ({names}); use them with --weights NAME"]
 
 
 def _fmt(trail: list[str]) -> str:
-    return "".join(f"[{k!r}]" for k in trail)
+    return "".join(f"[{shown_key(k, quoted=True)}]" for k in trail)
+
+
+def _listed(names: Collection, limit: int = 8) -> str:
+    """The first ``limit`` of ``names`` (keys), escaped and cut short, and how many more."""
+    first = list(itertools.islice(names, limit))
+    more = len(names) - len(first)
+    return ", ".join(shown_key(k, quoted=True) for k in first) + (
+        f" and {more} more" if more > 0 else ""
+    )
 
 
 def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
@@ -366,37 +409,59 @@ def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
     A prefix shared by all keys is stripped if that matches more keys. Otherwise the keys under
     one prefix are used if they match exactly (e.g. ``generator.`` in a GAN checkpoint); when
     several prefixes match, a usual name (``model.``, ``module.``...) wins, else it is ambiguous.
+
+    Each round counts the keys under each first component in one pass (a key belongs to exactly
+    one group) and builds only the groups that can be used (all the keys, or as many as
+    expected), so it is linear in the keys' size however many prefixes there are; comparing
+    every prefix with every key took minutes on 20,000 prefixes. A round strips a prefix only
+    when more keys match after it, so there are at most ``len(expected) + 1`` rounds.
     """
     notes = []
     while state.keys() != expected:
-        subs = {
-            pre: {k[len(pre) :]: v for k, v in state.items() if k.startswith(pre)}
-            for pre in {k.split(".", 1)[0] + "." for k in state if "." in k}
-        }
+        sizes = prefix_groups(state)  # counted first: only groups that can matter are built
+        wanted = {p for p, n in sizes.items() if n == len(state) or n == len(expected)}
+        groups: dict[str, dict] = {p: {} for p in wanted}
+        if len(wanted) <= 4:  # the usual case: pick each group's keys by a scan in C
+            for pre in wanted:
+                cut = len(pre)
+                groups[pre] = {
+                    k[cut:]: state[k] for k in filter(methodcaller("startswith", pre), state)
+                }
+        else:  # many candidate groups (an arch of one key): one pass sorts every key
+            for key, value in state.items():
+                head, dot, rest = key.partition(".")
+                if dot and head + "." in groups:
+                    groups[head + "."][rest] = value
         overlap = len(state.keys() & expected)
-        shared = [p for p, sub in subs.items() if len(sub) == len(state)]
-        if shared and len(subs[shared[0]].keys() & expected) > overlap:
+        shared = [p for p, sub in groups.items() if len(sub) == len(state)]
+        if shared and len(groups[shared[0]].keys() & expected) > overlap:
             pre = shared[0]
         else:
-            fits = sorted(p for p, sub in subs.items() if sub.keys() == expected)
+            fits = sorted(
+                p
+                for p, sub in groups.items()
+                if len(sub) == len(expected) and sub.keys() == expected
+            )
             usual = [p for p in _USUAL_PREFIXES if p in fits]
             if not fits:
                 break
             if len(fits) > 1 and not usual:
+                shown_fits = ", ".join(shown_key(p) for p in fits[:5])
+                more = f" and {len(fits) - 5} more" if len(fits) > 5 else ""
                 raise UsageError(
-                    f"several parts of the checkpoint fit --arch ({', '.join(fits)});"
+                    f"several parts of the checkpoint fit --arch ({shown_fits}{more});"
                     " choose one with --weights PREFIX"
                 )
             pre = (usual or fits)[0]
             if len(fits) > 1:
-                others = ", ".join(repr(p) for p in fits if p != pre)
+                others = ", ".join(shown_key(p, quoted=True) for p in fits[:6] if p != pre)
                 notes.append(f"{others} fit(s) --arch too; pick with --weights PREFIX")
-        dropped = len(state) - len(subs[pre])
+        dropped = len(state) - len(groups[pre])
         notes.append(
-            f"stripped prefix {pre!r} from {len(subs[pre])} keys"
+            f"stripped prefix {shown_key(pre, quoted=True)} from {len(groups[pre])} keys"
             + (f" and ignored {dropped} other keys" if dropped else "")
         )
-        state = subs[pre]
+        state = groups[pre]
     return state, notes
 
 
@@ -405,25 +470,31 @@ def _load_state_dict(
     state: dict,
     source: str,
     arch: str | None,
-    arch_kwargs: dict | None,
-    seed: int,
+    module: torch.nn.Module | None,
     notes: list[str] | None = None,
 ) -> LoadedModel:
-    """Build ``arch`` and load ``state`` into it strictly, after aligning key prefixes."""
-    if arch is None:
+    """Load ``state`` strictly into ``module`` (built from ``arch``), after aligning key
+    prefixes and checking that every tensor can run in it (:func:`.vetting.check_tensors`).
+    Keys in messages are escaped and cut short (:func:`.state_dicts.shown_key`)."""
+    if arch is None or module is None:
         raise UsageError(
-            f"{path} holds weights only ({len(state)} tensors), no architecture: pass --arch"
-            " MODULE:CALLABLE (e.g. torchaudio.models:conv_tasnet_base) to build the model"
+            f"{shown(path)} holds weights only ({len(state)} tensors), no architecture: pass"
+            " --arch MODULE:CALLABLE (e.g. torchaudio.models:conv_tasnet_base) to build the"
+            " model"
         )
-    module = _build_seeded(arch, arch_kwargs, seed)
     ref = module.state_dict()
     state, converted = convert_weight_norm(state, set(ref))
-    state, stripped = _align_prefix(state, set(ref))
+    try:
+        state, stripped = _align_prefix(state, set(ref))
+    except UsageError as exc:
+        raise UsageError(f"{shown(path)}: {exc}") from None
+    check_tensors(path, state, ref)
     stripped = converted + stripped
-    missing = sorted(ref.keys() - state.keys())
+    missing = [shown_key(k) for k in sorted(ref.keys() - state.keys())]
     unexpected = sorted(state.keys() - ref.keys())
+    unexpected = [shown_key(k) for k in unexpected[:3]] + unexpected[3:]
     shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(ref[k].shape)}"
+        f"{shown_key(k)} {tuple(state[k].shape)} vs {tuple(ref[k].shape)}"
         for k in sorted(ref.keys() & state.keys())
         if isinstance(state[k], torch.Tensor) and state[k].shape != ref[k].shape
     ]
@@ -438,14 +509,17 @@ def _load_state_dict(
     ]
     hint = "give the --arch (and --arch-kwargs) the checkpoint was saved from"
     if problems:
-        raise UsageError(f"{path} does not fit --arch {arch}: {'; '.join(problems)}; {hint}")
+        raise UsageError(f"{shown(path)} does not fit --arch {arch}: {'; '.join(problems)}; {hint}")
+    check_tensors(path, state, ref)
     trained = any(
-        isinstance(value, torch.Tensor) and not torch.equal(value, ref[key])
+        isinstance(value, torch.Tensor) and not torch.equal(value.to(ref[key].dtype), ref[key])
         for key, value in state.items()
     )
     try:
         module.load_state_dict(state, strict=True)
     except Exception as exc:
-        raise UsageError(f"{path} does not fit --arch {arch}: {_oneline(exc)}; {hint}") from exc
+        raise UsageError(
+            f"{shown(path)} does not fit --arch {arch}: {_oneline(exc)}; {hint}"
+        ) from exc
     notes = list(notes or []) + stripped
     return LoadedModel(module.eval(), source, None, notes, trained=trained)
