@@ -82,7 +82,12 @@ Seed = Annotated[
     Optional[int],
     typer.Option(help="Seed for weights and noise probes \\[default: 0, or the spec's seed]."),
 ]
-Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Device = Annotated[
+    str,
+    typer.Option(
+        help="auto (CUDA when present), cpu, cuda, cuda:N or mps; checked before any work."
+    ),
+]
 Fmt = Annotated[
     Format,
     typer.Option(
