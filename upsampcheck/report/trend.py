@@ -32,7 +32,7 @@ def expand_checkpoints(paths: list[Path]) -> list[Path]:
         if not path.exists() and any(c in str(path) for c in "*?["):
             matches = sorted(Path(p) for p in glob.glob(str(path)))
             if not matches:
-                raise UsageError(f"{path}: the pattern matches no file")
+                raise UsageError(f"{shown(path)}: the pattern matches no file")
             found += matches
         else:
             found.append(path)
