@@ -20,11 +20,11 @@ from .options import (
     Format,
     LineFloor,
     LineProm,
+    ModelSeed,
     OffWarn,
     Out,
     Plots,
     RepWarn,
-    Seed,
     Tolerance,
     TonalFail,
     TonalWarn,
@@ -105,7 +105,7 @@ def model(
     sample_rate: Annotated[
         Optional[float],
         typer.Option(
-            help="Sample rate of the output audio in Hz [default: 16000, said in a note]."
+            help="Sample rate of the output audio in Hz \\[default: 16000, said in a note]."
         ),
     ] = None,
     silence_value: Annotated[
@@ -140,7 +140,7 @@ def model(
             "takes longer than this many seconds."
         ),
     ] = None,
-    seed: Seed = None,
+    seed: ModelSeed = None,
     device: Device = "auto",
     out: Out = Path("upsampcheck-report"),
     format: Fmt = Format.text,

@@ -78,6 +78,10 @@ Out = Annotated[
         rich_help_panel=CI,
     ),
 ]
+ModelSeed = Annotated[
+    Optional[int],
+    typer.Option(help="Seed for a fresh initialisation and the probes \\[default: 0]."),
+]
 Seed = Annotated[
     Optional[int],
     typer.Option(help="Seed for weights and noise probes \\[default: 0, or the spec's seed]."),
@@ -173,8 +177,10 @@ OffWarn = Annotated[
 FailOn = Annotated[
     Optional[list[Check]],
     typer.Option(
-        help=f"Warnings of this check fail too (repeatable) {default_of('fail-on')}.",
+        help=f"Warnings of this check fail too: tonal, filtering, replicas or offset "
+        f"(repeatable) {default_of('fail-on')}.",
         rich_help_panel=T,
+        metavar="CHECK",
     ),
 ]
 ExitZero = Annotated[

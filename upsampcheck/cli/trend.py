@@ -12,7 +12,6 @@ from .app import app
 from .options import (
     CI,
     ExitZero,
-    Plots,
 )
 
 TREND_EXAMPLES = """[bold]Examples[/bold]
@@ -24,6 +23,17 @@ TREND_EXAMPLES = """[bold]Examples[/bold]
   Report folders named one by one, the trend as JSON on stdout:
     [cyan]upsampcheck trend run-a/ck1 run-a/ck2 run-b/ck3 --format json[/cyan]
 """
+
+
+TrendPlots = Annotated[
+    bool,
+    typer.Option(
+        "--plots/--no-plots",
+        help="Also draw trend.png beside trend.json.",
+        rich_help_panel=CI,
+        metavar="",
+    ),
+]
 
 
 class TrendFormat(str, Enum):
@@ -49,7 +59,7 @@ def trend(
     format: Annotated[
         TrendFormat, typer.Option("--format", help="text (table) or json.", rich_help_panel=CI)
     ] = TrendFormat.text,
-    plots: Plots = True,
+    plots: TrendPlots = True,
     exit_zero: ExitZero = False,
 ) -> int:
     """Merge reports made anywhere into one trend across training: the output's and each
