@@ -79,11 +79,32 @@ def snapshot(root: Path) -> dict[str, bytes | str]:
 def user_home(tmp_path, monkeypatch) -> Path:
     """A fake home folder holding a user's files (HOME redirected to it); compare
     :func:`snapshot` of it before and after the run under test."""
-    home = tmp_path / "home"
+    home = make_home(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def make_home(home: Path) -> Path:
+    """A user's files below ``home``: an SSH key, a text file, a folder of notes."""
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519").write_bytes(b"PRIVATE KEY\n")
     (home / "victim.txt").write_text("keep me\n")
     (home / "work").mkdir()
     (home / "work" / "notes.md").write_text("# notes\n")
-    monkeypatch.setenv("HOME", str(home))
     return home
+
+
+def says_fail(text: str) -> bool:
+    """Whether a (hand-edited) report's verdict or findings say it fails, as far as it
+    parses: ``trend`` must never pass such a report."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    findings = doc.get("findings")
+    failing = isinstance(findings, list) and any(
+        isinstance(f, dict) and f.get("severity") == "fail" for f in findings
+    )
+    return doc.get("verdict") == "fail" or failing

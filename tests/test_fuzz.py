@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import says_fail
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -341,19 +342,6 @@ def hand_edited_report(draw, templates: list[str]) -> str:
     for i, raw in enumerate(raws):
         text = text.replace(f'"@@raw{i}@@"', raw, 1)
     return text
-
-
-def says_fail(text: str) -> bool:
-    """Whether a report's verdict or findings say it fails, as far as it parses."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        return False
-    findings = doc.get("findings") if isinstance(doc, dict) else None
-    failing = isinstance(findings, list) and any(
-        isinstance(f, dict) and f.get("severity") == "fail" for f in findings
-    )
-    return isinstance(doc, dict) and (doc.get("verdict") == "fail" or failing)
 
 
 @given(data=st.data())

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import snapshot
+from conftest import make_home, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz import check_outcome, run
@@ -94,12 +94,7 @@ def lay_out(folder: Path, disk: dict[str, object], marker: str) -> None:
 def world(tmp_path_factory, monkeypatch):
     """A fixed HOME with the user's files, and a work folder reset for each example."""
     root = tmp_path_factory.mktemp("world")
-    home = root / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_ed25519").write_bytes(b"PRIVATE KEY\n")
-    (home / "victim.txt").write_text("keep me\n")
-    (home / "work").mkdir()
-    (home / "work" / "notes.md").write_text("# notes\n")
+    home = make_home(root / "home")
     work = root / "work"
     work.mkdir()
     monkeypatch.setenv("HOME", str(home))

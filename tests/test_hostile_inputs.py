@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import snapshot
+from conftest import says_fail, snapshot
 
 from upsampcheck.cli import main
 
@@ -445,21 +445,6 @@ def mutations(text: str) -> list[tuple[str, str]]:
     for cut in range(0, len(text), max(1, len(text) // 20)):
         out.append((f"cut at {cut}", text[:cut]))
     return out
-
-
-def says_fail(text: str) -> bool:
-    """Whether a (mutated) report's verdict or findings say it fails, as far as it parses."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        return False
-    if not isinstance(doc, dict):
-        return False
-    findings = doc.get("findings")
-    failing = isinstance(findings, list) and any(
-        isinstance(f, dict) and f.get("severity") == "fail" for f in findings
-    )
-    return doc.get("verdict") == "fail" or failing
 
 
 def test_trend_over_hundreds_of_mutated_reports_never_crashes_nor_passes_a_failing_one(
