@@ -29,6 +29,7 @@ from conftest import snapshot
 import upsampcheck.bounds
 import upsampcheck.model.check
 import upsampcheck.subjects.loading
+import upsampcheck.subjects.readers
 import upsampcheck.subjects.vetting
 from upsampcheck.subjects import state_dicts
 
@@ -174,8 +175,8 @@ def never_loaded(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("torch.load reached")
 
-    monkeypatch.setattr(upsampcheck.subjects.loading, "_torch_load_file", fail)
-    monkeypatch.setattr(upsampcheck.subjects.loading, "_read_safetensors", fail)
+    monkeypatch.setattr(upsampcheck.subjects.readers, "torch_load_file", fail)
+    monkeypatch.setattr(upsampcheck.subjects.loading, "read_safetensors", fail)
 
 
 def big_view() -> dict[str, torch.Tensor]:
@@ -370,7 +371,7 @@ def test_a_checkpoint_that_loads_too_slowly_is_stopped_by_timeout(
     def slow(*args, **kwargs):
         time.sleep(30)
 
-    monkeypatch.setattr(upsampcheck.subjects.loading, "_torch_load_file", slow)
+    monkeypatch.setattr(upsampcheck.subjects.readers, "torch_load_file", slow)
     path = checkpoint(user_home, "slow.pt", weights())
     start = time.monotonic()
     result = cli("model", str(path), *ARCH, "--timeout", "0.5")
@@ -512,8 +513,8 @@ def test_a_bomb_among_several_checkpoints_is_refused_before_any_is_read(
     good = checkpoint(user_home, "a.pt", weights())
     bad = bomb(user_home / "work" / "b.pt")
     loads = []
-    real = upsampcheck.subjects.loading._torch_load_file
-    monkeypatch.setattr(upsampcheck.subjects.loading, "_torch_load_file",
+    real = upsampcheck.subjects.readers.torch_load_file
+    monkeypatch.setattr(upsampcheck.subjects.readers, "torch_load_file",
                         lambda p, **k: loads.append(p) or real(p, **k))  # fmt: skip
     exits_2(cli("model", str(good), str(bad), *ARCH), tmp_path, "b.pt", "is compressed")
     assert loads == [good]  # a.pt checked, b.pt refused from its directory

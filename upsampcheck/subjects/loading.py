@@ -30,11 +30,8 @@ import importlib
 import itertools
 import os
 import pathlib
-import pickle
-import re
 import sys
 import warnings
-import zipfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from operator import methodcaller
@@ -42,15 +39,22 @@ from operator import methodcaller
 import torch
 
 from upsampcheck.errors import UsageError
-from upsampcheck.paths import check_input_file, shown
+from upsampcheck.paths import shown
 
+from .readers import (
+    TRUST_HINT,
+    oneline,
+    read_safetensors,
+    sniff,
+    torch_load,
+    unreadable,
+)
 from .state_dicts import (
     convert_weight_norm,
     ema_prefixes,
     is_ema,
     is_state_dict,
     prefix_groups,
-    safe_types,
     select_weights,
     shown_key,
     state_candidates,
@@ -59,11 +63,9 @@ from .vetting import Budget, check_safetensors, check_tensors, check_zip
 
 __all__ = ["LoadedModel", "build_arch", "load_model"]
 
-_TRUST_HINT = "pass --trust-checkpoint only if you trust its source"
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "generator")
 _USUAL_PREFIXES = ("model.", "module.", "net.", "generator.", "model_ema.", "ema.")
 _LIGHTNING_KEYS = ("pytorch-lightning_version", "global_step", "epoch", "optimizer_states")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -85,15 +87,6 @@ class LoadedModel:
     example_inputs: tuple[torch.Tensor, ...] | None = None
     notes: list[str] = field(default_factory=list)
     trained: bool = True
-
-
-def _oneline(exc: BaseException, limit: int = 200) -> str:
-    """``exc`` as one short line: ANSI codes and newlines removed, any other control character
-    escaped (a key quoted in torch's message may carry some), truncated to ``limit``."""
-    text = " ".join(_ANSI.sub("", str(exc)).split())
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
@@ -119,7 +112,7 @@ def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
     try:
         obj = importlib.import_module(mod_name)
     except Exception as exc:
-        raise UsageError(f"--arch {spec}: cannot import {mod_name!r}: {_oneline(exc)}") from exc
+        raise UsageError(f"--arch {spec}: cannot import {mod_name!r}: {oneline(exc)}") from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise UsageError(f"--arch {spec}: {mod_name!r} has no attribute {attr!r}")
@@ -129,7 +122,7 @@ def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
     try:
         module = obj(**(kwargs or {}))
     except Exception as exc:
-        raise UsageError(f"--arch {spec}: calling {attr}() failed: {_oneline(exc)}") from exc
+        raise UsageError(f"--arch {spec}: calling {attr}() failed: {oneline(exc)}") from exc
     if not isinstance(module, torch.nn.Module):
         raise UsageError(f"--arch {spec} returned {type(module).__name__}, not a torch.nn.Module")
     return module
@@ -160,7 +153,7 @@ def load_model(
             raise UsageError("nothing to load: give a checkpoint, --arch MODULE:CALLABLE, or both")
         return LoadedModel(_build_seeded(arch, arch_kwargs, seed).eval(), "arch", trained=False)
     path = pathlib.Path(ckpt)
-    kind, infos = _sniff(path)
+    kind, infos = sniff(path)
     with warnings.catch_warnings():  # torch's warnings on odd tensors never reach stderr
         warnings.simplefilter("ignore")
         if kind in ("torchscript", "torch_export"):
@@ -176,14 +169,14 @@ def load_model(
         budget = Budget.for_arch(arch, module)
         if kind == "safetensors":
             check_safetensors(path, path.stat().st_size, budget)
-            obj, source = _read_safetensors(path), "safetensors"
+            obj, source = read_safetensors(path), "safetensors"
             state, notes = select_weights(obj, weights, shown(path)) if weights else (obj, [])
             return _load_state_dict(path, state, source, arch, module, notes)
         if kind == "torch_zip":
             check_zip(path, infos, budget)
         else:  # a legacy pickle keeps its storages raw after it: its size is what it costs
             budget.check(path, path.stat().st_size, "holds")
-        obj = _torch_load(path, kind, trust_checkpoint)
+        obj = torch_load(path, kind, trust_checkpoint)
         if isinstance(obj, torch.nn.Module):
             return _code_module(obj.eval(), "pickled_module", arch)
         if weights:
@@ -201,90 +194,6 @@ def _build_seeded(arch: str, kwargs: dict | None, seed: int) -> torch.nn.Module:
         return build_arch(arch, kwargs)
 
 
-def _sniff(path: pathlib.Path) -> tuple[str, list[zipfile.ZipInfo]]:
-    """Name the format of ``path`` from its bytes (see the module docstring); for a zip
-    archive, also its directory (read, nothing extracted), for :func:`.vetting.check_zip`."""
-    if path.is_dir():
-        raise UsageError(
-            f"checkpoint {shown(path)} is a directory: pass the checkpoint file inside it"
-        )
-    check_input_file(path, "checkpoint")
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(9)
-    except OSError as exc:
-        raise UsageError(f"cannot read {shown(path)}: {_oneline(exc)}") from exc
-    if size == 0:
-        raise UsageError(f"checkpoint {shown(path)} is empty: re-save or re-download it")
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                infos = zf.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise UsageError(
-                f"cannot read {shown(path)}: truncated or corrupt zip archive"
-                f" ({_oneline(exc)}); re-save or re-download it"
-            ) from exc
-        names = [info.filename for info in infos]
-        rel = {n.split("/", 1)[1] for n in names if "/" in n}  # paths below the root folder
-        if "constants.pkl" in rel or any(r.startswith("code/") for r in rel):
-            return "torchscript", infos
-        if "archive_format" in rel or "serialized_exported_program.json" in names:
-            return "torch_export", infos
-        if "data.pkl" in rel:
-            return "torch_zip", infos
-        raise UsageError(f"cannot read {shown(path)}: a zip archive but not a PyTorch checkpoint")
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") >= 2:
-        return "safetensors", []  # a header longer than the file is refused by its check
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "pickle", []
-    return "unknown", []
-
-
-def _torch_load(path: pathlib.Path, kind: str, trusted: bool) -> object:
-    """``torch.load`` with ``weights_only=True``; a full pickle needs ``trusted``."""
-    try:
-        return _torch_load_file(path, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if kind == "unknown":
-            raise UsageError(
-                f"cannot read {shown(path)}: not a PyTorch checkpoint (expected a state dict,"
-                " safetensors, TorchScript or torch.export file)"
-            ) from exc
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        needs = f"it references {found.group(1)}" if found else "not readable as weights only"
-        if not trusted:
-            raise UsageError(
-                f"refusing to load {shown(path)}: it is a full pickle ({needs}), which can run"
-                f" arbitrary code when loaded; {_TRUST_HINT}, or re-save it as a state dict"
-            ) from exc
-    except Exception as exc:
-        raise _unreadable(path, exc) from exc
-    try:  # trusted full pickle
-        return _torch_load_file(path, weights_only=False)
-    except Exception as exc:
-        raise _unreadable(path, exc) from exc
-
-
-def _unreadable(path: pathlib.Path, exc: BaseException) -> UsageError:
-    reason = "unexpected end of file, truncated?" if isinstance(exc, EOFError) else _oneline(exc)
-    return UsageError(f"cannot read {shown(path)}: {reason} (re-save or re-download it)")
-
-
-def _torch_load_file(path: pathlib.Path, weights_only: bool) -> object:
-    # An open file, not a path: torch.load hands any path ending in .safetensors to safetensors.
-    with warnings.catch_warnings(), path.open("rb") as f:
-        warnings.simplefilter("ignore")
-        if not weights_only:  # a trusted pickle may name classes of the current folder
-            cwd = os.getcwd()
-            if cwd not in sys.path:
-                sys.path.insert(0, cwd)
-            return torch.load(f, map_location="cpu", weights_only=False)
-        with torch.serialization.safe_globals(safe_types()):
-            return torch.load(f, map_location="cpu", weights_only=True)
-
-
 def _load_code_archive(
     path: pathlib.Path, kind: str, arch: str | None, trusted: bool
 ) -> LoadedModel:
@@ -293,7 +202,7 @@ def _load_code_archive(
             "torchscript": "a TorchScript archive, whose code runs when it is loaded and called",
             "torch_export": "a torch.export archive, which is unpickled on load and can run code",
         }[kind]
-        raise UsageError(f"refusing to load {shown(path)}: it is {what}; {_TRUST_HINT}")
+        raise UsageError(f"refusing to load {shown(path)}: it is {what}; {TRUST_HINT}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -304,7 +213,7 @@ def _load_code_archive(
             program = torch.export.load(path)
             module = program.module()
     except Exception as exc:
-        raise _unreadable(path, exc) from exc
+        raise unreadable(path, exc) from exc
     loaded = _code_module(module, kind, arch)
     try:
         module.eval()
@@ -323,17 +232,6 @@ def _code_module(
     if arch is not None:
         notes.append(f"ignored --arch {arch}: the checkpoint carries its own architecture")
     return LoadedModel(module, source, None, notes)
-
-
-def _read_safetensors(path: pathlib.Path) -> dict[str, torch.Tensor]:
-    try:
-        from safetensors.torch import load_file
-    except ImportError as exc:
-        raise UsageError(f"{shown(path)} is a safetensors file: pip install safetensors") from exc
-    try:
-        return load_file(str(path), device="cpu")
-    except Exception as exc:
-        raise _unreadable(path, exc) from exc
 
 
 def _a(noun: str) -> str:
@@ -519,7 +417,7 @@ def _load_state_dict(
         module.load_state_dict(state, strict=True)
     except Exception as exc:
         raise UsageError(
-            f"{shown(path)} does not fit --arch {arch}: {_oneline(exc)}; {hint}"
+            f"{shown(path)} does not fit --arch {arch}: {oneline(exc)}; {hint}"
         ) from exc
     notes = list(notes or []) + stripped
     return LoadedModel(module.eval(), source, None, notes, trained=trained)
