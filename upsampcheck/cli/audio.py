@@ -104,7 +104,7 @@ def audio(
         for path in files:  # every file valid before any work
             open_info(path)
         delivery.prepare()
-        from ..audio_check import check_audio
+        from ..audio.check import check_audio
 
         with progress_reporter() as step:
             report = check_audio(files, thresholds, progress=step)

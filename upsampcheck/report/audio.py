@@ -16,8 +16,13 @@ from ..config import AudioThresholds
 from .findings import SCHEMA_VERSION, Finding, Verdict
 
 if TYPE_CHECKING:
-    from ..audio_check import AudioLine, FileResult
+    from ..audio.results import AudioLine, FileResult
     from ..outputs.clips import Clip
+
+INAUDIBLE_LSB = 2.0
+"""A grid pattern whose RMS in the quiet passages (every candidate on the grid) is at most this
+many quantisation steps is at the format's own resolution (16-bit: −87 dBFS and below):
+reported in LSB, inaudible."""
 
 RANK = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
 
@@ -29,8 +34,8 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 def line_severity(line: AudioLine, t: AudioThresholds) -> str:
-    """fail / warn / info for a line on the grid, by its level against the whole file and
-    its prominence over the quiet passages' floor."""
+    """fail / warn / info for a locked line, by its level against the whole file and its
+    prominence over the quiet passages' floor (never below the quantisation floor)."""
     quiet = line.quiet_prominence_db if line.quiet_prominence_db is not None else -math.inf
     if line.level_db > t.line_fail_db or quiet > t.quiet_fail_db:
         return "fail"
@@ -57,33 +62,56 @@ def _rate_text(line: AudioLine, result: FileResult) -> str:
     return f" (a multiple of fs/{factor} = {line.stage_rate_hz:g} Hz)"
 
 
+def _lock_text(line: AudioLine) -> str:
+    """``phase locked (R 0.93 over 160 frames), follows the program (r 0.81)``."""
+    lock = line.lock
+    if lock is None:
+        return ""
+    how = "follows the program" if lock.follows_program else "steady"
+    return (
+        f"phase locked (R {lock.resultant:.2f} over {lock.frames} frames), {how} "
+        f"(r {lock.program_correlation:.2f})"
+    )
+
+
 def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
     """The grid lines of one file, judged by the loudest (worst) of them."""
     grid = result.grid
     on = [line for line in result.lines if line.on_grid]
     if grid is None or not on:
-        steady = result.stationary_lines
-        extra = f" ({len(steady)} stationary line(s) off any grid)" if steady else ""
+        locked = result.locked_lines
+        extra = f" ({len(locked)} locked line(s) on no grid)" if locked else ""
         return Finding("tonal", "pass", result.label, f"no upsampling grid in the lines{extra}")
     worst = min(on, key=lambda ln: (RANK[line_severity(ln, t)], -ln.level_db))
     severity = escalate(line_severity(worst, t), "tonal", t)
+    size = result.pattern_lsb
+    inaudible = size is not None and size <= INAUDIBLE_LSB
+    if inaudible:
+        severity = "info"
     rates = ", ".join(
         f"{r.fs_in_hz:g} Hz ({r.lines})"
         for r in grid.rates
         if r.factor == grid.factor or r.lines > 2 * r.by_chance
     )
     message = (
-        f"{len(on)} stationary line(s) on the {grid.spacing_hz:.2f} Hz grid "
-        f"(fs/{grid.factor}); worst {worst.freq_hz:.1f} Hz{_rate_text(worst, result)} at "
-        f"{worst.level_db:.1f} dB re the file's RMS, {_quiet_text(worst)}; stage input rates "
-        f"(lines): {rates}"
+        f"{len(on)} line(s) locked to the sample clock on the {grid.spacing_hz:.2f} Hz grid "
+        f"(fs/{grid.factor}); worst {worst.freq_hz:.2f} Hz{_rate_text(worst, result)} at "
+        f"{worst.level_db:.1f} dB re the file's RMS, {_quiet_text(worst)}, "
+        f"{_lock_text(worst)}; stage input rates (lines): {rates}"
     )
+    if size is not None:
+        message += f"; the pattern is {size:.1f} LSB RMS" + (" (inaudible)" if inaudible else "")
     cause = (
-        f"lines on multiples of fs/{grid.factor} are what an upsampling stage leaves: a stage "
-        f"whose input runs at one of those rates has unequal polyphase gains (transposed or "
-        f"subpixel convolution) or repeats a DC offset (bias, ReLU) made before it; the stages "
-        f"after it multiply its rate by fs/rate"
+        f"lines on multiples of fs/{grid.factor} that keep their phase to the sample clock are "
+        f"what an upsampling stage leaves: a stage whose input runs at one of those rates has "
+        f"unequal polyphase gains (transposed or subpixel convolution) or repeats a DC offset "
+        f"(bias, ReLU) made before it; the stages after it multiply its rate by fs/rate"
     )
+    if grid.explained == 1:
+        cause += (
+            "; one line alone may also be a test tone or a note synthesised at exactly that "
+            "frequency"
+        )
     fix = (
         "run `upsampcheck model` on the checkpoint to name the stage, then tie its polyphase "
         "gains (ICNR init, kernel length a multiple of the stride with equal phase sums, or "
@@ -96,16 +124,40 @@ def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
     )
 
 
+def locked_finding(result: FileResult) -> Finding | None:
+    """Locked lines that no grid explains: information, never a failure (a test tone at
+    exactly ``m·fs/K``, a note synthesised there, a stage's line whose siblings are hidden)."""
+    off = [line for line in result.locked_lines if not line.on_grid]
+    if not off:
+        return None
+    loudest = off[0]
+    p, q = loudest.lock.fraction
+    message = (
+        f"{len(off)} line(s) locked to the sample clock on no upsampling grid; loudest "
+        f"{loudest.freq_hz:.2f} Hz ({p}·fs/{q}) at {loudest.level_db:.1f} dB re the file's RMS, "
+        f"{_lock_text(loudest)}"
+    )
+    cause = (
+        "a line exactly at m·fs/K keeps its phase to the sample clock: it may be a test tone "
+        "(1 kHz at 48 kHz is fs/48) or a note synthesised at exactly that frequency, or a "
+        "stage's line whose siblings the program hides"
+    )
+    return Finding(
+        "locked", "info", result.label, message, cause, "", loudest.freq_hz, loudest.level_db
+    )
+
+
 def stationary_finding(result: FileResult) -> Finding | None:
-    """Stationary lines that no grid explains: information (mains hum, a held test tone,
-    a pilot tone), never a failure."""
-    off = [line for line in result.stationary_lines if not line.on_grid]
+    """Spectral lines that keep their frequency but are not locked to the sample clock:
+    information (mains hum, a held tone, a pilot tone), never a failure."""
+    off = result.stationary_lines
     if not off:
         return None
     loudest = off[0]
     message = (
-        f"{len(off)} stationary line(s) off the upsampling grid; loudest {loudest.freq_hz:.1f} Hz "
-        f"at {loudest.level_db:.1f} dB re the file's RMS (hum, a held tone or a pilot tone?)"
+        f"{len(off)} stationary line(s) not locked to the sample clock; loudest "
+        f"{loudest.freq_hz:.1f} Hz at {loudest.level_db:.1f} dB re the file's RMS (hum, a held "
+        "tone or a pilot tone?)"
     )
     return Finding(
         "stationary", "info", result.label, message, freq_hz=loudest.freq_hz,
@@ -133,19 +185,46 @@ def offset_finding(result: FileResult, t: AudioThresholds) -> Finding:
 
 
 def file_findings(result: FileResult, t: AudioThresholds) -> list[Finding]:
-    """tonal, stationary (when any is off the grid), offset."""
-    found = [tonal_finding(result, t), stationary_finding(result), offset_finding(result, t)]
+    """tonal, locked (lines locked on no grid), stationary (not locked), offset."""
+    found = [
+        tonal_finding(result, t),
+        locked_finding(result),
+        stationary_finding(result),
+        offset_finding(result, t),
+    ]
     return [f for f in found if f is not None]
+
+
+def lock_json(line: AudioLine) -> dict[str, Any] | None:
+    lock = line.lock
+    if lock is None:
+        return None
+    return {
+        "fraction": f"{lock.fraction[0]}/{lock.fraction[1]}",
+        "resultant": _round(lock.resultant, 4),
+        "rayleigh_z": _round(lock.z, 2),
+        "false_alarm": float(f"{lock.false_alarm:.3g}"),
+        "frames": lock.frames,
+        "level_dbfs": _round(lock.level_dbfs, 2),
+        "quiet_level_db": _round(lock.quiet_level_db, 2),
+        "quiet_level_dbfs": _round(lock.quiet_level_dbfs, 2),
+        "program_correlation": _round(lock.program_correlation, 3),
+        "follows_program": lock.follows_program,
+        "amplitude_lsb": _round(lock.amplitude_lsb, 3),
+        "quiet_amplitude_lsb": _round(lock.quiet_amplitude_lsb, 3),
+    }
 
 
 def line_json(line: AudioLine, t: AudioThresholds) -> dict[str, Any]:
     c = line.consistency
     return {
-        "freq_hz": _round(line.freq_hz, 3),
+        "freq_hz": _round(line.freq_hz, 4),
         "level_db": _round(line.level_db, 2),
         "prominence_db": _round(line.prominence_db, 1),
         "quiet_prominence_db": _round(line.quiet_prominence_db, 1),
         "measured_in": line.measured_in,
+        "locked": line.locked,
+        "coherence": lock_json(line),
         "stationary": line.stationary,
         "stationarity": {
             "drift_bins": _round(line.drift_bins, 3),
@@ -169,9 +248,9 @@ def grid_json(result: FileResult) -> dict[str, Any] | None:
         "factor": grid.factor,
         "fitted_spacing_hz": _round(grid.fitted_spacing_hz, 4),
         "lines_explained": grid.explained,
-        "stationary_lines": grid.total,
-        "tolerance_hz": _round(grid.tolerance_hz, 3),
+        "locked_lines": grid.total,
         "false_alarm": float(f"{grid.false_alarm:.3g}"),
+        "pattern_lsb": _round(result.pattern_lsb, 3),
         "stage_rates": [
             {
                 "factor": r.factor,
@@ -197,6 +276,7 @@ def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
         "rms_dbfs": _round(result.rms_dbfs, 2),
         "peak_dbfs": _round(result.peak_dbfs, 2),
         "dc_db": _round(result.dc_db, 2),
+        "lsb_dbfs": None if result.lsb is None else _round(20 * math.log10(result.lsb), 2),
         "analysis": {
             "frame": result.n_fft,
             "hop": result.n_fft // 2,
@@ -205,6 +285,13 @@ def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
             "frames": int(spectra.segment_frames.sum()),
             "segments": int(len(spectra.segment_frames)),
         },
+        "coherence": {
+            "window": "kaiser(16) / its overlap-add (constant overlap-add at hop n/2)",
+            **{
+                k: (_round(v, 4) if isinstance(v, float) else v)
+                for k, v in result.coherence.items()
+            },
+        },
         "quiet": {
             "fraction": t.quiet_fraction,
             "frames": spectra.quiet_frames,
@@ -212,8 +299,8 @@ def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
             "rms_db": _round(result.quiet_rms_db, 2),
             "silent_frames": result.silent_frames,
         },
-        "lines": [line_json(line, t) for line in result.lines if line.stationary],
-        "rejected_lines": [line_json(line, t) for line in result.lines if not line.stationary],
+        "lines": [line_json(line, t) for line in result.lines if line.locked],
+        "rejected_lines": [line_json(line, t) for line in result.lines if not line.locked],
         "grid": grid_json(result),
     }
 
@@ -282,9 +369,8 @@ class AudioReport(Verdict):
                     "quiet_db": None if s.quiet is None else to_db(s.quiet, ref),
                     "floor_db": to_db(r.floor, ref),
                     "spectrogram_db": to_db(s.spectrogram, ref),
-                    "lines": [
-                        (ln.freq_hz, ln.level_db, ln.stationary, ln.on_grid) for ln in r.lines
-                    ],
+                    "lines": [(ln.freq_hz, ln.level_db, ln.locked, ln.on_grid) for ln in r.lines],
+                    "strip": _strip(r),
                     "grid_hz": None if r.grid is None else r.grid.spacing_hz,
                     "grid_factor": None if r.grid is None else r.grid.factor,
                     "verdict": "fail"
@@ -300,6 +386,22 @@ class AudioReport(Verdict):
         }
 
 
+def _strip(result: FileResult) -> dict[str, Any] | None:
+    """The worst grid line's (else the loudest locked line's) per-column coherent level and
+    the file's frame RMS, both in dB re the file's power, for the figure."""
+    on = [ln for ln in result.lines if ln.on_grid] or result.locked_lines
+    if not on or result.strip_rms_db is None:
+        return None
+    worst = max(on, key=lambda ln: ln.level_db)
+    return {
+        "freq_hz": worst.freq_hz,
+        "line_db": worst.lock.strip_db,
+        "rms_db": result.strip_rms_db,
+        "follows_program": worst.lock.follows_program,
+        "resultant": worst.lock.resultant,
+    }
+
+
 def render_file_lines(report: dict[str, Any]) -> list[str]:
     """verdict.txt's lines about each file (used by :func:`.text.render_text`)."""
     out = []
@@ -307,9 +409,9 @@ def render_file_lines(report: dict[str, Any]) -> list[str]:
         grid = f["grid"]
         where = (
             f"grid {grid['spacing_hz']:g} Hz (fs/{grid['factor']}), "
-            f"{grid['lines_explained']} of {grid['stationary_lines']} stationary line(s)"
+            f"{grid['lines_explained']} of {grid['locked_lines']} locked line(s)"
             if grid
-            else f"no grid, {len(f['lines'])} stationary line(s)"
+            else f"no grid, {len(f['lines'])} locked line(s)"
         )
         out.append(
             f"file {f['path']} ({f['sample_rate_hz']:g} Hz, {f['channels']} ch, "
@@ -325,11 +427,11 @@ def input_report(result: Any, t: AudioThresholds) -> tuple[dict[str, Any], list[
     doc = file_json(result.file, t)
     doc["input"] = str(result.path)
     for line in doc["lines"]:
-        freq = next(f for f in result.attribution if round(f, 3) == line["freq_hz"])
+        freq = next(f for f in result.attribution if round(f, 4) == line["freq_hz"])
         line["stage"] = result.attribution[freq]
     findings = file_findings(result.file, t)
-    stationary = [ln for ln in result.file.lines if ln.stationary]
-    worst = max(stationary, key=lambda ln: ln.level_db, default=None)
+    locked = result.file.locked_lines
+    worst = max(locked, key=lambda ln: ln.level_db, default=None)
     for finding in findings:
         origin = result.attribution.get(worst.freq_hz) if worst is not None else None
         finding.stage = (origin if finding.check == "tonal" and origin else None) or "input"

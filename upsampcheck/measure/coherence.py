@@ -1,0 +1,318 @@
+"""Phase coherence at exact grid frequencies: the lines locked to the sample clock.
+
+A stage whose input runs at ``fs / K`` repeats its pattern every ``K`` output samples, so its
+lines sit at exactly ``f = m·fs/K`` and keep their phase relative to the sample clock whatever
+their level. Program material (speech, music, a note 0.1 Hz off a multiple) does not.
+
+**Candidates.** ``K`` runs over the 7-smooth integers ``2 .. K_max``; every ``m·fs/K`` is a
+reduced fraction ``p·fs/q`` (``0 < p/q <= 1/2``, ``q | K``), so each distinct frequency is
+tested once, under its smallest denominator ``q``.
+
+**Frames.** Frames ``j`` of ``n`` samples start at ``j·h`` (``h = n/2``, the frames of
+:mod:`.longterm`). The window is ``w'(t) = w(t) / Σ_k w(t − k·h)`` (``w`` the Kaiser β = 16
+window): its copies every ``h`` add to exactly one, so every sample counts once (``Σ w' =
+h``), neighbouring frames of noise correlate by only ``ρ = Σ w'(t) w'(t+h) / Σ w'² = 0.062``,
+and its transform vanishes at every multiple of ``fs/h`` but 0, the offsets where a stationary
+tone off the candidate would turn by a whole number of turns per hop.
+
+**Exact DTFT by folding.** With ``s`` the absolute sample index,
+``Y_j = Σ_s x(s) w'(s − jh) e^{−2πi p s / q}``: the frame's DTFT at ``f`` with the phase advance
+``2π f h j / fs`` removed (``X_j·e^{−2πi f h j/fs}``). ``e^{−2πi p s/q}`` has period ``q``, so
+``Y_j = Σ_r P_j[r] e^{−2πi p r/q}`` with ``P_j[r] = Σ_{s ≡ r (mod q)} x(s) w'(s − jh)``: folding
+the windowed frame modulo ``L`` (any multiple of ``q``) and one FFT of length ``L`` give every
+candidate whose denominator divides ``L``. ``L`` runs over the maximal 7-smooth numbers up to
+``K_max``: about 30 folds of ``n`` additions per frame.
+
+**Coherence.** ``R = |Σ_j u_j| / N`` with ``u_j = Y_j / |Y_j|`` over the ``N`` frames where
+``Y_j`` carries a phase: digital silence is left out, and so is a frame where ``|Y_j|²`` is
+below what rounding alone would give there (``LSB²/12 · Σw'²`` for integer samples, and
+``10⁻¹²`` of the frame's power: float32 arithmetic), where the phase is the arithmetic's.
+For program material the phases are uniform and
+``z = |Σ u_j|² / (N (1 + 2ρ_u))`` is Exp(1) (Rayleigh), ``ρ_u = (π/4) ρ (1 + ρ²/8)`` the
+correlation of neighbouring noise phasors, so ``P(z ≥ z0) = e^{−z0}``. At ``fs/2`` ``Y_j`` is
+real, ``z`` is χ² with one degree of freedom: ``P = erfc(√(z0/2))``. Phase alone decides.
+
+**Family-wise bound.** Candidate ``p/q`` gets the weight ``1 / (r(q) · H · c(q))``: ``r(q)`` the
+rank of ``q`` among the smooth numbers (coarse grids first), ``H = Σ 1/r``, ``c(q)`` the number
+of reduced fractions with denominator ``q`` in ``(0, 1/2]``. The weights sum to one, so
+declaring a line locked when ``P <= α · weight`` keeps the chance of any false lock in a file of
+noise or program under ``α`` (weighted Bonferroni). ``false_alarm = P / weight``.
+
+**Levels.** ``Σ w' = h``, so a cosine of amplitude ``a`` gives ``Y_j = (a/2) h e^{iφ}``: the
+coherent power is ``2 |mean_j Y_j|² / h²`` (``|mean_j Y_j|² / h²`` at ``fs/2``), over all
+sounding frames or over the quiet ones. A line whose level follows the program has coherent
+per-frame amplitudes ``a_j = Re(Y_j e^{−iφ})`` (``φ`` the mean phase) that correlate with the
+frames' RMS; a bias replica's do not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .grid import PRIMES, smooth_numbers
+from .longterm import kaiser
+
+PHASOR_RHO_FACTOR = math.pi / 4
+LEAK_REACH = 32
+"""Bins either side of a candidate within which a spectral peak could leak into it."""
+
+
+def cola_window(n: int) -> np.ndarray:
+    """``w'``: the Kaiser window divided by the sum of its copies every ``n/2``."""
+    w = kaiser(n)
+    h = n // 2
+    return w / np.tile(w[:h] + w[h:], 2)
+
+
+def noise_correlation(window: np.ndarray, hop: int) -> float:
+    """``ρ``: the correlation of neighbouring frames' DTFTs of white noise."""
+    return float(np.sum(window[:-hop] * window[hop:]) / np.sum(window**2))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The distinct frequencies ``p·fs/q`` tested, sorted by frequency, and how to compute
+    them: ``groups[i] = (L, rfft bins p·L/q, candidate indices)``."""
+
+    sample_rate: float
+    num: np.ndarray
+    den: np.ndarray
+    weights: np.ndarray
+    groups: list[tuple[int, np.ndarray, np.ndarray]]
+
+    @property
+    def freqs_hz(self) -> np.ndarray:
+        return self.sample_rate * self.num / self.den
+
+    def __len__(self) -> int:
+        return len(self.num)
+
+    def grid_chance(self, factor: int) -> float:
+        """The share of the candidates on multiples of ``fs / factor`` (``q`` divides
+        ``factor``: ``⌊factor/2⌋`` of them): the chance that a line locked at a random
+        candidate lies on that grid."""
+        return min(1.0, (factor // 2) / len(self.num))
+
+
+def candidates(sample_rate: float, k_max: int) -> Candidates:
+    """Every reduced ``p/q`` with ``q`` 7-smooth in ``2 .. k_max`` (see the module docstring),
+    ordered by the modulus ``L`` that computes them (the statistics are per candidate)."""
+    ks = smooth_numbers(k_max)
+    harmonic = sum(1 / r for r in range(1, len(ks) + 1))
+    moduli = [k for k in ks if all(k * p > k_max for p in PRIMES)]
+    rows: list[tuple[int, int, int, float]] = []  # (modulus, p, q, weight)
+    for rank, q in enumerate(ks, start=1):
+        ps = [p for p in range(1, q // 2 + 1) if math.gcd(p, q) == 1]
+        owner = next(m for m in moduli if m % q == 0)
+        rows += [(owner, p, q, 1 / (rank * harmonic * len(ps))) for p in ps]
+    rows.sort(key=lambda row: (row[0], row[1] / row[2]))
+    owner_a = np.array([row[0] for row in rows])
+    num = np.array([row[1] for row in rows])
+    den = np.array([row[2] for row in rows])
+    groups = []
+    for m in sorted(set(owner_a.tolist())):
+        index = np.flatnonzero(owner_a == m)
+        groups.append((m, num[index] * (m // den[index]), index))
+    weights = np.array([row[3] for row in rows])
+    return Candidates(float(sample_rate), num, den, weights, groups)
+
+
+def frame_dtft(frames: np.ndarray, starts: np.ndarray, cands: Candidates) -> np.ndarray:
+    """``(F, M)`` complex64 ``Y_j`` at every candidate for windowed frames ``(F, n)`` that
+    start at absolute samples ``starts``: fold modulo each ``L``, FFT, then turn bin ``k`` by
+    ``e^{−2πi k (start mod L) / L}`` (the fold was by the index within the frame)."""
+    count, n = frames.shape
+    parts = []
+    for modulus, bins, _index in cands.groups:
+        whole = n // modulus
+        folded = frames[:, : whole * modulus].reshape(count, whole, modulus).sum(1)
+        rest = n - whole * modulus
+        if rest:
+            folded[:, :rest] += frames[:, whole * modulus :]
+        spectrum = np.fft.rfft(folded, axis=1)[:, bins]
+        turns = (bins[None, :] * (starts % modulus)[:, None]) % modulus
+        parts.append(spectrum * _roots(modulus)[turns])
+    return np.concatenate(parts, axis=1).astype(np.complex64, copy=False)
+
+
+_ROOTS: dict[int, np.ndarray] = {}
+
+
+def _roots(modulus: int) -> np.ndarray:
+    """``e^{−2πi k / L}`` for ``k = 0 .. L−1`` (complex64, cached)."""
+    if modulus not in _ROOTS:
+        _ROOTS[modulus] = np.exp(-2j * np.pi * np.arange(modulus) / modulus).astype(np.complex64)
+    return _ROOTS[modulus]
+
+
+@dataclass
+class Coherence:
+    """Per candidate: ``phased`` (its ``N``), ``resultant`` (``|Σ u| / N``), ``z``, ``p_value``,
+    ``false_alarm`` (``p / weight``), ``power`` and ``quiet_power`` (coherent, per sample),
+    ``phase``, ``program_correlation``; ``strip``: ``(M, cols)`` mean ``|Y_j|²/h²`` per
+    column of frames, for the figure."""
+
+    candidates: Candidates
+    frames: int
+    quiet_frames: int
+    phased: np.ndarray
+    rho: float
+    resultant: np.ndarray
+    z: np.ndarray
+    p_value: np.ndarray
+    false_alarm: np.ndarray
+    power: np.ndarray
+    quiet_power: np.ndarray | None
+    phase: np.ndarray
+    program_correlation: np.ndarray
+    strip: np.ndarray
+    strip_rms: np.ndarray
+
+
+def phasor_correlation(rho: float) -> float:
+    """``ρ_u``: neighbouring unit phasors' correlation for complex Gaussians of correlation
+    ``ρ`` (first terms of ``(π/4) ρ ₂F₁(½, ½; 2; ρ²)``)."""
+    return PHASOR_RHO_FACTOR * rho * (1 + rho**2 / 8)
+
+
+class CoherenceAccumulator:
+    """Running sums over frames for every candidate; feed every frame once, in order."""
+
+    def __init__(
+        self,
+        cands: Candidates,
+        n: int,
+        frame_power: np.ndarray,
+        quiet: np.ndarray,
+        lsb: float | None = None,
+        cols: int = 200,
+    ) -> None:
+        """``frame_power``: each frame's power (0: digital silence); ``quiet``: the quiet
+        frames; ``lsb``: the quantisation step of integer samples (None for float)."""
+        self.cands, self.n, self.hop = cands, n, n // 2
+        self.window = cola_window(n).astype(np.float32)
+        gain = float(np.sum(self.window.astype(float) ** 2))
+        rounding = 0.0 if lsb is None else lsb**2 / 12
+        self.phase_floor = (np.maximum(rounding, 1e-12 * frame_power) * gain).astype(np.float32)
+        self.rho = noise_correlation(self.window.astype(float), self.hop)
+        self.sounding = frame_power > 0
+        self.quiet = quiet & self.sounding
+        self.rms = np.sqrt(np.maximum(frame_power, 0.0))
+        count = len(frame_power)
+        self.cols = max(1, min(cols, count))
+        self.col_of = np.arange(count) * self.cols // max(count, 1)
+        m = len(cands)
+        self.sums = np.zeros((5, 2 * m))  # Σ u, Σ Y, Σ_quiet Y, Σ Y·r, Σ Y² (re, im interleaved)
+        self.phased = np.zeros(m)  # frames whose Y carries a phase, per candidate
+        self.sum_power = np.zeros(m)  # Σ |Y|²
+        self.strip = np.zeros((self.cols, m))
+        self.seen = 0
+
+    def add(self, mix: np.ndarray) -> None:
+        """The next ``F`` frames of the channel mix, ``(F, n)``."""
+        count = len(mix)
+        index = np.arange(self.seen, self.seen + count)
+        self.seen += count
+        frames = mix.astype(np.float32) * self.window
+        y = frame_dtft(frames, index * self.hop, self.cands)
+        parts = y.view(np.float32)  # (F, 2M): real, imaginary
+        power = parts[:, 0::2] ** 2 + parts[:, 1::2] ** 2
+        magnitude = np.sqrt(power)
+        phased = power > self.phase_floor[index, None]
+        inverse = np.divide(1.0, magnitude, out=np.zeros_like(magnitude), where=phased)
+        unit = (y * inverse).view(np.float32)
+        sounding = self.sounding[index]
+        quiet = self.quiet[index]
+        if not sounding.all():
+            unit, parts, power, phased, y = (a[sounding] for a in (unit, parts, power, phased, y))
+            quiet, index = quiet[sounding], index[sounding]
+        if not len(index):
+            return
+        self.sums[0] += unit.sum(0)
+        self.phased += phased.sum(0)
+        self.sums[1] += parts.sum(0)
+        if quiet.any():
+            self.sums[2] += parts[quiet].sum(0)
+        self.sums[3] += (parts * self.rms[index, None].astype(np.float32)).sum(0)
+        self.sums[4] += (y * y).view(np.float32).sum(0)
+        self.sum_power += power.sum(0)
+        cols = self.col_of[index]
+        starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        self.strip[cols[starts]] += np.add.reduceat(power, starts, axis=0)
+
+    def result(self) -> Coherence:
+        """The statistics of every candidate (see the module docstring)."""
+        n = max(int(self.sounding.sum()), 1)
+        nq = int(self.quiet.sum())
+        h = self.hop
+        rho_u = phasor_correlation(self.rho)
+        sum_u, sum_y, sum_q, sum_yr, sum_y2 = (row[0::2] + 1j * row[1::2] for row in self.sums)
+        phased = np.maximum(self.phased, 1)
+        resultant = np.abs(sum_u) / phased
+        z = np.abs(sum_u) ** 2 / (phased * (1 + 2 * rho_u))
+        nyquist = 2 * self.cands.num == self.cands.den
+        p = np.exp(-z)
+        p[nyquist] = [math.erfc(math.sqrt(v / 2)) for v in z[nyquist]]
+        false_alarm = np.minimum(p / self.cands.weights, 1.0)
+        scale = np.where(nyquist, 1.0, 2.0) / h**2
+        mean_y = sum_y / n
+        spread = np.maximum(self.sum_power / n - np.abs(mean_y) ** 2, 0.0)
+        power = scale * np.maximum(np.abs(mean_y) ** 2 - spread * (1 + 2 * self.rho) / n, 0.0)
+        quiet = scale * np.abs(sum_q / nq) ** 2 if nq else None
+        r = self.rms[self.sounding]
+        turn = np.exp(-1j * np.angle(sum_y))  # a_j = Re(Y_j e^{−iφ})
+        sum_a = np.abs(sum_y)
+        sum_ar = (sum_yr * turn).real
+        sum_a2 = (self.sum_power + (sum_y2 * turn**2).real) / 2
+        cov = sum_ar - sum_a * r.sum() / n
+        var_a = np.maximum(sum_a2 - sum_a**2 / n, 0.0)
+        var_r = float(np.sum((r - r.mean()) ** 2)) if len(r) else 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.where(var_a * var_r > 0, cov / np.sqrt(var_a * var_r), 0.0)
+        per_col = np.bincount(self.col_of[self.sounding], minlength=self.cols)
+        strip = (self.strip / np.maximum(per_col, 1)[:, None]).T * (scale[:, None] / 2)
+        rms = np.bincount(self.col_of, weights=self.rms**2, minlength=self.cols)
+        rms = rms / np.maximum(np.bincount(self.col_of, minlength=self.cols), 1)
+        return Coherence(
+            self.cands, n, nq, self.phased.astype(int), self.rho, resultant, z, p,
+            false_alarm, power, quiet, np.angle(sum_y), corr, strip.astype(np.float32), rms,
+        )  # fmt: skip
+
+
+def leak_envelope(n: int, reach: int = LEAK_REACH, oversample: int = 16) -> np.ndarray:
+    """``env[d]``: the largest ``|W'(ν)|² / |W'(0)|²`` for ``ν`` in ``[d − ½, d + ½]`` bins,
+    ``d = 0 .. reach``: what a stationary component ``d`` bins away can at most put into a
+    candidate's coherent power, per unit of its own power."""
+    w = cola_window(n)
+    spectrum = np.abs(np.fft.rfft(w, oversample * n)[: (reach + 1) * oversample + 1]) ** 2
+    spectrum /= spectrum[0]
+    env = np.empty(reach + 1)
+    for d in range(reach + 1):
+        low, high = max(0, (2 * d - 1) * oversample // 2), (2 * d + 1) * oversample // 2
+        env[d] = spectrum[low : high + 1].max()
+    return env
+
+
+def leaks(
+    freq_hz: float,
+    power: float,
+    spectrum: np.ndarray,
+    peaks: np.ndarray,
+    bin_hz: float,
+    enbw: float,
+    env: np.ndarray,
+) -> bool:
+    """Whether a candidate's coherent ``power`` could be the skirt of a stationary component
+    1.5 to :data:`LEAK_REACH` bins away: a peak of the long-term spectrum (power about its peak
+    bin times ``enbw``) whose leak bound ``env`` is at least the candidate's power. (A tone
+    turns by a whole number of turns per hop only ``2k`` bins away; within 1.5 bins the peak is
+    the candidate's own, at ``fs/2`` folded one bin down.)"""
+    offsets = np.abs(peaks - freq_hz / bin_hz)
+    near = (offsets >= 1.5) & (offsets <= len(env) - 1)
+    if not near.any():
+        return False
+    bound = spectrum[peaks[near]] * enbw * 1.3 * env[np.rint(offsets[near]).astype(int)]
+    return bool(bound.max() >= power)
