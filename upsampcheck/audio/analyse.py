@@ -49,10 +49,8 @@ def clip_windows(frame_power: np.ndarray, width: int) -> tuple[int, int | None]:
 def make_clips(
     info: AudioInfo, index: int, frame_power: np.ndarray, hop: int, seconds: float
 ) -> list[Clip]:
-    """An excerpt of the loudest and of the quietest stretch, each at true level and
-    normalised (:func:`~..outputs.clips.normalised`); the channel mix beyond two channels."""
-    from ..outputs.clips import normalised
-
+    """An excerpt of the loudest and of the quietest stretch at true level (the report adds
+    the normalised copies); the channel mix beyond two channels."""
     length = min(info.frames, max(1, round(seconds * info.sample_rate)))
     loud, quiet = clip_windows(frame_power, math.ceil(length / hop))
     clips = []
@@ -63,12 +61,9 @@ def make_clips(
         if first is None:
             continue
         start = max(0, min(first * hop, info.frames - length))
-        samples = read_excerpt(info, start, length)
-        if len(samples) > CLIP_CHANNELS:
-            samples = samples.mean(0, keepdims=True)
+        samples = read_excerpt(info, start, length, mix=info.channels > CLIP_CHANNELS)
         what = f"{shown(info.path.name)}: {title} ({start / info.sample_rate:.1f} s on)"
-        clip = Clip(f"file{index}_{kind}", what, samples, info.sample_rate)
-        clips += [clip, normalised(clip)]
+        clips.append(Clip(f"file{index}_{kind}", what, samples, info.sample_rate))
     return clips
 
 
@@ -96,7 +91,8 @@ def analyse_file(
         announced = f"{info.frames} samples" if info.length_known else "an unknown length"
         notes.append(
             f"{name}: decoded {first.samples} samples per channel; its header announced "
-            f"{announced} (an estimate for this format): the decoded length is used"
+            f"{announced} (an estimate for this format, or none from a streaming encoder): the "
+            "decoded length is used"
         )
         info = dataclasses.replace(info, frames=first.samples)
         if longterm.frame_length(info.sample_rate, info.frames) != n:  # the estimate was off
@@ -166,6 +162,12 @@ def analyse_file(
         chance=cands.grid_chance,
     )
     place_on_grid(lines, grid)
+    spectra = dataclasses.replace(  # what the report needs: memory flat in the file count
+        spectra,
+        segments=spectra.segments[:0],
+        quiet_halves=[],
+        spectrogram=spectra.spectrogram.astype(np.float32),
+    )
     pattern = None
     if grid is not None and lsb is not None:
         on = grid.factor % cands.den == 0  # every candidate on the grid, locked or not

@@ -349,8 +349,15 @@ class AudioReport(Verdict):
 
     def clips(self) -> tuple[dict[str, list[Clip]], list[str]]:
         """For each file (by its label): its loudest and its quietest stretch, true level and
-        normalised; and notes for the page (none)."""
-        return {r.label: list(r.clips) for r in self.files if r.clips}, []
+        normalised (made here, so only the true level is held per file); and notes for the
+        page (none)."""
+        from ..outputs.clips import normalised
+
+        return {
+            r.label: [c for clip in r.clips for c in (clip, normalised(clip))]
+            for r in self.files
+            if r.clips
+        }, []
 
     def figure_data(self) -> dict[str, Any]:
         """The payload of :mod:`~.outputs.plotting_audio`: plain numpy, dB re each file's RMS."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..paths import shown
 
 BLOCK_SAMPLES = 1 << 18
 """Samples per channel read at a time (1 MiB per channel as float32) ..."""
@@ -47,6 +49,8 @@ class AudioInfo:
     sample_rate: float
     channels: int
     frames: int
+    seekable: bool = True
+    """False for a file of unknown length (libsndfile cannot seek in it)."""
 
     @property
     def duration_s(self) -> float:
@@ -95,31 +99,36 @@ def open_info(path: Path) -> AudioInfo:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        raise UsageError(f"{shown(path)}: no such file") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{shown(path)}: cannot read: {exc.strerror}") from None
     if stat.S_ISDIR(mode):
-        raise UsageError(f"{path}: is a directory, not an audio file")
+        raise UsageError(f"{shown(path)}: is a directory, not an audio file")
     if not stat.S_ISREG(mode):
-        raise UsageError(f"{path}: not a regular file (a FIFO, socket or device); give a file")
+        raise UsageError(
+            f"{shown(path)}: not a regular file (a FIFO, socket or device); give a file"
+        )
     if os.path.getsize(path) == 0:
-        raise UsageError(f"{path}: empty file")
+        raise UsageError(f"{shown(path)}: empty file")
     if not os.access(path, os.R_OK):
-        raise UsageError(f"{path}: cannot read: permission denied")
+        raise UsageError(f"{shown(path)}: cannot read: permission denied")
     try:
-        with sf.SoundFile(str(path)) as fh:
+        with sf.SoundFile(os.fsencode(path)) as fh:
             info = AudioInfo(
-                path, fh.format, fh.subtype, float(fh.samplerate), fh.channels, fh.frames
-            )
+                path, fh.format, fh.subtype, float(fh.samplerate), fh.channels, fh.frames,
+                seekable=0 < fh.frames < UNKNOWN,
+            )  # fmt: skip
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = " ".join(str(exc).split()).removeprefix(f"Error opening '{path}': ")
-        raise UsageError(f"{path}: not an audio file soundfile can read ({reason})") from None
+        reason = " ".join(str(exc).split())
+        reason = re.sub(r"^Error opening .*?: ", "", reason)
+        name = shown(path)
+        raise UsageError(f"{name}: not an audio file soundfile can read ({reason})") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise UsageError(f"{shown(path)}: cannot read: {exc.strerror or exc}") from None
     if not (math.isfinite(info.sample_rate) and info.sample_rate > 0):
-        raise UsageError(f"{path}: sample rate {info.sample_rate:g} Hz is not positive")
+        raise UsageError(f"{shown(path)}: sample rate {info.sample_rate:g} Hz is not positive")
     if info.channels < 1 or (info.frames <= 0 and info.format != "FLAC"):
-        raise UsageError(f"{path}: holds no samples")
+        raise UsageError(f"{shown(path)}: holds no samples")
     return info
 
 
@@ -142,9 +151,9 @@ def blocks(info: AudioInfo, start: int = 0, stop: int | None = None) -> Iterator
     import soundfile as sf
 
     position = 0
-    known = info.length_known
+    known = info.seekable
     try:
-        with sf.SoundFile(str(info.path)) as fh:
+        with sf.SoundFile(os.fsencode(info.path)) as fh:
             if start and known:
                 fh.seek(start)
                 position = start
@@ -161,7 +170,8 @@ def blocks(info: AudioInfo, start: int = 0, stop: int | None = None) -> Iterator
                 if len(block):
                     yield block
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise UsageError(f"{info.path}: cannot decode: {' '.join(str(exc).split())}") from None
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"{shown(info.path)}: cannot decode: {reason}") from None
 
 
 def _check_finite(info: AudioInfo, block: np.ndarray, position: int) -> None:
@@ -170,7 +180,7 @@ def _check_finite(info: AudioInfo, block: np.ndarray, position: int) -> None:
     row, channel = np.argwhere(~np.isfinite(block))[0]
     at = position + int(row)
     raise UsageError(
-        f"{info.path}: sample {at} ({at / info.sample_rate:.3f} s, channel "
+        f"{shown(info.path)}: sample {at} ({at / info.sample_rate:.3f} s, channel "
         f"{int(channel) + 1}) is {block[row, channel]}; samples must be finite"
     )
 
@@ -200,7 +210,7 @@ def scan(info: AudioInfo, n: int, hop: int) -> Scan:
     frame_power = ((f2 - f1**2 / n) / n).mean(-1) if len(f1) else np.zeros(0)
     samples = len(s1) * hop + len(tail)
     if samples == 0:
-        raise UsageError(f"{info.path}: holds no samples")
+        raise UsageError(f"{shown(info.path)}: holds no samples")
     count = samples * info.channels
     return Scan(np.maximum(frame_power, 0.0), total / samples, total_sq / count, peak, samples)
 
@@ -223,10 +233,15 @@ def frames(info: AudioInfo, n: int, hop: int, batch: int = 32) -> Iterator[np.nd
         carry = data[count * hop :]
 
 
-def read_excerpt(info: AudioInfo, start: int, length: int) -> np.ndarray:
-    """``(channels, length)`` float32 samples from ``start`` (clipped to the file)."""
+def read_excerpt(info: AudioInfo, start: int, length: int, mix: bool = False) -> np.ndarray:
+    """``(channels, length)`` float32 samples from ``start`` (clipped to the file); with
+    ``mix``, ``(1, length)``: the channels' mean, block by block."""
     start = max(0, min(start, info.frames - 1))
     stop = min(info.frames, start + length)
-    parts = list(blocks(info, start, stop))
-    data = np.concatenate(parts) if parts else np.zeros((0, info.channels), np.float32)
+    parts = [
+        block.mean(1, keepdims=True, dtype=np.float64).astype(np.float32) if mix else block
+        for block in blocks(info, start, stop)
+    ]
+    width = 1 if mix else info.channels
+    data = np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
     return np.ascontiguousarray(data.T)
