@@ -29,8 +29,8 @@ from .results import LSB, FileResult, db
 
 MIN_SPACING_BINS = 16
 """The finest grid tested: ``K_max = n / 16`` (lines 16 bins apart are still resolved)."""
-MIN_COHERENCE_FRAMES = 16
-"""Fewer sounding frames than this cannot show a lock (the test would have no power)."""
+MIN_COHERENCE_FRAMES = 8
+"""Fewer sounding coherence frames than this cannot show a lock (the test has no power)."""
 CLIP_CHANNELS = 2
 """Clips of files with more channels are their channel mix."""
 

@@ -166,7 +166,7 @@ def locked_lines(
     if not len(passed):
         return []
     peaks = stationary.local_peaks(spectra.average)
-    env = coherence.leak_envelope(n)
+    env = coherence.leak_envelope(2 * n)  # the coherence frames are 2n long
     enbw = longterm.enbw_bins(n)
     bin_hz = spectra.bin_hz
     chosen: list[int] = []

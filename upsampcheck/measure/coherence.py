@@ -8,12 +8,12 @@ their level. Program material (speech, music, a note 0.1 Hz off a multiple) does
 reduced fraction ``p·fs/q`` (``0 < p/q <= 1/2``, ``q | K``), so each distinct frequency is
 tested once, under its smallest denominator ``q``.
 
-**Frames.** Frames ``j`` of ``n`` samples start at ``j·h`` (``h = n/2``, the frames of
-:mod:`.longterm`). The window is ``w'(t) = w(t) / Σ_k w(t − k·h)`` (``w`` the Kaiser β = 16
-window): its copies every ``h`` add to exactly one, so every sample counts once (``Σ w' =
-h``), neighbouring frames of noise correlate by only ``ρ = Σ w'(t) w'(t+h) / Σ w'² = 0.062``,
-and its transform vanishes at every multiple of ``fs/h`` but 0, the offsets where a stationary
-tone off the candidate would turn by a whole number of turns per hop.
+**Frames.** Frames ``j`` of ``2h`` samples start at ``j·h``. The window is
+``w'(t) = w(t) / Σ_k w(t − k·h)`` (``w`` the Kaiser β = 16 window): its copies every ``h``
+add to exactly one, so every sample counts once (``Σ w' = h``), neighbouring frames of noise
+correlate by only ``ρ = Σ w'(t) w'(t+h) / Σ w'² = 0.062``, and its transform vanishes at
+every multiple of ``fs/h`` but 0, the offsets where a stationary tone off the candidate
+would turn by a whole number of turns per hop.
 
 **Exact DTFT by folding.** With ``s`` the absolute sample index,
 ``Y_j = Σ_s x(s) w'(s − jh) e^{−2πi p s / q}``: the frame's DTFT at ``f`` with the phase advance
@@ -21,7 +21,8 @@ tone off the candidate would turn by a whole number of turns per hop.
 ``Y_j = Σ_r P_j[r] e^{−2πi p r/q}`` with ``P_j[r] = Σ_{s ≡ r (mod q)} x(s) w'(s − jh)``: folding
 the windowed frame modulo ``L`` (any multiple of ``q``) and one FFT of length ``L`` give every
 candidate whose denominator divides ``L``. ``L`` runs over the maximal 7-smooth numbers up to
-``K_max``: about 30 folds of ``n`` additions per frame.
+``K_max``: about 30 folds per frame. The coherence frames are ``2n`` samples at hop ``n``
+(twice the analysis frames of :mod:`.longterm`; ``h`` below is their hop ``n``).
 
 **Coherence.** ``R = |Σ_j u_j| / N`` with ``u_j = Y_j / |Y_j|`` over the ``N`` frames where
 ``Y_j`` carries a phase: digital silence is left out, and so is a frame where ``|Y_j|²`` is
@@ -179,7 +180,11 @@ def phasor_correlation(rho: float) -> float:
 
 
 class CoherenceAccumulator:
-    """Running sums over frames for every candidate; feed every frame once, in order."""
+    """Running sums over frames for every candidate; feed every analysis frame once, in order.
+
+    The analysis frames are those of :mod:`.longterm` (``n`` samples, hop ``n/2``); the
+    coherence frames are twice as long at hop ``n`` (analysis frames ``2k`` and ``2k + 2``
+    side by side): the same window shape, half the frames to transform."""
 
     def __init__(
         self,
@@ -190,33 +195,51 @@ class CoherenceAccumulator:
         lsb: float | None = None,
         cols: int = 200,
     ) -> None:
-        """``frame_power``: each frame's power (0: digital silence); ``quiet``: the quiet
-        frames; ``lsb``: the quantisation step of integer samples (None for float)."""
-        self.cands, self.n, self.hop = cands, n, n // 2
-        self.window = cola_window(n).astype(np.float32)
+        """``frame_power``: each analysis frame's power (0: digital silence); ``quiet``: the
+        quiet analysis frames; ``lsb``: the quantisation step of integer samples (None for
+        float)."""
+        self.cands, self.n = cands, n
+        self.size, self.hop = 2 * n, n
+        self.window = cola_window(self.size).astype(np.float32)
         gain = float(np.sum(self.window.astype(float) ** 2))
-        rounding = 0.0 if lsb is None else lsb**2 / 12
-        self.phase_floor = (np.maximum(rounding, 1e-12 * frame_power) * gain).astype(np.float32)
         self.rho = noise_correlation(self.window.astype(float), self.hop)
-        self.sounding = frame_power > 0
-        self.quiet = quiet & self.sounding
-        self.rms = np.sqrt(np.maximum(frame_power, 0.0))
-        count = len(frame_power)
+        count = max((len(frame_power) - 3) // 2 + 1, 0)
+        first, second = frame_power[0 : 2 * count : 2], frame_power[2 : 2 * count + 2 : 2]
+        power = (first + second) / 2
+        rounding = 0.0 if lsb is None else lsb**2 / 12
+        self.phase_floor = (np.maximum(rounding, 1e-12 * power) * gain).astype(np.float32)
+        self.sounding = (first > 0) & (second > 0)
+        inside = quiet[0 : 2 * count : 2] & quiet[1 : 2 * count + 1 : 2]
+        self.quiet = inside & quiet[2 : 2 * count + 2 : 2] & self.sounding  # all three quiet
+        self.rms = np.sqrt(np.maximum(power, 0.0))
+        self.count = count
         self.cols = max(1, min(cols, count))
         self.col_of = np.arange(count) * self.cols // max(count, 1)
         m = len(cands)
         self.sums = np.zeros((5, 2 * m))  # Σ u, Σ Y, Σ_quiet Y, Σ Y·r, Σ Y² (re, im interleaved)
         self.phased = np.zeros(m)  # frames whose Y carries a phase, per candidate
         self.sum_power = np.zeros(m)  # Σ |Y|²
-        self.strip = np.zeros((self.cols, m))
-        self.seen = 0
+        self.strip = np.zeros((self.cols, m), np.float32)
+        self.carry = np.zeros((0, n), np.float32)
+        self.carry_start = 0  # analysis index of carry[0]
+        self.seen = 0  # coherence frames done
 
     def add(self, mix: np.ndarray) -> None:
-        """The next ``F`` frames of the channel mix, ``(F, n)``."""
-        count = len(mix)
-        index = np.arange(self.seen, self.seen + count)
-        self.seen += count
-        frames = mix.astype(np.float32) * self.window
+        """The next ``F`` analysis frames of the channel mix, ``(F, n)``."""
+        frames = np.concatenate([self.carry, mix.astype(np.float32)])
+        start = self.carry_start
+        last = min((start + len(frames) - 3) // 2, self.count - 1)  # last k with 2k+2 in hand
+        ks = np.arange(self.seen, last + 1)
+        if len(ks):
+            first = frames[2 * ks - start]
+            second = frames[2 * ks + 2 - start]
+            self._add(np.concatenate([first, second], axis=1) * self.window, ks)
+            self.seen = int(ks[-1]) + 1
+        keep = 2 * self.seen - start
+        self.carry, self.carry_start = frames[keep:], start + keep
+
+    def _add(self, frames: np.ndarray, index: np.ndarray) -> None:
+        """Coherence frames ``index`` (windowed, ``(F, 2n)``)."""
         y = frame_dtft(frames, index * self.hop, self.cands)
         parts = y.view(np.float32)  # (F, 2M): real, imaginary
         power = parts[:, 0::2] ** 2 + parts[:, 1::2] ** 2
@@ -282,7 +305,7 @@ class CoherenceAccumulator:
         )  # fmt: skip
 
 
-def leak_envelope(n: int, reach: int = LEAK_REACH, oversample: int = 16) -> np.ndarray:
+def leak_envelope(n: int, reach: int = 2 * LEAK_REACH, oversample: int = 16) -> np.ndarray:
     """``env[d]``: the largest ``|W'(ν)|² / |W'(0)|²`` for ``ν`` in ``[d − ½, d + ½]`` bins,
     ``d = 0 .. reach``: what a stationary component ``d`` bins away can at most put into a
     candidate's coherent power, per unit of its own power."""
@@ -304,15 +327,20 @@ def leaks(
     bin_hz: float,
     enbw: float,
     env: np.ndarray,
+    scale: int = 2,
 ) -> bool:
     """Whether a candidate's coherent ``power`` could be the skirt of a stationary component
-    1.5 to :data:`LEAK_REACH` bins away: a peak of the long-term spectrum (power about its peak
-    bin times ``enbw``) whose leak bound ``env`` is at least the candidate's power. (A tone
-    turns by a whole number of turns per hop only ``2k`` bins away; within 1.5 bins the peak is
-    the candidate's own, at ``fs/2`` folded one bin down.)"""
-    offsets = np.abs(peaks - freq_hz / bin_hz)
-    near = (offsets >= 1.5) & (offsets <= len(env) - 1)
+    up to :data:`LEAK_REACH` bins away: a peak of the long-term spectrum (bins of ``bin_hz``;
+    power about its peak bin times ``enbw``) whose leak bound ``env`` (bins of the coherence
+    window, ``scale`` to a spectrum bin) is at least the candidate's power. A peak within
+    0.75 bin is the candidate's own (at ``fs/2`` within 1.25: the one-sided spectrum folds
+    its peak one bin down)."""
+    position = freq_hz / bin_hz
+    offsets = np.abs(peaks - position)
+    own = 1.25 if position >= len(spectrum) - 1.5 else 0.75
+    near = (offsets > own) & (np.rint(offsets * scale) < len(env))
     if not near.any():
         return False
-    bound = spectrum[peaks[near]] * enbw * 1.3 * env[np.rint(offsets[near]).astype(int)]
+    index = np.rint(offsets[near] * scale).astype(int)
+    bound = spectrum[peaks[near]] * enbw * 1.3 * env[index]
     return bool(bound.max() >= power)
