@@ -332,3 +332,36 @@ def test_audio_runs_without_importing_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode in (0, 1), proc.stderr
     assert "TORCH False" in proc.stdout
+
+
+def test_audio_help_shows_the_bracketed_config_table_and_every_threshold_default():
+    proc = subprocess.run(
+        [sys.executable, "-m", "upsampcheck", "audio", "--help"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "whose [audio] table overrides pyproject.toml" in text
+    assert "the [audio] table of --config, [tool.upsampcheck.audio] in" in text
+    for flag, default in [
+        ("--line-fail-db", "[default: -50 dB]"),
+        ("--line-warn-db", "[default: -70 dB]"),
+        ("--quiet-fail-db", "[default: 20 dB]"),
+        ("--quiet-warn-db", "[default: 10 dB]"),
+        ("--line-prominence-db", "[default: 10 dB]"),
+        ("--fail-on", "[default: none]"),
+    ]:
+        assert default in text.split(flag, 1)[1].split("--", 1)[0]
+
+
+def test_several_files_are_files_in_the_table_and_the_verdict(files, tmp_path):
+    copies = []
+    for i in range(4):
+        copies.append(tmp_path / f"ms_mg_{i}.wav")
+        copies[-1].write_bytes(files["planted"].read_bytes())
+    out = tmp_path / "r"
+    code, stdout, _ = run("audio", *map(str, copies), "--no-plots", "--out", str(out))
+    assert code == 1
+    assert "4 files" in stdout and "4 stages" not in stdout and "┃ file " in stdout
+    verdict = (out / "verdict.txt").read_text()
+    assert "4 files: " in verdict and "4 stages" not in verdict
