@@ -170,10 +170,14 @@ def test_report_folder_holds_json_verdict_spectrum_and_spectrogram(files, tmp_pa
             "summary.png",
             "file0_planted_spectrum.png",
             "file0_planted_spectrogram.png",
+            "file0_planted_lock.png",
         ]
     )
     page = (out / "report.html").read_text()
     assert page.count("data:audio/wav;base64,") == 4  # excerpt and quiet passage, 2 levels each
+    assert "File: " in page and "worst locked line" in page  # the lock evidence, captioned
+    assert page.count("data:image/png;base64,") == 4  # summary, spectrum, lock, spectrogram
+    assert "follows the program" in page or "steady" in page  # the locked lines' table
     assert sorted(p.name for p in (out / "audio").iterdir()) == [
         "file0_excerpt.wav", "file0_excerpt_norm.wav", "file0_quiet.wav", "file0_quiet_norm.wav"
     ]  # fmt: skip

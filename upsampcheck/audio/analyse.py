@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,14 +128,18 @@ def analyse_file(
     lsb = LSB.get(info.subtype)
     locks = coherence.CoherenceAccumulator(cands, n, frame_power, quiet, lsb)
     step(f"{shown(path.name)}: spectra and phase coherence (pass 2 of 2)")
+    spent = 0.0
     for batch in frames(info, n, hop):
         accumulator.add(batch)
-        locks.add(batch.mean(1) if batch.shape[1] > 1 else batch[:, 0])
+        started = time.perf_counter()
+        locks.add(batch)
+        spent += time.perf_counter() - started
     spectra = accumulator.result()
     reference = float(spectra.average.sum())
     if reference <= 0:
         raise UsageError(f"{name}: digital silence throughout (or a constant); nothing to analyse")
     step(f"{shown(path.name)}: lines and grid")
+    started = time.perf_counter()
     result = locks.result()
     q_floor = quantisation_floor(lsb, n)
     floor = np.maximum(stationary.floor_at(spectra.average), q_floor)
@@ -143,6 +148,7 @@ def analyse_file(
         if spectra.quiet is not None
         else None
     )
+    spent += time.perf_counter() - started
     spectral = spectral_lines(spectra, floor, quiet_floor, reference, t)
     locked = []
     if result.frames >= MIN_COHERENCE_FRAMES:
@@ -199,6 +205,7 @@ def analyse_file(
             "false_alarm": t.grid_false_alarm,
         },
         pattern_lsb=pattern,
+        coherence_seconds=spent,
         strip_rms_db=10 * np.log10(np.maximum(result.strip_rms, 1e-30) / reference),
         clips=make_clips(info, index, frame_power, hop, t.clip_seconds),
         notes=notes,

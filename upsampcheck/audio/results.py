@@ -102,6 +102,8 @@ class FileResult:
     quiet_floor: np.ndarray | None = field(repr=False)
     coherence: dict = field(default_factory=dict)
     pattern_lsb: float | None = None
+    coherence_seconds: float = field(default=0.0, repr=False)
+    """Time spent on the phase coherence (not in report.json: it is not reproducible)."""
     strip_rms_db: np.ndarray | None = field(default=None, repr=False)
     clips: list[Clip] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)

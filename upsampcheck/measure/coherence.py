@@ -48,6 +48,7 @@ frames' RMS; a bias replica's do not.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -57,6 +58,8 @@ from .grid import PRIMES, smooth_numbers
 from .longterm import kaiser
 
 PHASOR_RHO_FACTOR = math.pi / 4
+PAIRS = 32
+"""Coherence frames transformed together (each FFT call covers this many)."""
 LEAK_REACH = 32
 """Bins either side of a candidate within which a spectral peak could leak into it."""
 
@@ -115,28 +118,67 @@ def candidates(sample_rate: float, k_max: int) -> Candidates:
     den = np.array([row[2] for row in rows])
     groups = []
     for m in sorted(set(owner_a.tolist())):
-        index = np.flatnonzero(owner_a == m)
-        groups.append((m, num[index] * (m // den[index]), index))
+        index = np.flatnonzero(owner_a == m)  # contiguous: rows are sorted by modulus
+        groups.append((m, (num[index] * (m // den[index])).astype(np.int32), index))
     weights = np.array([row[3] for row in rows])
     return Candidates(float(sample_rate), num, den, weights, groups)
 
 
+def fold(frames: np.ndarray, modulus: int) -> np.ndarray:
+    """``(F, modulus)``: each row of ``frames`` summed modulo ``modulus`` (by column index)."""
+    count, size = frames.shape
+    whole = size // modulus
+    folded = frames[:, : whole * modulus].reshape(count, whole, modulus).sum(1)
+    rest = size - whole * modulus
+    if rest:
+        folded[:, :rest] += frames[:, whole * modulus :]
+    return folded
+
+
+@functools.lru_cache(maxsize=16)
+def fold_plan(moduli: tuple[int, ...], size: int) -> tuple[tuple[int | None, tuple[int, ...]], ...]:
+    """Which moduli to fold through a common multiple ("hub") first: folding a frame of
+    ``size`` modulo a hub ``H`` costs ``size`` additions, and then each of its moduli only
+    ``H``. Greedy: the 7-smooth hub between ``max(moduli)`` and ``size/2`` that saves most,
+    until none saves; ``(hub or None, group indices)``. Folding through a hub gives the same
+    sums (``H`` is a multiple of the modulus), about 0.6 of the additions."""
+    left = set(range(len(moduli)))
+    hubs = [h for h in smooth_numbers(size // 2) if h >= max(moduli, default=size)]
+    plan = []
+    while left:
+        best = None
+        for hub in hubs:
+            members = tuple(i for i in sorted(left) if hub % moduli[i] == 0)
+            gain = len(members) * size - (size + len(members) * hub)
+            if members and gain > 0 and (best is None or gain > best[0]):
+                best = (gain, hub, members)
+        if best is None:
+            break
+        plan.append((best[1], best[2]))
+        left -= set(best[2])
+    if left:
+        plan.append((None, tuple(sorted(left))))
+    return tuple(plan)
+
+
 def frame_dtft(frames: np.ndarray, starts: np.ndarray, cands: Candidates) -> np.ndarray:
     """``(F, M)`` complex64 ``Y_j`` at every candidate for windowed frames ``(F, n)`` that
-    start at absolute samples ``starts``: fold modulo each ``L``, FFT, then turn bin ``k`` by
-    ``e^{−2πi k (start mod L) / L}`` (the fold was by the index within the frame)."""
+    start at absolute samples ``starts``: fold modulo each ``L`` (through hubs,
+    :func:`fold_plan`), FFT, then turn bin ``k`` by ``e^{−2πi k (start mod L) / L}`` (the fold
+    was by the index within the frame)."""
     count, n = frames.shape
-    parts = []
-    for modulus, bins, _index in cands.groups:
-        whole = n // modulus
-        folded = frames[:, : whole * modulus].reshape(count, whole, modulus).sum(1)
-        rest = n - whole * modulus
-        if rest:
-            folded[:, :rest] += frames[:, whole * modulus :]
-        spectrum = np.fft.rfft(folded, axis=1)[:, bins]
-        turns = (bins[None, :] * (starts % modulus)[:, None]) % modulus
-        parts.append(spectrum * _roots(modulus)[turns])
-    return np.concatenate(parts, axis=1).astype(np.complex64, copy=False)
+    out = np.empty((count, len(cands)), dtype=np.complex64)
+    plan = fold_plan(tuple(group[0] for group in cands.groups), n)
+    for hub, members in plan:
+        source = frames if hub is None else fold(frames, hub)
+        for g in members:
+            modulus, bins, index = cands.groups[g]  # each group's candidates are contiguous
+            spectrum = np.fft.rfft(fold(source, modulus), axis=1)
+            turns = (bins[None, :] * (starts % modulus).astype(np.int32)[:, None]) % modulus
+            np.multiply(
+                spectrum[:, bins], _roots(modulus)[turns], out=out[:, index[0] : index[-1] + 1]
+            )
+    return out
 
 
 _ROOTS: dict[int, np.ndarray] = {}
@@ -193,7 +235,7 @@ class CoherenceAccumulator:
         frame_power: np.ndarray,
         quiet: np.ndarray,
         lsb: float | None = None,
-        cols: int = 200,
+        cols: int = 100,
     ) -> None:
         """``frame_power``: each analysis frame's power (0: digital silence); ``quiet``: the
         quiet analysis frames; ``lsb``: the quantisation step of integer samples (None for
@@ -213,30 +255,45 @@ class CoherenceAccumulator:
         self.quiet = inside & quiet[2 : 2 * count + 2 : 2] & self.sounding  # all three quiet
         self.rms = np.sqrt(np.maximum(power, 0.0))
         self.count = count
-        self.cols = max(1, min(cols, count))
+        self.cols = max(1, min(cols, count))  # 100 columns: 3.6 MB at 48 kHz (9045 lines)
         self.col_of = np.arange(count) * self.cols // max(count, 1)
         m = len(cands)
         self.sums = np.zeros((5, 2 * m))  # Σ u, Σ Y, Σ_quiet Y, Σ Y·r, Σ Y² (re, im interleaved)
         self.phased = np.zeros(m)  # frames whose Y carries a phase, per candidate
         self.sum_power = np.zeros(m)  # Σ |Y|²
         self.strip = np.zeros((self.cols, m), np.float32)
-        self.carry = np.zeros((0, n), np.float32)
-        self.carry_start = 0  # analysis index of carry[0]
+        self.carry = np.zeros((0, n), np.float32)  # even analysis frames not yet used up
+        self.analysed = 0  # analysis frames received
         self.seen = 0  # coherence frames done
 
-    def add(self, mix: np.ndarray) -> None:
-        """The next ``F`` analysis frames of the channel mix, ``(F, n)``."""
-        frames = np.concatenate([self.carry, mix.astype(np.float32)])
-        start = self.carry_start
-        last = min((start + len(frames) - 3) // 2, self.count - 1)  # last k with 2k+2 in hand
-        ks = np.arange(self.seen, last + 1)
-        if len(ks):
-            first = frames[2 * ks - start]
-            second = frames[2 * ks + 2 - start]
-            self._add(np.concatenate([first, second], axis=1) * self.window, ks)
-            self.seen = int(ks[-1]) + 1
-        keep = 2 * self.seen - start
-        self.carry, self.carry_start = frames[keep:], start + keep
+    def add(self, batch: np.ndarray) -> None:
+        """The next ``F`` analysis frames, ``(F, n)`` or ``(F, channels, n)`` (their channel
+        mix is used). Only the even ones are needed: coherence frame ``k`` is analysis frames
+        ``2k`` and ``2k + 2`` side by side."""
+        first = self.analysed
+        self.analysed += len(batch)
+        even = batch[(first % 2) :: 2]
+        if even.ndim == 3:
+            even = even.mean(1) if even.shape[1] > 1 else even[:, 0]
+        self.carry = np.concatenate([self.carry, even.astype(np.float32)])  # frames 2·seen, ...
+        self._drain(force=False)
+
+    def _drain(self, force: bool) -> None:
+        """Transform the coherence frames in hand: at least :data:`PAIRS` at a time (fewer,
+        larger transforms) unless ``force`` or the file's last ones are in hand."""
+        evens = self.carry
+        pairs = min(len(evens) - 1, self.count - self.seen)
+        if 0 < pairs < PAIRS and self.seen + pairs < self.count and not force:
+            return
+        if pairs > 0:
+            half = self.n
+            frames = np.empty((pairs, 2 * half), dtype=np.float32)
+            np.multiply(evens[:pairs], self.window[:half], out=frames[:, :half])
+            np.multiply(evens[1 : pairs + 1], self.window[half:], out=frames[:, half:])
+            self._add(frames, np.arange(self.seen, self.seen + pairs))
+            self.seen += pairs
+            evens = evens[pairs:]
+        self.carry = evens
 
     def _add(self, frames: np.ndarray, index: np.ndarray) -> None:
         """Coherence frames ``index`` (windowed, ``(F, 2n)``)."""
@@ -268,6 +325,7 @@ class CoherenceAccumulator:
 
     def result(self) -> Coherence:
         """The statistics of every candidate (see the module docstring)."""
+        self._drain(force=True)
         n = max(int(self.sounding.sum()), 1)
         nq = int(self.quiet.sum())
         h = self.hop
