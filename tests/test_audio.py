@@ -369,3 +369,36 @@ def test_several_files_are_files_in_the_table_and_the_verdict(files, tmp_path):
     assert "4 files" in stdout and "4 stages" not in stdout and "┃ file " in stdout
     verdict = (out / "verdict.txt").read_text()
     assert "4 files: " in verdict and "4 stages" not in verdict
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("upsampcheck.report.audio", "upsampcheck.audio.check"),
+        ("upsampcheck.audio.check", "upsampcheck.report.audio"),
+        ("upsampcheck.audio.results", "upsampcheck.report.audio_findings"),
+    ],
+)
+def test_the_audio_package_and_its_report_import_in_any_order(order):
+    """No import circle: the report imports only the plain data of upsampcheck.audio.results,
+    and that only for type checking."""
+    code = "; ".join(f"import {name}" for name in order)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    import ast
+    from pathlib import Path
+
+    import upsampcheck.report
+
+    folder = Path(upsampcheck.report.__file__).parent
+    for name in ("audio.py", "audio_findings.py"):
+        tree = ast.parse((folder / name).read_text())
+        runtime = [  # module level, outside `if TYPE_CHECKING:`
+            (node.level, node.module)
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module
+        ]
+        assert not [
+            m for level, m in runtime
+            if (level == 2 and m.split(".")[0] == "audio") or m.startswith("upsampcheck.audio")
+        ], (name, runtime)  # fmt: skip

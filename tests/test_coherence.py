@@ -141,3 +141,19 @@ def test_a_tone_whose_mean_frequency_is_on_the_grid_is_locked_whatever_its_vibra
     from scipy.special import j0
 
     assert result.power[i] == pytest.approx(0.005 * j0(2.0) ** 2, rel=0.05)
+
+
+@pytest.mark.parametrize("kind", ["speech", "music"])
+def test_program_material_gives_false_alarms_within_the_bound_over_200_draws(kind):
+    """Speech-like and music-like material (3 s at 8 kHz each, a new seed per draw): at
+    α = 0.2 at most 20 % of the draws may show any lock; 53 or more of 200 has probability
+    below 0.002 under the bound."""
+    from speechlike import speech
+    from vocoderlike import music
+
+    make = speech if kind == "speech" else music
+    alarms = 0
+    for seed in range(200):
+        result = analyse(make(8000.0, 3, seed=seed), 1024, fs=8000.0)
+        alarms += bool((result.false_alarm <= 0.2).any())
+    assert alarms <= 52
