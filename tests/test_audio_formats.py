@@ -6,6 +6,7 @@ level matches the WAV's within 0.5 dB, and no file of these exits 2."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -133,3 +134,57 @@ def test_a_1024_channel_file_is_read_within_a_bounded_memory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rss_mib = int(proc.stdout.split("RSS")[1]) / 1024
     assert rss_mib < 600
+
+
+@pytest.mark.parametrize("ext", list(FORMATS))
+def test_the_waveglow_like_lines_survive_each_format_within_half_a_db(ext, capsys, tmp_path):
+    """The k·fs/8 bias lines of :func:`vocoderlike.waveglow_like` in FLAC, MP3 and Ogg: each
+    one the codec keeps at its planted level within 0.5 dB (MP3 at 22.05 kHz drops fs/2). A
+    lossy codec adds faint locked lines of its own (MP3 on fs/32, Vorbis on fs/256, 80 dB
+    and more below), so the grid is a multiple of fs/8, not fs/8 itself."""
+    from vocoderlike import pattern_lines, waveglow_like
+
+    fmt, subtype = FORMATS[ext]
+    if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {ext}")
+    rng = np.random.default_rng(5)
+    biases, gains = rng.normal(0, 0.01, 8), rng.normal(0, 0.01, 8)
+    path = tmp_path / f"waveglow.{ext}"
+    sf.write(path, waveglow_like(speech(FS, SECONDS, seed=3), biases, gains), FS, format=fmt,
+             subtype=subtype)  # fmt: skip
+    code, report = audio_json(capsys, str(path), "--out", str(tmp_path / "r"))
+    assert code in (0, 1)
+    entry = report["files"][0]
+    assert entry["grid"]["factor"] % 8 == 0
+    found = levels(entry)
+    kept = 0
+    for k, power in pattern_lines(biases).items():
+        g = math.gcd(k, 8)
+        level = found.get(f"{k // g}/{8 // g}")
+        if level is None or level < 10 * math.log10(power) - 20:  # removed by the codec
+            assert ext == "mp3" and k == 4
+            continue
+        kept += 1
+        assert level == pytest.approx(10 * math.log10(power), abs=0.5)
+    assert kept >= 3
+
+
+def test_an_opus_file_keeps_its_locked_lines_within_half_a_db(capsys, tmp_path):
+    """Opus (48 kHz only): lines at fs/4, fs/8 and 3fs/16 under speech; Opus adds faint locked
+    lines of its own on fs/480 (its 10 ms frames)."""
+    from vocoderlike import coherent_power, locked_lines
+
+    if "OPUS" not in sf.available_subtypes("OGG"):
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write Opus")
+    fs = 48000
+    voice = speech(fs, 15, seed=2)
+    fractions = [(1, 4), (1, 8), (3, 16)]
+    x = 0.5 * (voice + locked_lines(fs, len(voice), fractions, [0.003] * 3))
+    path = tmp_path / "speech.opus"
+    sf.write(path, x, fs, format="OGG", subtype="OPUS")
+    code, report = audio_json(capsys, str(path), "--out", str(tmp_path / "r"))
+    assert code in (0, 1)
+    found = levels(report["files"][0])
+    expected = 10 * math.log10(coherent_power(0.0015, None))
+    for p, q in fractions:
+        assert found[f"{p}/{q}"] == pytest.approx(expected, abs=0.5)
