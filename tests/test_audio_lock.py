@@ -214,3 +214,21 @@ def test_the_same_pattern_at_20_lsb_fails(capsys, tmp_path):
     assert grid["pattern_lsb"] == pytest.approx(float(np.std(pattern)), rel=0.15)
     tonal = next(f for f in report["findings"] if f["check"] == "tonal")
     assert tonal["severity"] == "fail" and "inaudible" not in tonal["message"]
+
+
+def test_a_clean_16_bit_test_tone_is_named_and_its_rounding_pattern_is_inaudible(capsys, tmp_path):
+    """1 kHz at 48 kHz, 16-bit without dither: the rounding error repeats every 48 samples,
+    so the tone and its rounding pattern lie on fs/48. The tone (steady, all of the file) is
+    named a probable test tone and left out; the pattern is the rounding's LSB/√12 = 0.29 LSB
+    RMS: inaudible, not a fail."""
+    t = np.arange(48000 * 10) / 48000
+    path = tmp_path / "tone.wav"
+    sf.write(path, 0.1 * np.cos(2 * np.pi * 1000 * t), 48000, subtype="PCM_16")
+    code, report = audio_json(capsys, str(path), "--out", str(tmp_path / "r"))
+    assert code == 0
+    grid = report["files"][0]["grid"]
+    assert grid["factor"] == 48
+    assert grid["pattern_lsb"] == pytest.approx(1 / math.sqrt(12), rel=0.15)
+    tonal = next(f for f in report["findings"] if f["check"] == "tonal")
+    assert tonal["severity"] == "info" and "probably a test tone" in tonal["message"]
+    assert "test tone" in tonal["cause"]

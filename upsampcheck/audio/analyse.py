@@ -177,6 +177,10 @@ def analyse_file(
     pattern = None
     if grid is not None and lsb is not None:
         on = grid.factor % cands.den == 0  # every candidate on the grid, locked or not
+        for line in locked:  # a probable test tone is not part of the pattern
+            if line.probable_test_tone:
+                p, q = line.lock.fraction
+                on &= ~((cands.num == p) & (cands.den == q))
         powers = result.power if result.quiet_power is None else result.quiet_power
         pattern = math.sqrt(float(powers[on].sum())) / lsb
     power = max(first.power, 1e-300)

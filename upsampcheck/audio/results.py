@@ -16,6 +16,9 @@ from ..measure.grid import Grid
 from ..outputs.clips import Clip
 from ..subjects.audio import AudioInfo
 
+TEST_TONE_DB = -3.0
+"""A steady locked line holding at least half the file's power is probably a test tone (the
+file is the tone): it is named as such and left out of the tonal judgement."""
 LSB = {"PCM_S8": 2.0**-7, "PCM_U8": 2.0**-7, "PCM_16": 2.0**-15, "PCM_24": 2.0**-23}
 """One quantisation step (full scale ±1) of the integer sample formats."""
 
@@ -80,6 +83,15 @@ class AudioLine:
     @property
     def locked(self) -> bool:
         return self.lock is not None
+
+    @property
+    def probable_test_tone(self) -> bool:
+        """Locked, steady and holding at least half the file's power (:data:`TEST_TONE_DB`)."""
+        return (
+            self.lock is not None
+            and not self.lock.follows_program
+            and self.level_db >= TEST_TONE_DB
+        )
 
 
 @dataclass

@@ -241,8 +241,13 @@ class CoherenceAccumulator:
         cov = sum_ar - sum_a * r.sum() / n
         var_a = np.maximum(sum_a2 - sum_a**2 / n, 0.0)
         var_r = float(np.sum((r - r.mean()) ** 2)) if len(r) else 0.0
+        # A steady line has no variance but rounding's: below a millionth of its mean square
+        # the correlation is noise (0); so it is where the frames' RMS moves by under 1 %.
+        varied = var_a > 1e-6 * sum_a2 / n
+        moves = len(r) > 1 and var_r > 1e-4 * float(np.mean(r)) ** 2 * len(r)
         with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.where(var_a * var_r > 0, cov / np.sqrt(var_a * var_r), 0.0)
+            corr = np.where(varied & moves, cov / np.sqrt(var_a * var_r), 0.0)
+        corr = np.clip(corr, -1.0, 1.0)
         per_col = np.bincount(self.col_of[self.sounding], minlength=self.cols)
         strip = (self.strip / np.maximum(per_col, 1)[:, None]).T * (scale[:, None] / 2)
         rms = np.bincount(self.col_of, weights=self.rms**2, minlength=self.cols)

@@ -77,8 +77,12 @@ def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
         locked = result.locked_lines
         extra = f" ({len(locked)} locked line(s) on no grid)" if locked else ""
         return Finding("tonal", "pass", result.label, f"no upsampling grid in the lines{extra}")
-    worst = min(on, key=lambda ln: (RANK[line_severity(ln, t)], -ln.level_db))
+    tones = [ln for ln in on if ln.probable_test_tone]
+    judged = [ln for ln in on if not ln.probable_test_tone] or on
+    worst = min(judged, key=lambda ln: (RANK[line_severity(ln, t)], -ln.level_db))
     severity = escalate(line_severity(worst, t), "tonal", t)
+    if worst.probable_test_tone:  # nothing on the grid but the tone
+        severity = "info"
     size = result.pattern_lsb
     inaudible = size is not None and size <= INAUDIBLE_LSB
     if inaudible:
@@ -96,6 +100,11 @@ def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
     )
     if size is not None:
         message += f"; the pattern is {size:.1f} LSB RMS" + (" (inaudible)" if inaudible else "")
+    if tones:
+        message += (
+            f"; {tones[0].freq_hz:.2f} Hz at {tones[0].level_db:.1f} dB re the file's RMS is "
+            "steady and holds most of the file: probably a test tone, left out of this judgement"
+        )
     cause = (
         f"lines on multiples of fs/{grid.factor} that keep their phase to the sample clock are "
         f"what an upsampling stage leaves: a stage whose input runs at one of those rates has "
@@ -114,6 +123,11 @@ def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
     )
     if severity == "info":
         cause = fix = ""
+    if tones:
+        cause = (cause + "; " if cause else "") + (
+            f"{tones[0].freq_hz:.2f} Hz is probably a test tone: a tone at an exact multiple "
+            f"of fs/{grid.factor} (1 kHz at 48 kHz is fs/48) and the pattern its rounding leaves"
+        )
     return Finding(
         "tonal", severity, result.label, message, cause, fix, worst.freq_hz, worst.level_db
     )
