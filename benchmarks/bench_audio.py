@@ -5,7 +5,15 @@ Generates (in a temporary folder, in a child process with numpy and soundfile) a
 24-bit WAV of speech-like program: a gliding harmonic voice and hiss under a syllable envelope
 with pauses, faint room noise, and stationary lines on the fs/256 grid at -50 dB. The same
 program is written 1 minute and 10 minutes long, so the two peak RSS figures show whether
-memory grows with the file (it should not: both passes stream blocks).
+memory grows with the file (it should not: both passes stream blocks); and a 3-second,
+1024-channel 16-bit WAV of noise, whose peak RSS shows that memory does not grow with the
+channel count either.
+
+With ``--baseline DIR`` (a checkout of another commit, e.g. ``git archive <commit> | tar -x -C
+DIR``), its package runs the 10-minute file in the same rounds, and the closing lines give both
+medians and their ratio. Every command runs as ``python -P -m upsampcheck`` with ``PYTHONPATH``
+set to the tree it measures. Finally one in-process run on the 10-minute file prints the time the
+phase-coherence test takes (``FileResult.coherence_seconds``).
 
 Runs every command --repeat times round-robin after --warmup untimed rounds and prints
 medians (min/max), CPU time and peak RSS (ru_maxrss of the child; `import torch` alone is
@@ -13,11 +21,14 @@ timed too, since the report code imports it), then the targets:
 
     10-minute file, end to end          target < 10 s
     peak RSS 10 min / peak RSS 1 min    target < 1.25 (bounded memory)
+    10 min / baseline 10 min            target <= 1.5 (with --baseline)
+    peak RSS 1024 channels              target < 1536 MiB
 
 PASS/MISS is informational: the script always exits 0. This process uses only the standard
 library; numpy and soundfile are imported in the child that writes the files.
 
     python benchmarks/bench_audio.py [--repeat 3] [--warmup 1] [--json figures.json]
+        [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -28,11 +39,42 @@ import subprocess
 import sys
 import tempfile
 
-from common import ENV, machine, round_robin, summary, tool_command, write_json
+from common import ENV, REPO, machine, round_robin, summary, write_json
 
 TARGET_S = 10.0
 MEMORY_RATIO_TARGET = 1.25
+BASELINE_RATIO_TARGET = 1.5
+CHANNELS_RSS_TARGET_MIB = 1536.0
 RATE = 48000
+
+MANY = r"""
+import sys
+import numpy as np
+import soundfile as sf
+
+rng = np.random.default_rng(0)
+with sf.SoundFile(sys.argv[1], "w", 44100, 1024, "PCM_16") as out:
+    for _ in range(3):
+        out.write((0.05 * rng.standard_normal((44100, 1024))).astype(np.float32))
+"""
+
+COHERENCE = r"""
+import sys, time
+from upsampcheck.audio.analyse import analyse_file
+from upsampcheck.config import load_audio_thresholds
+
+start = time.perf_counter()
+result = analyse_file(sys.argv[1], load_audio_thresholds())
+total = time.perf_counter() - start
+print(f"{result.coherence_seconds:.3f} {total:.3f} {result.coherence['candidates']}")
+"""
+
+
+def tool_in(tree: str) -> list[str]:
+    """``python -P -m upsampcheck`` importing the package from ``tree`` (``-P``: not from the
+    working directory, which ``-m`` would put first)."""
+    return ["env", f"PYTHONPATH={tree}", sys.executable, "-P", "-m", "upsampcheck"]
+
 
 WRITER = r"""
 import sys
@@ -76,24 +118,40 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per command")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--baseline", metavar="DIR", help="a checkout of another commit")
     args = parser.parse_args()
 
-    tool = tool_command()
+    tool = tool_in(REPO)
     info = machine(tool, args.repeat, args.warmup, modules="numpy,soundfile")
     print()
     with tempfile.TemporaryDirectory(prefix="upsampcheck-bench-audio-") as tmp:
         short, long = os.path.join(tmp, "one_minute.wav"), os.path.join(tmp, "ten_minutes.wav")
         write_file(short, 60)
         write_file(long, 600)
+        many = os.path.join(tmp, "many_channels.wav")
+        subprocess.run([sys.executable, "-c", MANY, many], check=True, env=ENV)
         size = os.path.getsize(long) / 2**20
-        print(f"files   : 48 kHz stereo PCM_24 WAV, 1 min and 10 min ({size:.0f} MiB)\n")
+        print(f"files   : 48 kHz stereo PCM_24 WAV, 1 min and 10 min ({size:.0f} MiB);")
+        many_mib = os.path.getsize(many) / 2**20
+        print(f"          1024 channels x 3 s at 44.1 kHz ({many_mib:.0f} MiB)\n")
         benches = {
             "import torch": ([sys.executable, "-c", "import torch"], (0,), False),
             "audio 1 min": (tool + ["audio", short], (0, 1), True),
             "audio 10 min": (tool + ["audio", long], (0, 1), True),
             "audio 10 min --no-plots": (tool + ["audio", long, "--no-plots"], (0, 1), True),
+            "audio 1024 ch --no-plots": (tool + ["audio", many, "--no-plots"], (0, 1), True),
         }
+        if args.baseline:
+            old = tool_in(os.path.abspath(args.baseline))
+            benches["baseline 10 min"] = (old + ["audio", long], (0, 1), True)
+            benches["baseline 10 min --no-plots"] = (
+                old + ["audio", long, "--no-plots"], (0, 1), True,
+            )  # fmt: skip
         runs = round_robin(benches, args.repeat, args.warmup, tmp)
+        proc = subprocess.run(
+            [sys.executable, "-c", COHERENCE, long], capture_output=True, text=True, env=ENV
+        )
+        coherence_s, analysis_s, candidates = proc.stdout.split()
 
     stats = {
         name: {
@@ -122,10 +180,28 @@ def main() -> int:
     print(
         f"{'peak RSS 10 min - import torch (MiB)':<36}{own:>8.0f}   (info: the tool's own memory)"
     )
+    print(
+        f"{'phase coherence, 10-minute file (s)':<36}{float(coherence_s):>8.2f}   (info: of "
+        f"{float(analysis_s):.2f} s analysing it in-process; {candidates} candidate frequencies)"
+    )
     checks = [
         ("10-minute file, end to end (s)", wall, TARGET_S),
         ("peak RSS 10 min / 1 min", rss_ratio, MEMORY_RATIO_TARGET),
+        (
+            "peak RSS 1024 channels (MiB)",
+            stats["audio 1024 ch --no-plots"]["peak_rss_mib"]["median"],
+            CHANNELS_RSS_TARGET_MIB,
+        ),
     ]
+    if args.baseline:
+        for mine, theirs in (
+            ("audio 10 min", "baseline 10 min"),
+            ("audio 10 min --no-plots", "baseline 10 min --no-plots"),
+        ):
+            ratio = stats[mine]["wall_s"]["median"] / stats[theirs]["wall_s"]["median"]
+            checks.append((f"{mine} / baseline (time)", ratio, BASELINE_RATIO_TARGET + 1e-9))
+            memory = stats[mine]["peak_rss_mib"]["median"] / stats[theirs]["peak_rss_mib"]["median"]
+            print(f"{mine + ' / baseline (RSS)':<36}{memory:>8.2f}   (info)")
     for label, value, target in checks:
         verdict = "PASS" if value < target else "MISS"
         print(f"{label:<36}{value:>8.2f}   target < {target:g}   {verdict}")
@@ -135,6 +211,7 @@ def main() -> int:
             **info,
             "commands": stats,
             "own_peak_rss_mib": own,
+            "coherence_s": float(coherence_s),
             "targets": {label: {"value": v, "target": t, "pass": v < t} for label, v, t in checks},
         },
     )

@@ -59,9 +59,18 @@ def formant_filter(x: np.ndarray, tracks: np.ndarray, fs: float, block: int) -> 
     return y
 
 
-def speech(fs: float, seconds: float, seed: int = 0, noise_db: float = -60.0) -> np.ndarray:
+def speech(
+    fs: float,
+    seconds: float,
+    seed: int = 0,
+    noise_db: float = -60.0,
+    syllable_hz: float = 4.0,
+    block: int | None = None,
+) -> np.ndarray:
     """A speech-like signal of RMS 0.1 (−20 dBFS), see the module docstring. ``noise_db``:
-    the breath/room noise's RMS relative to the speech."""
+    the breath/room noise's RMS relative to the speech. Syllables (and the voiced/unvoiced
+    choice) come exactly every ``1/syllable_hz`` s: at 4 Hz that is a clock locked to
+    ``fs`` (``fs/2000`` at 8 kHz), whose harmonics are exact multiples ``p·fs/q``."""
     rng = np.random.default_rng(seed)
     n = int(seconds * fs)
     t = np.arange(n) / fs
@@ -70,7 +79,7 @@ def speech(fs: float, seconds: float, seed: int = 0, noise_db: float = -60.0) ->
     f0 *= 1 + 0.01 * np.sin(2 * np.pi * 5.1 * t)
     f0 = np.clip(f0, 90, 220)
     voiced = lfilter([1.0], [1.0, -0.95], pulse_train(f0, fs))  # glottal roll-off
-    block = int(0.01 * fs)
+    block = int(0.01 * fs) if block is None else block
     blocks = -(-n // block)
     syllable = 0.25 / 0.01  # blocks per syllable
     targets = VOWELS[rng.integers(0, len(VOWELS), int(blocks / syllable) + 2)]
@@ -81,9 +90,10 @@ def speech(fs: float, seconds: float, seed: int = 0, noise_db: float = -60.0) ->
     tracks *= 1 + 0.05 * rng.standard_normal((blocks, 1))
     vowels = formant_filter(np.pad(voiced, (0, blocks * block - n)), tracks, fs, block)[:n]
     hiss = lfilter([1.0, -1.0], [1.0], rng.standard_normal(n))  # fricatives: high-passed noise
-    syll_phase = (t * 4.0) % 1.0
+    syll_phase = (t * syllable_hz) % 1.0
     envelope = np.sin(np.pi * syll_phase) ** 0.5
-    fricative = (rng.random(int(seconds * 4) + 1)[np.floor(t * 4).astype(int)] < 0.3).astype(float)
+    syllables = np.floor(t * syllable_hz).astype(int)
+    fricative = (rng.random(int(seconds * syllable_hz) + 1)[syllables] < 0.3).astype(float)
     phrase = np.ones(n)
     start = 0.0
     while start < seconds:  # phrases of 1.5-2.5 s, pauses of 0.8-1.2 s

@@ -123,7 +123,10 @@ def test_a_ten_harmonic_tone_with_2_percent_vibrato_passes_with_no_grid(files, c
     code, report = audio_json(capsys, str(files["vibrato"]), "--out", str(tmp_path / "r"))
     assert code == 0 and report["verdict"] == "pass"
     entry = report["files"][0]
-    assert entry["grid"] is None and entry["lines"] == []
+    assert entry["grid"] is None
+    # Sinusoidal FM keeps a carrier at exactly h · 220 Hz; where that is a multiple p·fs/q
+    # (220 · 5 = 44/441 fs) it is locked, alone on its grid: information, not a grid.
+    assert all(line["freq_hz"] % 220 == pytest.approx(0, abs=1e-6) for line in entry["lines"])
     fundamental = min(entry["rejected_lines"], key=lambda line: abs(line["freq_hz"] - 220))
     bin_hz = entry["analysis"]["bin_hz"]
     # Sinusoidal FM of peak deviation 2 % has an RMS deviation of 0.02 · f0 / √2.
@@ -152,23 +155,6 @@ def test_a_stereo_24_bit_wav_and_a_flac_of_it_give_the_same_verdict_in_one_repor
         assert line["level_db"] == pytest.approx(level, abs=0.5)
 
 
-def test_a_random_init_hifigan_output_shows_a_grid_whose_factor_divides_256(tmp_path, capsys):
-    pytest.importorskip("torchaudio")
-    from generators import generated
-
-    out = generated(speech(FS, 15, seed=5), FS)
-    path = tmp_path / "hifigan.wav"
-    sf.write(path, out, FS, subtype="PCM_16")
-    code, report = audio_json(capsys, str(path), "--out", str(tmp_path / "r"))
-    assert code == 1
-    grid = report["files"][0]["grid"]
-    assert grid is not None and 256 % grid["factor"] == 0
-    assert grid["spacing_hz"] == pytest.approx(FS / grid["factor"])
-    assert grid["lines_explained"] >= 0.9 * grid["stationary_lines"]
-    rates = {r["fs_in_hz"] for r in grid["stage_rates"]}
-    assert FS / 4 in rates  # the third stage's input rate: its line at 5512.5 Hz
-
-
 def test_report_folder_holds_json_verdict_spectrum_and_spectrogram(files, tmp_path):
     out = tmp_path / "r"
     code, stdout, stderr = run("audio", str(files["planted"]), "--out", str(out))
@@ -184,10 +170,14 @@ def test_report_folder_holds_json_verdict_spectrum_and_spectrogram(files, tmp_pa
             "summary.png",
             "file0_planted_spectrum.png",
             "file0_planted_spectrogram.png",
+            "file0_planted_lock.png",
         ]
     )
     page = (out / "report.html").read_text()
     assert page.count("data:audio/wav;base64,") == 4  # excerpt and quiet passage, 2 levels each
+    assert "File: " in page and "worst locked line" in page  # the lock evidence, captioned
+    assert page.count("data:image/png;base64,") == 4  # summary, spectrum, lock, spectrogram
+    assert "follows the program" in page or "steady" in page  # the locked lines' table
     assert sorted(p.name for p in (out / "audio").iterdir()) == [
         "file0_excerpt.wav", "file0_excerpt_norm.wav", "file0_quiet.wav", "file0_quiet_norm.wav"
     ]  # fmt: skip
@@ -217,7 +207,7 @@ def test_threshold_flags_turn_the_planted_lines_into_a_warning(files, capsys, tm
 
 
 def test_clips_hold_the_loudest_and_the_quietest_stretch_true_and_normalised(files, signals):
-    from upsampcheck.audio_check import check_audio
+    from upsampcheck.audio.check import check_audio
     from upsampcheck.config import load_audio_thresholds
 
     thresholds = load_audio_thresholds(flags={"clip-seconds": 0.5})
@@ -349,3 +339,69 @@ def test_audio_runs_without_importing_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode in (0, 1), proc.stderr
     assert "TORCH False" in proc.stdout
+
+
+def test_audio_help_shows_the_bracketed_config_table_and_every_threshold_default():
+    proc = subprocess.run(
+        [sys.executable, "-m", "upsampcheck", "audio", "--help"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "whose [audio] table overrides pyproject.toml" in text
+    assert "the [audio] table of --config, [tool.upsampcheck.audio] in" in text
+    for flag, default in [
+        ("--line-fail-db", "[default: -50 dB]"),
+        ("--line-warn-db", "[default: -70 dB]"),
+        ("--quiet-fail-db", "[default: 20 dB]"),
+        ("--quiet-warn-db", "[default: 10 dB]"),
+        ("--line-prominence-db", "[default: 10 dB]"),
+        ("--fail-on", "[default: none]"),
+    ]:
+        assert default in text.split(flag, 1)[1].split("--", 1)[0]
+
+
+def test_several_files_are_files_in_the_table_and_the_verdict(files, tmp_path):
+    copies = []
+    for i in range(4):
+        copies.append(tmp_path / f"ms_mg_{i}.wav")
+        copies[-1].write_bytes(files["planted"].read_bytes())
+    out = tmp_path / "r"
+    code, stdout, _ = run("audio", *map(str, copies), "--no-plots", "--out", str(out))
+    assert code == 1
+    assert "4 files" in stdout and "4 stages" not in stdout and "┃ file " in stdout
+    verdict = (out / "verdict.txt").read_text()
+    assert "4 files: " in verdict and "4 stages" not in verdict
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("upsampcheck.report.audio", "upsampcheck.audio.check"),
+        ("upsampcheck.audio.check", "upsampcheck.report.audio"),
+        ("upsampcheck.audio.results", "upsampcheck.report.audio_findings"),
+    ],
+)
+def test_the_audio_package_and_its_report_import_in_any_order(order):
+    """No import circle: the report imports only the plain data of upsampcheck.audio.results,
+    and that only for type checking."""
+    code = "; ".join(f"import {name}" for name in order)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    import ast
+    from pathlib import Path
+
+    import upsampcheck.report
+
+    folder = Path(upsampcheck.report.__file__).parent
+    for name in ("audio.py", "audio_findings.py"):
+        tree = ast.parse((folder / name).read_text())
+        runtime = [  # module level, outside `if TYPE_CHECKING:`
+            (node.level, node.module)
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module
+        ]
+        assert not [
+            m for level, m in runtime
+            if (level == 2 and m.split(".")[0] == "audio") or m.startswith("upsampcheck.audio")
+        ], (name, runtime)  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any
 
 from torch import nn
 
-from .audio_check import check_audio as _check_audio
+from .audio.check import check_audio as _check_audio
 from .check import check_layer, check_stack
 from .config import AudioThresholds, Thresholds, load_audio_thresholds, load_thresholds
 from .errors import UsageError

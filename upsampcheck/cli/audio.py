@@ -13,13 +13,36 @@ from .options import (
     ExitZero,
     Fmt,
     Format,
-    LineProm,
     Out,
     Plots,
     T,
     make_delivery,
     progress_reporter,
 )
+
+
+def _audio_defaults() -> dict[str, object]:
+    """The shipped ``default.toml``'s ``[audio]`` table, for the help (tomllib only)."""
+    from ..config import default_config_path, read_toml
+
+    try:
+        return read_toml(default_config_path())["audio"]
+    except Exception:  # a broken install still gets its help
+        return {}
+
+
+AUDIO_DEFAULTS = _audio_defaults()
+
+
+def shown_default(key: str, unit: str = " dB") -> str:
+    """``\\[default: -50 dB]`` (escaped for rich markup) from the ``[audio]`` table."""
+    value = AUDIO_DEFAULTS.get(key)
+    if isinstance(value, list):
+        text = ", ".join(map(str, value)) or "none"
+    else:
+        text = "?" if value is None else f"{value:g}{unit}"
+    return f"\\[default: {text}]"
+
 
 AUDIO_EXAMPLES = """[bold]Examples[/bold]
 
@@ -32,8 +55,8 @@ AUDIO_EXAMPLES = """[bold]Examples[/bold]
   Fail only on lines clearly heard in the pauses:
     [cyan]upsampcheck audio gen.wav --line-fail-db -30 --quiet-fail-db 25[/cyan]
 
-  Thresholds come from the [audio] table of --config, [tool.upsampcheck.audio] in
-  pyproject.toml, or the flags below.
+  Thresholds come from the \\[audio] table of --config, \\[tool.upsampcheck.audio] in
+  pyproject.toml, or the flags below (defaults: configs/default.toml).
 """
 
 
@@ -47,14 +70,16 @@ def audio(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="WAV/FLAC (or any format libsndfile reads), mono or multichannel, 16/24-bit "
-            "or float. Several files give one report.",
+            help="WAV, FLAC, MP3, Ogg Vorbis/Opus (any format libsndfile reads), mono or "
+            "multichannel, 16/24-bit or float. Several files give one report.",
             show_default=False,
         ),
     ],
     config: Annotated[
         Optional[Path],
-        typer.Option("--config", help="A TOML file whose [audio] table overrides pyproject.toml."),
+        typer.Option(
+            "--config", help="A TOML file whose \\[audio] table overrides pyproject.toml."
+        ),
     ] = None,
     out: Out = Path("upsampcheck-report"),
     format: Fmt = Format.text,
@@ -63,29 +88,55 @@ def audio(
     line_fail_db: Annotated[
         Optional[float],
         typer.Option(
-            help="Fail on a grid line above this (dB re the file's RMS).", rich_help_panel=T
+            help="Fail on a locked grid line above this (dB re the file's RMS) "
+            + shown_default("line-fail-db")
+            + ".",
+            rich_help_panel=T,
         ),
     ] = None,
     line_warn_db: Annotated[
-        Optional[float], typer.Option(help="Warn on a grid line above this.", rich_help_panel=T)
+        Optional[float],
+        typer.Option(
+            help=f"Warn on a locked grid line above this {shown_default('line-warn-db')}.",
+            rich_help_panel=T,
+        ),
     ] = None,
     quiet_fail_db: Annotated[
         Optional[float],
         typer.Option(
-            help="Fail on a grid line this far above the quiet passages' floor.", rich_help_panel=T
+            help="Fail on a locked grid line this far above the quiet passages' floor "
+            + shown_default("quiet-fail-db")
+            + ".",
+            rich_help_panel=T,
         ),
     ] = None,
     quiet_warn_db: Annotated[
         Optional[float],
-        typer.Option(help="Warn on a grid line this far above that floor.", rich_help_panel=T),
+        typer.Option(
+            help=f"Warn on one this far above that floor {shown_default('quiet-warn-db')}.",
+            rich_help_panel=T,
+        ),
     ] = None,
-    line_prominence_db: LineProm = None,
+    line_prominence_db: Annotated[
+        Optional[float],
+        typer.Option(
+            help="A spectral peak (description) or a locked line in the quiet passages "
+            f"must stand this far above its floor {shown_default('line-prominence-db')}.",
+            rich_help_panel=T,
+        ),
+    ] = None,
     fail_on: Annotated[
         Optional[list[AudioCheck]],
-        typer.Option(help="Warnings of this check fail too (repeatable).", rich_help_panel=T),
+        typer.Option(
+            help="Warnings of this check fail too (repeatable) "
+            + shown_default("fail-on", "")
+            + ".",
+            rich_help_panel=T,
+        ),
     ] = None,
 ) -> int:
-    """Find stationary lines and the upsampling grid fs/K in audio a model generated."""
+    """Find the lines locked to the sample clock and the upsampling grid fs/K in audio a
+    model generated."""
     params = dict(locals())
     from ..outputs.render import FigureRenderer
 
@@ -104,7 +155,7 @@ def audio(
         for path in files:  # every file valid before any work
             open_info(path)
         delivery.prepare()
-        from ..audio_check import check_audio
+        from ..audio.check import check_audio
 
         with progress_reporter() as step:
             report = check_audio(files, thresholds, progress=step)

@@ -27,6 +27,7 @@ land on it by chance (``n_K · K' / K``), so a rate that explains far more than 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PRIMES = (2, 3, 5, 7)
@@ -100,9 +101,15 @@ def infer_grid(
     tolerance_hz: float,
     min_spacing_hz: float,
     alpha: float = 0.01,
+    chance: Callable[[int], float] | None = None,
 ) -> Grid | None:
     """The grid ``fs / K`` that best explains the line frequencies ``freqs_hz``, or None when
-    no candidate's false alarm is below ``alpha`` (see the module docstring)."""
+    no candidate's false alarm is below ``alpha`` (see the module docstring).
+
+    ``chance(K)``: the probability that one line lands on grid ``K`` by chance; by default
+    ``2τ / g`` (a line at a uniformly random frequency). Lines locked to the sample clock are
+    exact fractions of ``fs``: for them it is the share of the tested candidates that lie on
+    multiples of ``fs / K`` (:func:`~.coherence.grid_chance`)."""
     total = len(freqs_hz)
     if total == 0 or min_spacing_hz <= 0:
         return None
@@ -116,8 +123,8 @@ def infer_grid(
         explained = sum(on_grid(f, spacing, tolerance_hz) for f in freqs_hz)
         if explained == 0:
             continue
-        chance = min(1.0, 2 * tolerance_hz / spacing)
-        false_alarm = min(1.0, binomial_tail(explained, total, chance) * rank * harmonic)
+        p = min(1.0, 2 * tolerance_hz / spacing) if chance is None else chance(factor)
+        false_alarm = min(1.0, binomial_tail(explained, total, p) * rank * harmonic)
         if best is None or false_alarm < best[0]:
             best = (false_alarm, factor, explained)
     if best is None or best[0] >= alpha:

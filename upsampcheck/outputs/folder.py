@@ -86,7 +86,8 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
         table.add_column(column, no_wrap=True)
     console = Console()
     stage_width = max(STAGE_MIN, console.width // STAGE_SHARE)
-    table.add_column("stage", overflow="fold", max_width=stage_width)
+    noun = "file" if data.get("files") is not None else "stage"  # audio reports: files
+    table.add_column(noun, overflow="fold", max_width=stage_width)
     table.add_column("Hz", no_wrap=True)
     table.add_column("dB", no_wrap=True)
     table.add_column("finding", overflow="fold")
@@ -99,7 +100,7 @@ def print_summary(data: dict[str, Any], out: Path | None) -> None:
         f = entry.first
         worst = entry.worst()
         shown = worst or f  # a group's Hz and dB: its worst member's, named under its count
-        stage = f"{len(entry.findings)} stages" if entry.grouped else f["stage"]
+        stage = f"{len(entry.findings)} {noun}s" if entry.grouped else f["stage"]
         table.add_row(
             f"[{styles[f['severity']]}]{f['severity']}[/]",
             f["check"],

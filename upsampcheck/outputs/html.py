@@ -57,7 +57,7 @@ def build_page(
                 summary.read_bytes(),
                 "summary figure",
                 "Each file's long-term averaged spectrum in dB re its RMS: the program floor "
-                "dashed, the inferred grid dotted, stationary lines circled."
+                "dashed, the inferred grid dotted, lines locked to the sample clock circled."
                 if "files" in data
                 else "Rows: stages (identical ones, or the same op with the same weights at one "
                 "rate, drawn once). Columns: each probe's averaged spectrum in dB re signal "
@@ -86,6 +86,11 @@ def build_page(
             )
         )
     known = {s["name"] for s in stages} | {"output"}
+    if data.get("files") is not None:  # an audio report: a section per file, its clips in it
+        from .html_audio import file_sections
+
+        body.extend(file_sections(data, folder, clips, clip_grid))
+        known |= {f["path"] for f in data["files"]}
     for key, group in clips.items():
         if key not in known and (group or dropped.get(key)):
             body.append(

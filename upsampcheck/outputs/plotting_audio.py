@@ -1,8 +1,10 @@
 """Figures of ``upsampcheck audio``: per file, the averaged spectrum with its floor, lines and
-grid, and a spectrogram with the grid marked; a summary of every file's spectrum.
+grid, a spectrogram with the grid marked, and the lock evidence (the worst locked line's level
+frame by frame beside the file's RMS); a summary of every file's spectrum.
 
 Input: :meth:`upsampcheck.report.audio.AudioReport.figure_data` (numpy arrays in dB relative
-to each file's RMS). Figure API and Agg canvas only, as in :mod:`.plotting`.
+to each file's RMS). Figure API and Agg canvas only, as in :mod:`.plotting`; the same reading
+aids: axis labels with units, a legend for every line and marker, 150 dpi.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plotting import figure_png
+from .plotting import DPI, figure_png
 
 MAX_GRID_MARKS = 64
 MAX_LABELS = 10
@@ -51,9 +53,9 @@ def spectrum_axes(ax: Any, entry: dict[str, Any], annotate: bool = True) -> None
     bottom = min(float(np.percentile(curve, 2)) for curve in lowest) - 10
     loudest = sorted((ln for ln in entry["lines"] if ln[3]), key=lambda ln: -ln[1])
     labelled = {ln[0] for ln in loudest[:MAX_LABELS]} if annotate else set()
-    for freq, level, steady, on in entry["lines"]:
-        color = "C3" if on else ("C1" if steady else "0.6")
-        ax.plot(freq, level, "o" if steady else "x", mfc="none", color=color, ms=5)
+    for freq, level, locked, on in entry["lines"]:
+        color = "C3" if on else ("C1" if locked else "0.6")
+        ax.plot(freq, level, "o" if locked else "x", mfc="none", color=color, ms=5)
         if freq in labelled:
             ax.annotate(
                 f"{freq:.1f}", (freq, level), fontsize=6, color=color, xytext=(2, 3),
@@ -61,9 +63,27 @@ def spectrum_axes(ax: Any, entry: dict[str, Any], annotate: bool = True) -> None
             )  # fmt: skip
     ax.set_xlim(0, entry["sample_rate_hz"] / 2)
     ax.set_ylim(max(bottom, top - 160), top + 10)
-    ax.set_xlabel("Hz")
-    ax.set_ylabel("dB re file RMS (per bin)")
+    ax.set_xlabel("frequency (Hz)", fontsize=8)
+    ax.set_ylabel("dB re file RMS (per bin)", fontsize=8)
     ax.tick_params(labelsize=7)
+
+
+def marker_legend(ax: Any, entry: dict[str, Any]) -> None:
+    """A legend naming every curve, the grid and each kind of marker."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    extra = [
+        (Line2D([], [], color="C3", lw=0.6, ls=":"), "grid multiples", bool(entry["grid_hz"])),
+        (Line2D([], [], color="C3", marker="o", mfc="none", ls=""), "locked, on the grid", True),
+        (Line2D([], [], color="C1", marker="o", mfc="none", ls=""), "locked, on no grid", True),
+        (Line2D([], [], color="0.6", marker="x", ls=""), "spectral peak, not locked", True),
+    ]
+    for handle, label, wanted in extra:
+        if wanted:
+            handles.append(handle)
+            labels.append(label)
+    ax.legend(handles, labels, fontsize=6, loc="upper right", framealpha=0.8)
 
 
 def title(entry: dict[str, Any]) -> str:
@@ -76,22 +96,52 @@ def title(entry: dict[str, Any]) -> str:
 
 
 def plot_spectrum(entry: dict[str, Any], path: Path) -> None:
-    fig = Figure(figsize=(8, 4), dpi=80)
+    fig = Figure(figsize=(8, 4.2), dpi=DPI)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
     ax = fig.add_subplot()
     spectrum_axes(ax, entry)
-    ax.legend(fontsize=7, loc="upper right")
+    marker_legend(ax, entry)
+    ax.set_title(f"{title(entry)}\nmarkers: each line's power (coherent when locked)", fontsize=9)
+    figure_png(fig, path)
+
+
+def plot_lock(entry: dict[str, Any], path: Path) -> bool:
+    """The worst locked line's coherent-frame level over time beside the file's frame RMS,
+    both in dB re the file's RMS: a steady line is flat, one that follows the program moves
+    with the RMS. False (nothing drawn) when the file has no locked line."""
+    strip = entry.get("strip")
+    if not strip:
+        return False
+    line, rms = np.asarray(strip["line_db"]), np.asarray(strip["rms_db"])
+    times = (np.arange(len(rms)) + 0.5) / len(rms) * entry["duration_s"]
+    fig = Figure(figsize=(8, 3.3), dpi=DPI)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.15, top=0.86)
+    ax = fig.add_subplot()
+    ax.plot(times, rms, color="0.4", lw=0.9, label="file RMS per frame")
+    how = "follows the program" if strip["follows_program"] else "steady"
+    ax.plot(
+        times, line, color="C3", lw=1.1,
+        label=f"{strip['freq_hz']:.2f} Hz line per frame (R {strip['resultant']:.2f}, {how})",
+    )  # fmt: skip
+    finite = np.concatenate([line[np.isfinite(line)], rms[np.isfinite(rms)]])
+    if finite.size:
+        ax.set_ylim(max(float(finite.min()), float(finite.max()) - 120) - 5, finite.max() + 8)
+    ax.set_xlim(0, entry["duration_s"])
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_ylabel("dB re file RMS", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
     ax.set_title(
-        f"{title(entry)}\nline power: red o stationary on the grid, orange o stationary off "
-        "it, grey x not stationary",
+        f"{entry['name']}: the worst locked line frame by frame (its phase is what locks it)",
         fontsize=9,
     )
     figure_png(fig, path)
+    return True
 
 
 def plot_spectrogram(entry: dict[str, Any], path: Path) -> None:
     level = entry["spectrogram_db"]
-    fig = Figure(figsize=(8, 4), dpi=80)
+    fig = Figure(figsize=(8, 4.2), dpi=DPI)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
     ax = fig.add_subplot()
     top = float(np.max(level))
@@ -107,8 +157,17 @@ def plot_spectrogram(entry: dict[str, Any], path: Path) -> None:
     )
     for freq in grid_marks(entry):
         ax.axhline(freq, color="cyan", lw=0.4, ls="--", alpha=0.5)
-    ax.set(xlabel="s", ylabel="Hz")
-    ax.set_title(f"{title(entry)} (grid dashed)", fontsize=9)
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_ylabel("frequency (Hz)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if entry["grid_hz"]:
+        from matplotlib.lines import Line2D
+
+        ax.legend(
+            [Line2D([], [], color="cyan", lw=0.6, ls="--")], ["grid multiples"], fontsize=7,
+            loc="upper right", framealpha=0.6,
+        )  # fmt: skip
+    ax.set_title(title(entry), fontsize=9)
     fig.colorbar(image, ax=ax, label="dB re file RMS", pad=0.02)
     figure_png(fig, path)
 
@@ -117,13 +176,14 @@ def plot_summary(data: dict[str, Any], path: Path) -> None:
     """One row per file: its averaged spectrum with floor, lines and grid."""
     files = data["files"]
     height = 2.6 * len(files) + 0.8
-    fig = Figure(figsize=(8, height), dpi=72)
+    fig = Figure(figsize=(8, height), dpi=DPI)
     fig.subplots_adjust(
         left=0.09, right=0.98, bottom=0.4 / height, top=1 - 0.6 / height, hspace=0.5
     )
     axes = fig.subplots(len(files), 1, squeeze=False)[:, 0]
     for ax, entry in zip(axes, files, strict=True):
         spectrum_axes(ax, entry, annotate=False)
+        marker_legend(ax, entry)
         ax.set_title(title(entry), fontsize=9)
     fig.suptitle(f"upsampcheck audio: {data['title']} - {data['verdict'].upper()}", fontsize=11)
     figure_png(fig, path)
@@ -137,5 +197,7 @@ def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
         plot_spectrum(entry, folder / f"{stem}_spectrum.png")
         plot_spectrogram(entry, folder / f"{stem}_spectrogram.png")
         names += [f"{stem}_spectrum.png", f"{stem}_spectrogram.png"]
+        if plot_lock(entry, folder / f"{stem}_lock.png"):
+            names.append(f"{stem}_lock.png")
     plot_summary(data, folder / "summary.png")
     return [*names, "summary.png"]

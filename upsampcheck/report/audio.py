@@ -1,6 +1,7 @@
-"""The report of ``upsampcheck audio``: findings per file, verdict, ``report.json`` and the
-figure payload, with the same surface as :class:`~.findings.Report` (``to_json``,
-``figure_data``, ``verdict``, ``exit_code``) plus ``clips()`` for the page's players."""
+"""The report of ``upsampcheck audio``: verdict, ``report.json`` and the figure payload, with
+the same surface as :class:`~.findings.Report` (``to_json``, ``figure_data``, ``verdict``,
+``exit_code``) plus ``clips()`` for the page's players. The findings are in
+:mod:`.audio_findings`."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import numpy as np
 
 from .. import __version__
 from ..config import AudioThresholds
+from .audio_findings import file_findings, line_severity
 from .findings import SCHEMA_VERSION, Finding, Verdict
 
 if TYPE_CHECKING:
-    from ..audio_check import AudioLine, FileResult
+    from ..audio.results import AudioLine, FileResult
     from ..outputs.clips import Clip
 
-RANK = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
+__all__ = ["AudioReport", "file_findings", "file_json", "input_report", "render_file_lines"]
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -28,124 +30,36 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(float(value), digits)
 
 
-def line_severity(line: AudioLine, t: AudioThresholds) -> str:
-    """fail / warn / info for a line on the grid, by its level against the whole file and
-    its prominence over the quiet passages' floor."""
-    quiet = line.quiet_prominence_db if line.quiet_prominence_db is not None else -math.inf
-    if line.level_db > t.line_fail_db or quiet > t.quiet_fail_db:
-        return "fail"
-    if line.level_db > t.line_warn_db or quiet > t.quiet_warn_db:
-        return "warn"
-    return "info"
-
-
-def escalate(severity: str, check: str, t: AudioThresholds) -> str:
-    return "fail" if severity == "warn" and check in t.fail_on else severity
-
-
-def _quiet_text(line: AudioLine) -> str:
-    if line.quiet_prominence_db is None:
-        return "hidden in the quiet passages"
-    return f"{line.quiet_prominence_db:.1f} dB over the quiet passages' floor"
-
-
-def _rate_text(line: AudioLine, result: FileResult) -> str:
-    """`` (a multiple of fs/4 = 5512.5 Hz)``: the coarsest grid the line lies on."""
-    if line.stage_rate_hz is None:
-        return ""
-    factor = round(result.info.sample_rate / line.stage_rate_hz)
-    return f" (a multiple of fs/{factor} = {line.stage_rate_hz:g} Hz)"
-
-
-def tonal_finding(result: FileResult, t: AudioThresholds) -> Finding:
-    """The grid lines of one file, judged by the loudest (worst) of them."""
-    grid = result.grid
-    on = [line for line in result.lines if line.on_grid]
-    if grid is None or not on:
-        steady = result.stationary_lines
-        extra = f" ({len(steady)} stationary line(s) off any grid)" if steady else ""
-        return Finding("tonal", "pass", result.label, f"no upsampling grid in the lines{extra}")
-    worst = min(on, key=lambda ln: (RANK[line_severity(ln, t)], -ln.level_db))
-    severity = escalate(line_severity(worst, t), "tonal", t)
-    rates = ", ".join(
-        f"{r.fs_in_hz:g} Hz ({r.lines})"
-        for r in grid.rates
-        if r.factor == grid.factor or r.lines > 2 * r.by_chance
-    )
-    message = (
-        f"{len(on)} stationary line(s) on the {grid.spacing_hz:.2f} Hz grid "
-        f"(fs/{grid.factor}); worst {worst.freq_hz:.1f} Hz{_rate_text(worst, result)} at "
-        f"{worst.level_db:.1f} dB re the file's RMS, {_quiet_text(worst)}; stage input rates "
-        f"(lines): {rates}"
-    )
-    cause = (
-        f"lines on multiples of fs/{grid.factor} are what an upsampling stage leaves: a stage "
-        f"whose input runs at one of those rates has unequal polyphase gains (transposed or "
-        f"subpixel convolution) or repeats a DC offset (bias, ReLU) made before it; the stages "
-        f"after it multiply its rate by fs/rate"
-    )
-    fix = (
-        "run `upsampcheck model` on the checkpoint to name the stage, then tie its polyphase "
-        "gains (ICNR init, kernel length a multiple of the stride with equal phase sums, or "
-        "interpolation + convolution) or remove the offset before it"
-    )
-    if severity == "info":
-        cause = fix = ""
-    return Finding(
-        "tonal", severity, result.label, message, cause, fix, worst.freq_hz, worst.level_db
-    )
-
-
-def stationary_finding(result: FileResult) -> Finding | None:
-    """Stationary lines that no grid explains: information (mains hum, a held test tone,
-    a pilot tone), never a failure."""
-    off = [line for line in result.stationary_lines if not line.on_grid]
-    if not off:
+def lock_json(line: AudioLine) -> dict[str, Any] | None:
+    lock = line.lock
+    if lock is None:
         return None
-    loudest = off[0]
-    message = (
-        f"{len(off)} stationary line(s) off the upsampling grid; loudest {loudest.freq_hz:.1f} Hz "
-        f"at {loudest.level_db:.1f} dB re the file's RMS (hum, a held tone or a pilot tone?)"
-    )
-    return Finding(
-        "stationary", "info", result.label, message, freq_hz=loudest.freq_hz,
-        level_db=loudest.level_db,
-    )  # fmt: skip
-
-
-def offset_finding(result: FileResult, t: AudioThresholds) -> Finding:
-    """The file's DC relative to its RMS."""
-    dc = result.dc_db
-    message = f"DC {dc:.1f} dB relative to the file's RMS" if dc > -200 else "no DC"
-    if dc <= t.offset_warn_db:
-        return Finding("offset", "pass", result.label, message, level_db=_round(dc, 2))
-    return Finding(
-        "offset",
-        escalate("warn", "offset", t),
-        result.label,
-        message,
-        "the output carries a constant offset (a bias after the last layer, or one the "
-        "upsamplers passed through); it clicks at every start and stop",
-        "remove the output bias or high-pass the output (a DC blocker)",
-        0.0,
-        dc,
-    )
-
-
-def file_findings(result: FileResult, t: AudioThresholds) -> list[Finding]:
-    """tonal, stationary (when any is off the grid), offset."""
-    found = [tonal_finding(result, t), stationary_finding(result), offset_finding(result, t)]
-    return [f for f in found if f is not None]
+    return {
+        "fraction": f"{lock.fraction[0]}/{lock.fraction[1]}",
+        "resultant": _round(lock.resultant, 4),
+        "rayleigh_z": _round(lock.z, 2),
+        "false_alarm": float(f"{lock.false_alarm:.3g}"),
+        "frames": lock.frames,
+        "level_dbfs": _round(lock.level_dbfs, 2),
+        "quiet_level_db": _round(lock.quiet_level_db, 2),
+        "quiet_level_dbfs": _round(lock.quiet_level_dbfs, 2),
+        "program_correlation": _round(lock.program_correlation, 3),
+        "follows_program": lock.follows_program,
+        "amplitude_lsb": _round(lock.amplitude_lsb, 3),
+        "quiet_amplitude_lsb": _round(lock.quiet_amplitude_lsb, 3),
+    }
 
 
 def line_json(line: AudioLine, t: AudioThresholds) -> dict[str, Any]:
     c = line.consistency
     return {
-        "freq_hz": _round(line.freq_hz, 3),
+        "freq_hz": _round(line.freq_hz, 4),
         "level_db": _round(line.level_db, 2),
         "prominence_db": _round(line.prominence_db, 1),
         "quiet_prominence_db": _round(line.quiet_prominence_db, 1),
         "measured_in": line.measured_in,
+        "locked": line.locked,
+        "coherence": lock_json(line),
         "stationary": line.stationary,
         "stationarity": {
             "drift_bins": _round(line.drift_bins, 3),
@@ -169,9 +83,9 @@ def grid_json(result: FileResult) -> dict[str, Any] | None:
         "factor": grid.factor,
         "fitted_spacing_hz": _round(grid.fitted_spacing_hz, 4),
         "lines_explained": grid.explained,
-        "stationary_lines": grid.total,
-        "tolerance_hz": _round(grid.tolerance_hz, 3),
+        "locked_lines": grid.total,
         "false_alarm": float(f"{grid.false_alarm:.3g}"),
+        "pattern_lsb": _round(result.pattern_lsb, 3),
         "stage_rates": [
             {
                 "factor": r.factor,
@@ -197,6 +111,7 @@ def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
         "rms_dbfs": _round(result.rms_dbfs, 2),
         "peak_dbfs": _round(result.peak_dbfs, 2),
         "dc_db": _round(result.dc_db, 2),
+        "lsb_dbfs": None if result.lsb is None else _round(20 * math.log10(result.lsb), 2),
         "analysis": {
             "frame": result.n_fft,
             "hop": result.n_fft // 2,
@@ -205,6 +120,13 @@ def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
             "frames": int(spectra.segment_frames.sum()),
             "segments": int(len(spectra.segment_frames)),
         },
+        "coherence": {
+            "window": "kaiser(16) / its overlap-add (constant overlap-add at hop n/2)",
+            **{
+                k: (_round(v, 4) if isinstance(v, float) else v)
+                for k, v in result.coherence.items()
+            },
+        },
         "quiet": {
             "fraction": t.quiet_fraction,
             "frames": spectra.quiet_frames,
@@ -212,8 +134,8 @@ def file_json(result: FileResult, t: AudioThresholds) -> dict[str, Any]:
             "rms_db": _round(result.quiet_rms_db, 2),
             "silent_frames": result.silent_frames,
         },
-        "lines": [line_json(line, t) for line in result.lines if line.stationary],
-        "rejected_lines": [line_json(line, t) for line in result.lines if not line.stationary],
+        "lines": [line_json(line, t) for line in result.lines if line.locked],
+        "rejected_lines": [line_json(line, t) for line in result.lines if not line.locked],
         "grid": grid_json(result),
     }
 
@@ -262,8 +184,15 @@ class AudioReport(Verdict):
 
     def clips(self) -> tuple[dict[str, list[Clip]], list[str]]:
         """For each file (by its label): its loudest and its quietest stretch, true level and
-        normalised; and notes for the page (none)."""
-        return {r.label: list(r.clips) for r in self.files if r.clips}, []
+        normalised (made here, so only the true level is held per file); and notes for the
+        page (none)."""
+        from ..outputs.clips import normalised
+
+        return {
+            r.label: [c for clip in r.clips for c in (clip, normalised(clip))]
+            for r in self.files
+            if r.clips
+        }, []
 
     def figure_data(self) -> dict[str, Any]:
         """The payload of :mod:`~.outputs.plotting_audio`: plain numpy, dB re each file's RMS."""
@@ -282,9 +211,8 @@ class AudioReport(Verdict):
                     "quiet_db": None if s.quiet is None else to_db(s.quiet, ref),
                     "floor_db": to_db(r.floor, ref),
                     "spectrogram_db": to_db(s.spectrogram, ref),
-                    "lines": [
-                        (ln.freq_hz, ln.level_db, ln.stationary, ln.on_grid) for ln in r.lines
-                    ],
+                    "lines": [(ln.freq_hz, ln.level_db, ln.locked, ln.on_grid) for ln in r.lines],
+                    "strip": _strip(r),
                     "grid_hz": None if r.grid is None else r.grid.spacing_hz,
                     "grid_factor": None if r.grid is None else r.grid.factor,
                     "verdict": "fail"
@@ -300,6 +228,22 @@ class AudioReport(Verdict):
         }
 
 
+def _strip(result: FileResult) -> dict[str, Any] | None:
+    """The worst grid line's (else the loudest locked line's) per-column coherent level and
+    the file's frame RMS, both in dB re the file's power, for the figure."""
+    on = [ln for ln in result.lines if ln.on_grid] or result.locked_lines
+    if not on or result.strip_rms_db is None:
+        return None
+    worst = max(on, key=lambda ln: ln.level_db)
+    return {
+        "freq_hz": worst.freq_hz,
+        "line_db": worst.lock.strip_db,
+        "rms_db": result.strip_rms_db,
+        "follows_program": worst.lock.follows_program,
+        "resultant": worst.lock.resultant,
+    }
+
+
 def render_file_lines(report: dict[str, Any]) -> list[str]:
     """verdict.txt's lines about each file (used by :func:`.text.render_text`)."""
     out = []
@@ -307,9 +251,9 @@ def render_file_lines(report: dict[str, Any]) -> list[str]:
         grid = f["grid"]
         where = (
             f"grid {grid['spacing_hz']:g} Hz (fs/{grid['factor']}), "
-            f"{grid['lines_explained']} of {grid['stationary_lines']} stationary line(s)"
+            f"{grid['lines_explained']} of {grid['locked_lines']} locked line(s)"
             if grid
-            else f"no grid, {len(f['lines'])} stationary line(s)"
+            else f"no grid, {len(f['lines'])} locked line(s)"
         )
         out.append(
             f"file {f['path']} ({f['sample_rate_hz']:g} Hz, {f['channels']} ch, "
@@ -325,11 +269,11 @@ def input_report(result: Any, t: AudioThresholds) -> tuple[dict[str, Any], list[
     doc = file_json(result.file, t)
     doc["input"] = str(result.path)
     for line in doc["lines"]:
-        freq = next(f for f in result.attribution if round(f, 3) == line["freq_hz"])
+        freq = next(f for f in result.attribution if round(f, 4) == line["freq_hz"])
         line["stage"] = result.attribution[freq]
     findings = file_findings(result.file, t)
-    stationary = [ln for ln in result.file.lines if ln.stationary]
-    worst = max(stationary, key=lambda ln: ln.level_db, default=None)
+    locked = result.file.locked_lines
+    worst = max(locked, key=lambda ln: ln.level_db, default=None)
     for finding in findings:
         origin = result.attribution.get(worst.freq_hz) if worst is not None else None
         finding.stage = (origin if finding.check == "tonal" and origin else None) or "input"

@@ -118,6 +118,8 @@ class Entry:
     findings: list[dict[str, Any]]
     text: str
     numbers: list[tuple[str, ...]]
+    noun: str = "stage"
+    """What a finding's ``stage`` names: ``"file"`` in an audio report."""
 
     @property
     def stages(self) -> list[str]:
@@ -135,7 +137,7 @@ class Entry:
         """The stage, or ``"N stages: <patterns>"``."""
         if not self.grouped:
             return self.first["stage"]
-        return f"{len(self.findings)} stages: {compact_names(self.stages)}"
+        return f"{len(self.findings)} {self.noun}s: {compact_names(self.stages)}"
 
     def label(self) -> str:
         """A short way to point back at this entry: its stage, or its first and how many more."""
@@ -157,7 +159,7 @@ class Entry:
         the worst stage."""
         if not self.grouped:
             return self.first["message"]
-        text = fill(self.text, self.numbers, "each stage")
+        text = fill(self.text, self.numbers, f"each {self.noun}")
         worst = self.worst()
         if worst is not None and name_worst:
             text += f"; worst {worst['level_db']:.1f} dB on {worst['stage']}"
@@ -214,10 +216,13 @@ def group_findings(findings: list[dict[str, Any]], min_size: int = MIN_GROUP) ->
     return entries
 
 
-def group_notes(notes: list[str], names: Iterable[str], min_size: int = MIN_GROUP) -> list[str]:
+def group_notes(
+    notes: list[str], names: Iterable[str], min_size: int = MIN_GROUP, noun: str = "stage"
+) -> list[str]:
     """``notes`` with those that differ only by the one stage they name (one of ``names``) and
     their numbers written once, where the first was (:func:`clusters`): the name becomes
-    ``N stages <patterns>`` and differing numbers become ranges."""
+    ``N stages <patterns>`` (``noun``: ``file`` for an audio report) and differing numbers
+    become ranges."""
     pattern = name_pattern(names)
     keyed = []  # (key, note, template, stage, numbers)
     for i, note in enumerate(notes):
@@ -233,6 +238,6 @@ def group_notes(notes: list[str], names: Iterable[str], min_size: int = MIN_GROU
         if len(group) == 1:
             out.append(group[0][1])
             continue
-        where = f"{len(group)} stages {compact_names([k[3] for k in group])}"
+        where = f"{len(group)} {noun}s {compact_names([k[3] for k in group])}"
         out.append(fill(group[0][2], [k[4] for k in group], where))
     return out

@@ -34,6 +34,9 @@ def summary_entries(report: dict[str, Any]) -> list[Entry]:
     order = [st["name"] for st in report.get("stages", [])] + ["output"]
     rank = {name: i for i, name in enumerate(order)}
     entries = group_findings(by_stage(report))
+    if report.get("files") is not None:  # an audio report: findings are about files
+        for entry in entries:
+            entry.noun = "file"
     return sorted(entries, key=lambda e: (rank.get(e.first["stage"], len(order)), e.grouped))
 
 
@@ -42,7 +45,8 @@ def note_lines(report: dict[str, Any]) -> list[str]:
     (:func:`~.grouping.group_notes`); the names are those of the stages and findings."""
     names = [st["name"] for st in report.get("stages", [])]
     names += [f["stage"] for f in report["findings"] if f["stage"] not in ("output", "input")]
-    return group_notes(report.get("notes", []), names)
+    noun = "file" if report.get("files") is not None else "stage"
+    return group_notes(report.get("notes", []), names, noun=noun)
 
 
 def stage_row(stage: dict[str, Any]) -> str:

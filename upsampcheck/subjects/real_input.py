@@ -60,7 +60,7 @@ class InputResult:
     """The model's output for the real input, analysed as generated audio."""
 
     path: Path
-    file: Any  # audio_check.FileResult
+    file: Any  # audio.results.FileResult
     attribution: dict[float, str | None]
 
 
@@ -123,7 +123,7 @@ def analyse_input(
     output at ``sample_rate``."""
     import soundfile
 
-    from ..audio_check import analyse_file
+    from ..audio.analyse import analyse_file
 
     output = run_input(model, example, method, device)
     with tempfile.TemporaryDirectory(prefix="upsampcheck-input-") as folder:
@@ -136,6 +136,6 @@ def analyse_input(
     attribution = {
         line.freq_hz: attribute(line.freq_hz, stages, max(tol, 1e-9))
         for line in result.lines
-        if line.stationary
+        if line.locked
     }
     return InputResult(path, result, attribution)

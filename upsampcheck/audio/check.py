@@ -1,0 +1,33 @@
+"""Every file of one ``upsampcheck audio`` call into one report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import AudioThresholds
+from ..errors import UsageError
+from ..report.audio import AudioReport, file_findings
+from ..subjects.audio import open_info
+from .analyse import analyse_file
+
+
+def check_audio(
+    paths: list[Path],
+    thresholds: AudioThresholds,
+    progress: Callable[[str], None] | None = None,
+) -> AudioReport:
+    """Analyse every file and return one :class:`AudioReport` for all (a bad file is refused
+    before any is analysed)."""
+    if not paths:
+        raise UsageError("give at least one audio FILE")
+    for path in paths:
+        open_info(path)
+    results = [analyse_file(p, thresholds, i, progress) for i, p in enumerate(paths)]
+    findings = [f for r in results for f in file_findings(r, thresholds)]
+    notes = [note for r in results for note in r.notes]
+    name = results[0].label if len(results) == 1 else f"{len(results)} files"
+    subject = {"kind": "audio", "name": name, "files": [r.label for r in results]}
+    if len(results) == 1:
+        subject["file"] = results[0].label  # where CI annotations point
+    return AudioReport(subject, thresholds, results, findings, notes)
