@@ -128,10 +128,11 @@ def audio(
     fail_on: Annotated[
         Optional[list[AudioCheck]],
         typer.Option(
-            help="Warnings of this check fail too (repeatable) "
+            help="Warnings of this check fail too: tonal or offset (repeatable) "
             + shown_default("fail-on", "")
             + ".",
             rich_help_panel=T,
+            metavar="CHECK",
         ),
     ] = None,
 ) -> int:
