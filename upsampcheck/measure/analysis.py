@@ -301,10 +301,20 @@ def adopt_standalone(m: StageMeasurement, alone: StageMeasurement) -> dict[str, 
     ``mean_c Σ_o |H_oc|²``; and bins next to earlier stages' grid lines carry too little for
     float32. The stage's own numbers are those of its weights, driven alone at its own rate;
     the through-chain curves (``response_curve``, ``image_curve``) stay for the figures."""
-    chain = {name: getattr(m, name) for name in OWN_NUMBERS}
+    chain = {name: _rounded(getattr(m, name)) for name in OWN_NUMBERS}
     for name in OWN_NUMBERS:
         setattr(m, name, getattr(alone, name))
     return chain
+
+
+def _rounded(value: object) -> object:
+    """A number (or a dict of them) to 3 decimals, as report.json writes the stage's own: so
+    the report stays byte-identical whatever the thread count."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
 
 
 def excerpt(signal: torch.Tensor, fs: float) -> np.ndarray:
