@@ -129,3 +129,53 @@ def images(freq_hz: float, fs_in: float, factor: float) -> list[float]:
             if 0 <= image <= nyquist + 1e-9:
                 found.append(image)
     return found
+
+
+def excited_bins(period: int, groups: int = 1) -> list[np.ndarray]:
+    """The multitone's excited bins (odd, ``3 ≤ k ≤ M/2 − 3``) dealt to ``groups`` interleaved
+    groups: bin ``k`` belongs to group ``((k − 1) / 2) mod G`` (docs/method.md, The probe)."""
+    k = np.arange(3, period // 2 - 2, 2)
+    return [k[((k - 1) // 2) % groups == g] for g in range(groups)]
+
+
+def kernel_dtft(weight: np.ndarray, f_cycles: np.ndarray) -> np.ndarray:
+    """``H_oc(f) = Σ_n w[c, o, n] e^{−j2π f n}`` of a ``(C_in, C_out, L)`` kernel, ``(F, C_in,
+    C_out)`` complex, at ``f_cycles`` cycles per output sample."""
+    n = np.arange(weight.shape[-1])
+    phase = np.exp(-2j * np.pi * np.outer(np.asarray(f_cycles, dtype=float), n))
+    return np.einsum("fn,ion->fio", phase, weight)
+
+
+def driven_signal_gain(weight: np.ndarray, stride: int, period: int, groups: int) -> float:
+    """The tool's signal level (output power on the driven bins) of zero insertion by
+    ``stride`` then the kernel ``weight (C_in, C_out, L)``, per unit input RMS², for the
+    multitone of ``period`` samples: input channel ``c`` drives bins ``E_{c mod G}`` with power
+    ``1 / |E|`` each; bin ``k``'s output power over the one-sided output band is
+    ``Σ_j |H_oc((k/M + j) / S)|² / S²`` (its ``S`` images), averaged over output channels."""
+    c_in, c_out, _ = weight.shape
+    bins = excited_bins(period, groups)
+    total = 0.0
+    for c in range(c_in):
+        k = bins[c % groups]
+        f = ((k[:, None] / period + np.arange(stride)[None, :]) / stride).ravel()
+        h = kernel_dtft(weight[c : c + 1], f)[:, 0, :]  # (F, C_out)
+        total += (np.abs(h) ** 2).sum() / (len(k) * stride**2)
+    return total / c_out
+
+
+def driven_dc_lines(
+    weight: np.ndarray, stride: int, fs_out: float, period: int, groups: int
+) -> dict[float, float]:
+    """DC on every input channel (the level of the multitone's RMS) through zero insertion and
+    ``weight``: the line at ``m fs_in`` has one-sided power ``2 |Σ_c W_oc,m|² / S²`` (the
+    Nyquist line not doubled), averaged over outputs, relative to
+    :func:`driven_signal_gain` (the tool's definition); lines below −200 dB left out."""
+    gain = driven_signal_gain(weight, stride, period, groups)
+    levels = {}
+    for m in range(1, stride // 2 + 1):
+        w = kernel_dtft(weight, np.array([m / stride]))[0].sum(0)  # Σ_c W_oc,m: (C_out,)
+        scale = 1.0 if 2 * m == stride else 2.0
+        power = scale * float((np.abs(w) ** 2).mean()) / stride**2
+        if power > 1e-20 * gain:
+            levels[m * fs_out / stride] = 10 * math.log10(power / gain)
+    return levels

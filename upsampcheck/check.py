@@ -31,6 +31,7 @@ from .measure.analysis import (
     LineSettings,
     StageMeasurement,
     StagePlan,
+    adopt_standalone,
     excerpt,
     interior,
     measure_stage,
@@ -346,10 +347,9 @@ def check_stack(
             )
             details["standalone"] = alone
             details["offset_source"] = upstream_offset_source(spec, run.index)
-            # A stage's filtering is its own: inside the chain the bins next to earlier stages'
-            # grid lines carry almost nothing (their nulls), too little for float32 to resolve.
-            measurement.response_db = alone.response_db
-            measurement.minus3db_fraction = alone.minus3db_fraction
+            # A stage's filtering and replicas are its own (adopt_standalone says why); the
+            # chain's numbers stay in the details, its curves in the figure.
+            details["chain"] = adopt_standalone(measurement, alone)
         stages.append(
             StageResult(
                 run.index, name, run.spec.type, run.spec.stride, run.fs_in, measurement, details

@@ -281,6 +281,42 @@ def measure_reduced(
     )
 
 
+OWN_NUMBERS = (
+    "response_db",
+    "minus3db_fraction",
+    "reference_bins",
+    "image_rejection_db",
+    "image_tone_hz",
+    "worst_image_db",
+)
+"""The filtering and replicas numbers a stage driven alone gives as its own."""
+
+
+def adopt_standalone(m: StageMeasurement, alone: StageMeasurement) -> dict[str, object]:
+    """Give ``m`` (a stage measured inside a stack or model) the filtering and replicas
+    numbers of the stage driven alone (:data:`OWN_NUMBERS`), and return what the chain gave.
+
+    Inside a chain a multichannel stage's input channels all carry every source bin, mixed by
+    the stages before it, so ``out / in`` on a bin is the gain for that mixture, not
+    ``mean_c Σ_o |H_oc|²``; and bins next to earlier stages' grid lines carry too little for
+    float32. The stage's own numbers are those of its weights, driven alone at its own rate;
+    the through-chain curves (``response_curve``, ``image_curve``) stay for the figures."""
+    chain = {name: _rounded(getattr(m, name)) for name in OWN_NUMBERS}
+    for name in OWN_NUMBERS:
+        setattr(m, name, getattr(alone, name))
+    return chain
+
+
+def _rounded(value: object) -> object:
+    """A number (or a dict of them) to 3 decimals, as report.json writes the stage's own: so
+    the report stays byte-identical whatever the thread count."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
+
+
 def excerpt(signal: torch.Tensor, fs: float) -> np.ndarray:
     """The first :data:`EXCERPT_SECONDS` of ``signal (C, T)`` at rate ``fs``, channel 0."""
     n = min(signal.shape[-1], max(1, round(EXCERPT_SECONDS * fs)))

@@ -44,9 +44,22 @@ def groups_for(channels: int) -> int:
     return max(1, min(int(channels), MAX_GROUPS))
 
 
+SHORT_PERIOD = 32
+"""Periods shorter than this (a fixed-length archive's 8 to 30 frames) keep no guard bins:
+every odd bin ``1 ≤ k < period/2`` is excited, so even 8 frames give two bins."""
+
+
+def guard_for(period: int) -> int:
+    """Guard bins at each end of the band: :data:`GUARD`, none below :data:`SHORT_PERIOD`.
+    (Guards are a margin, not a need: an odd bin's images are odd, never on the grid.)"""
+    return GUARD if period >= SHORT_PERIOD else 0
+
+
 def excited_bins(period: int) -> np.ndarray:
-    """The odd bins ``3 ≤ k ≤ period/2 − 3`` (two guard bins at each end of the band)."""
-    return np.arange(GUARD + 1, period // 2 - GUARD, 2)
+    """The odd bins ``g + 1 ≤ k < period/2 − g`` (``g`` guard bins at each end of the band:
+    ``3 ≤ k ≤ period/2 − 3``, or every odd bin for a short period: :func:`guard_for`)."""
+    guard = guard_for(period)
+    return np.arange(guard + 1, period // 2 - guard, 2)
 
 
 def group_of(k: np.ndarray, groups: int) -> np.ndarray:
@@ -105,8 +118,8 @@ def design_multitone(
 
     Each channel's RMS is exactly ``level``: ``A_c = level · sqrt(2 / |E_c|)``.
     """
-    if period % 2 or period < 16:
-        raise ValueError(f"multitone period must be even and >= 16 (got {period})")
+    if period % 2 or period < 8:
+        raise ValueError(f"multitone period must be even and >= 8 (got {period})")
     groups = groups or groups_for(channels)
     every = excited_bins(period)
     owned = [every[group_of(every, groups) == g] for g in range(groups)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .multitone import GUARD, group_of
+from .multitone import REFERENCE_BAND, group_of, guard_for
 
 
 def fold(y: torch.Tensor, period: int) -> torch.Tensor:
@@ -61,8 +61,25 @@ def driven_bins(n: int, mt_period: int, groups: int) -> tuple[np.ndarray, np.nda
     if n < mt_period:
         return q, group_of(q, groups)
     k = source_bins(q, mt_period)
-    keep = (k > GUARD) & (k < mt_period // 2 - GUARD)
+    guard = guard_for(mt_period)
+    keep = (k > guard) & (k < mt_period // 2 - guard)
     return q[keep], group_of(k[keep], groups)
+
+
+def reference_groups(n: int, mt_period: int, groups: int) -> int:
+    """How many of the ``groups`` bin groups have a driven bin of an ``n``-sample period in the
+    1–5 % reference band (``REFERENCE_BAND``, fractions of the Nyquist ``n / 2``)."""
+    q, group = driven_bins(n, mt_period, groups)
+    fraction = q / (n / 2)
+    inside = (fraction >= REFERENCE_BAND[0]) & (fraction <= REFERENCE_BAND[1])
+    return len(set(group[inside].tolist()))
+
+
+def lowest_fraction(n: int, mt_period: int, groups: int) -> float:
+    """The lowest driven bin of an ``n``-sample period, as a fraction of its band: where the
+    response reference sits when no driven bin lies in 1–5 %."""
+    q, _ = driven_bins(n, mt_period, groups)
+    return float(q[0] / (n / 2)) if len(q) else 1.0
 
 
 def display_power(power: np.ndarray, n: int, width: int) -> np.ndarray:

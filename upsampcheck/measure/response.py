@@ -78,11 +78,14 @@ class Response:
     def response_db(self) -> np.ndarray:
         return 10 * np.log10(np.maximum(self.gain / self.reference, TINY))
 
-    def at(self, fraction: float) -> float:
+    def at(self, fraction: float) -> float | None:
         """The response in dB at ``fraction`` of the input Nyquist: on a driven bin its value;
         between bins (e.g. across a grid bin, which carries no signal) a quadratic through the
-        :data:`NEIGHBOURS` nearest bins on each side."""
+        :data:`NEIGHBOURS` nearest bins on each side. None outside the reached bins (above the
+        last bin the probe reached, or below the first): nothing is extrapolated."""
         f, r = self.fractions, self.response_db
+        if len(f) == 0 or fraction > f[-1] + 1e-12 or fraction < f[0] - 1e-12:
+            return None
         exact = np.nonzero(np.isclose(f, fraction, rtol=0, atol=1e-12))[0]
         if len(exact):
             return float(r[exact[0]])
@@ -120,8 +123,8 @@ def measure_response(
     return Response(fractions, gain, max(reference, TINY), int(low.sum()), first, worst)
 
 
-def response_points(response: Response) -> dict[str, float]:
-    """The response at :data:`RESPONSE_POINTS`, in dB."""
+def response_points(response: Response) -> dict[str, float | None]:
+    """The response at :data:`RESPONSE_POINTS`, in dB (None beyond the reached bins)."""
     return {str(p): response.at(p) for p in RESPONSE_POINTS}
 
 

@@ -33,7 +33,7 @@ from torch import nn
 from ..bounds import check_memory
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
-from ..errors import StageError, UsageError
+from ..errors import StageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
@@ -61,9 +61,10 @@ from .discovery import (
     resolve_input_shape,
     select_stages,
 )
+from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
 from .stages import StageContext, finish_stage, trace_output_lines
-from .taps import finite_or_finding, input_groups, probe_model
+from .taps import finite_or_finding, input_groups, probe_model, shared_groups_note
 
 RETRY_LEADS = (2.0, 4.0)
 """Lead-in periods of the probe passes after a stage has not settled."""
@@ -113,11 +114,12 @@ def stage_layouts(
 
 def choose_model_period(
     layouts: list[StageLayout], fs0: float, requested: int | None, factor: float,
-    notes: list[str],
+    notes: list[str], groups: int = 1,
 ) -> tuple[int, int]:  # fmt: skip
     """:func:`~.periods.choose_period` for the stages' input rates over ``fs0``."""
     ratios = [periods.rate_ratio(lay.fs_in / fs0) for lay in layouts if lay.rate]
-    return periods.choose_period(ratios or [periods.Fraction(1)], 16, requested, factor, notes)
+    ratios = ratios or [periods.Fraction(1)]
+    return periods.choose_period(ratios, 16, requested, factor, notes, groups)
 
 
 def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
@@ -214,10 +216,12 @@ def check_model(
     factor = model_factor(found, length, notes)
     fs_model_in = sample_rate / factor
     groups = input_groups(math.prod(shape[:-1]))
+    if (shared := shared_groups_note(math.prod(shape[:-1]))) is not None:
+        notes.append(shared)
     requested = None if inferred else shape[-1]
     here, ref, sized = Lengths.of(found, length), None, (found, length)
     layouts, clean = stage_layouts(found, stages, sample_rate, here, None)
-    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [])
+    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [], groups)
     if not clean and batch is None and frames > length:
         # Loose snaps at the short discovery length: discover again at the probe's length and
         # take the rates from how much each stage grew in between.
@@ -229,12 +233,11 @@ def check_model(
             sized = (longer, frames)
         except StageError:
             pass  # the rates from the first pass, as they are
-    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes)
-    if batch is not None and frames > shape[-1]:
-        raise UsageError(
-            f"the archive fixes the input length at {shape[-1]} samples; the probe needs at "
-            f"least {frames}: re-export with a longer example input"
-        )
+    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes, groups)
+    if batch is not None and frames > shape[-1]:  # a fixed length: the longest period it holds
+        ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]
+        notes[:] = [n for n in notes if not n.startswith("input length ")]
+        period, frames = periods.fixed_period(ratios, shape[-1], notes), shape[-1]
     shape = (*shape[:-1], frames)
     named = {s.name: s for s in found.stages} | {s.name: s for s in sized[0].stages}
     check_memory(
@@ -273,6 +276,8 @@ def check_model(
     if ok_output and results:
         progress("tracing output lines")
         output_lines_ = trace_output_lines(y_out, results, ctx)
+        offset = output_offset(y_out, ctx, results, thresholds)
+        findings += [offset] if offset is not None else []
     for result in results:  # the cause texts say whose weights these are
         result.details.setdefault("weights", "learned" if loaded.trained else "initialization")
         findings += stage_findings(result, thresholds)

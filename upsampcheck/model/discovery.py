@@ -6,6 +6,7 @@ on one short probe, the model's own rate factor, and what discovery found but wi
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,6 +33,9 @@ pass or more (twice the DAC decoder's probe length)."""
 CANDIDATE_CHANNELS = (1, 2, 80, 100, 128)
 """Inputs a model of this kind usually takes, besides its first weight's widths: mono and
 stereo waveforms, and the common mel sizes."""
+SLOPE_FRAMES = 1024
+"""A discovery at up to this many frames (or one that found a shape-growth stage) runs twice,
+at ``T`` and ``2 T``: growth between the passes gives factors without padding or cropping."""
 SCALING_TOLERANCE = 0.25
 """A longer input's output this much shorter than the length ratio predicts is clipped."""
 
@@ -184,12 +188,43 @@ def discover_stages(
         return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
 
     short = max(SHORT_FRAMES, shape[-1] // 16)
+    found = None
     if shorter and batch is None and short < shape[-1]:
         try:
-            return at_length(short)
+            found, length = at_length(short)
         except StageError:
             pass  # the full length below
-    return at_length(shape[-1])
+    if found is None:
+        found, length = at_length(shape[-1])
+    if batch is None and (
+        length <= SLOPE_FRAMES or any(s.kind == "shape-growth" for s in found.stages)
+    ):
+        try:
+            found = refine_factors(found, length, *at_length(2 * length))
+        except StageError:
+            pass  # the factors one length gives
+    return found, length
+
+
+def refine_factors(found: Discovery, length: int, longer: Discovery, twice: int) -> Discovery:
+    """``found`` (input ``length``) with its :attr:`~.Discovery.slope` from a pass at input
+    ``twice`` (``longer``), and each shape-growth stage's factor read off its growth between
+    the two passes: ``S = Δout / Δin``, where constant
+    padding and cropping cancel (one length cannot tell an unpadded x8 subpixel layer with
+    kernel 9, ``8 (T − 8)``, from a x7 on 64 frames). Kept as it is where the slope is not an
+    integer >= 2 within 1 %."""
+    other = {s.name: s for s in longer.stages}
+    stages = []
+    for stage in found.stages:
+        twin = other.get(stage.name)
+        if stage.kind == "shape-growth" and twin is not None:
+            grown = twin.in_shape[-1] - stage.in_shape[-1]
+            slope = (twin.out_shape[-1] - stage.out_shape[-1]) / grown if grown > 0 else 0.0
+            if round(slope) >= 2 and abs(slope / round(slope) - 1) <= 0.01:
+                stage = replace(stage, factor=float(round(slope)))
+        stages.append(stage)
+    slope = (longer.output_shape[-1] - found.output_shape[-1]) / (twice - length)
+    return replace(found, stages=stages, slope=slope)
 
 
 def discovery_hint(loaded: LoadedModel, shape: tuple[int, ...], inferred: bool) -> str:
@@ -234,6 +269,8 @@ def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
     snapped by :func:`nominal_ratio` to the stages' factors; the model's input rate is the
     output's over it. A loose snap is noted."""
     out_len = found.output_shape[-1]
+    if found.slope:  # growth between two passes: padding and cropping cancel
+        out_len, length = found.slope * length, length
     factor, clean = nominal_ratio(out_len, length, [s.factor for s in found.stages])
     if not clean:
         notes.append(

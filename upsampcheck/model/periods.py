@@ -5,6 +5,9 @@ such as 1/8 after an encoder that downsamples by 8). The model is periodic in a 
 ``M`` input samples only when every stage period ``N = r · M`` is a whole number, so ``M`` is
 a power of two times the least common denominator of the ratios. The deepest stage (smallest
 ``r``) needs :data:`MIN_STAGE_PERIOD` samples per period (half as many bins across its band).
+Every stage's band must also hold a driven bin of every input group in 1–5 % (the response
+reference, :func:`~.measure.periodic.reference_groups`): ``M`` is doubled until it does (a
+stage at ``fs0`` needs ``M ≥ 128`` for one group, 512 for four, 1024 for eight).
 The probe holds :data:`LEAD` + ``PERIODS`` + :data:`LEAD` periods: the analysed periods sit in
 the middle, clear of the boundary transients at both ends, and the steady-state check compares
 them; a model that has not settled gets one, then two more periods on each side.
@@ -19,9 +22,13 @@ import torch
 
 from ..check import OUTPUT_SAMPLES, PERIODS
 from ..errors import UsageError
+from ..measure.periodic import reference_groups
 
 MIN_STAGE_PERIOD = 32
 """Samples per period at the deepest stage's input: 16 bins across its band."""
+MIN_FIXED_PERIOD = 8
+"""The shortest period a fixed-length input is probed with: two odd bins (1 and 3) across the
+first band, and every grid line of every stage exact."""
 LEAD = 1.0
 """Periods of transient before and after the analysed ones (lengthened when not settled)."""
 
@@ -39,10 +46,23 @@ def period_unit(ratios: list[Fraction]) -> int:
     return unit
 
 
-def min_model_period(ratios: list[Fraction], floor: int) -> int:
-    """The shortest ``unit · 2^k ≥ floor`` giving the deepest stage :data:`MIN_STAGE_PERIOD`."""
+def covers_references(ratios: list[Fraction], period: int, groups: int) -> bool:
+    """True when every stage (input period ``r · period``) has a driven bin of every group in
+    the 1–5 % reference band of its own input band."""
+    return all(
+        reference_groups(int(r * period), period, groups) == groups
+        for r in ratios
+        if (r * period).denominator == 1
+    )
+
+
+def min_model_period(ratios: list[Fraction], floor: int, groups: int = 1) -> int:
+    """The shortest ``unit · 2^k ≥ floor`` giving the deepest stage :data:`MIN_STAGE_PERIOD`
+    and every stage its reference bins (:func:`covers_references`)."""
     period, low = period_unit(ratios), min(ratios, default=Fraction(1))
     while period < floor or period * low < MIN_STAGE_PERIOD:
+        period *= 2
+    while not covers_references(ratios, period, groups) and period < 2**24:
         period *= 2
     return period
 
@@ -53,8 +73,9 @@ def periods_in(length: int, period: int, lead: float = LEAD) -> bool:
 
 
 def choose_period(
-    ratios: list[Fraction], floor: int, length: int | None, factor: float, notes: list[str]
-) -> tuple[int, int]:
+    ratios: list[Fraction], floor: int, length: int | None, factor: float, notes: list[str],
+    groups: int = 1,
+) -> tuple[int, int]:  # fmt: skip
     """``(M, input length)`` for a model whose stages run at ``ratios · fs0``.
 
     With a requested ``length``: the longest ``M`` it holds (the whole length is used); a
@@ -62,7 +83,7 @@ def choose_period(
     one (an inferred shape): the shortest ``M`` giving :data:`OUTPUT_SAMPLES` output samples
     over the analysed periods at the model's output/input ``factor``.
     """
-    shortest = min_model_period(ratios, floor)
+    shortest = min_model_period(ratios, floor, groups)
     if length is None:
         period = shortest
         while PERIODS * period * factor < OUTPUT_SAMPLES:
@@ -79,6 +100,35 @@ def choose_period(
     while periods_in(length, 2 * period):
         period *= 2
     return period, length
+
+
+def fixed_period(ratios: list[Fraction], length: int, notes: list[str]) -> int:
+    """The longest ``M`` a fixed input ``length`` holds (an exported archive with a short
+    example input): :data:`PERIODS` periods and at least half a period of lead-in each side
+    (``3 M ≤ length``), ``M`` a multiple of the period unit and even. Every grid line is still
+    exact; only the response resolution coarsens (``M / 2`` bins across the first band), and a
+    note says so. Refused (UsageError) below :data:`MIN_FIXED_PERIOD`, naming the minimum."""
+    unit = period_unit([*ratios, Fraction(1, 2)])
+    low = min(ratios, default=Fraction(1))
+    period = length * 2 // (2 * PERIODS + 2) // unit * unit
+    while period >= MIN_FIXED_PERIOD and (period * low).denominator != 1:
+        period -= unit
+    needed = max(MIN_FIXED_PERIOD, unit)
+    while needed * low < 1 or (needed * low).denominator != 1:
+        needed += unit
+    if period < needed:
+        raise UsageError(
+            f"the archive fixes the input length at {length} samples; the periodic probe needs "
+            f"at least {math.ceil((PERIODS + 1) * needed)} ({PERIODS} periods of {needed} and "
+            "half a period each side): re-export with a longer example input"
+        )
+    notes.append(
+        f"the archive fixes the input length at {length} samples: the probe period is "
+        f"{period} samples (half a period or more of lead-in each side), so every grid line is "
+        f"exact but the response is read on {len(range(1, period // 2, 2))} bins across the "
+        "first stage's band"
+    )
+    return period
 
 
 def centre_periods(t: torch.Tensor, period: int) -> torch.Tensor:

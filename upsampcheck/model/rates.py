@@ -187,7 +187,7 @@ class PassPlan:
             layout.why = "its factor is not an integer"
             return layout
         period_in = periods.whole(periods.rate_ratio(layout.fs_in / self.fs0) * self.period)
-        if period_in is None or period_in < 16:
+        if period_in is None or period_in < periods.MIN_FIXED_PERIOD:
             layout.why = f"its rate {layout.fs_in:g} Hz does not divide the probe period"
             return layout
         self.lowest = min(self.lowest, layout.fs_in)

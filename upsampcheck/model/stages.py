@@ -12,7 +12,13 @@ import torch
 
 from ..check import OUTPUT_SAMPLES
 from ..errors import UsageError
-from ..measure.analysis import LineSettings, StageMeasurement, StagePlan, output_lines
+from ..measure.analysis import (
+    LineSettings,
+    StageMeasurement,
+    StagePlan,
+    adopt_standalone,
+    output_lines,
+)
 from ..measure.attribution import assign_origins, trace_inputs
 from ..measure.multitone import groups_for, min_period
 from ..report.findings import Finding, StageResult
@@ -167,11 +173,33 @@ def finish_stage(tapped: Tapped, done: list[StageResult], ctx: StageContext) -> 
             )
         if ctx.alone[first] is not None:
             details["standalone"] = ctx.alone[first]
+            details["chain"] = adopt_standalone(measurement, ctx.alone[first])
             if first != stage.name:
                 details["standalone_of"] = first
+    unreached_points(stage.name, measurement, ctx.notes)
     return StageResult(
         len(done), stage.name, kind_of(stage), layout.rate, layout.fs_in, measurement, details
     )
+
+
+def unreached_points(name: str, m: StageMeasurement, notes: list[str]) -> None:
+    """A note for the response points beyond the last bin the probe reached at this stage
+    (reported as None: never extrapolated), and for a reference that is not in 1–5 % of the
+    band (a fixed-length archive's short period): never a silent fallback."""
+    if m.reference_bins == 0 and len(m.response_curve[0]):
+        notes.append(
+            f"{name}: no driven bin in 1-5 % of its input band at this probe period; its "
+            f"response is relative to the lowest driven bin, at {m.response_curve[0][0]:.3g} "
+            "of the band"
+        )
+    missing = [point for point, value in m.response_db.items() if value is None]
+    if missing:
+        top = float(m.response_curve[0][-1]) if len(m.response_curve[0]) else 0.0
+        notes.append(
+            f"{name}: the probe reaches {top:.3g} of its input band (the stages before it cut "
+            f"the rest by more than 30 dB); the response at {', '.join(missing)} of the band "
+            "is not reported"
+        )
 
 
 def trace_output_lines(

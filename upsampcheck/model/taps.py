@@ -21,7 +21,7 @@ from ..measure.analysis import (
     StagePlan,
     measure_reduced,
 )
-from ..measure.multitone import design_multitone
+from ..measure.multitone import MAX_GROUPS, design_multitone, groups_for
 from ..measure.probes import PROBES, make_probes
 from ..measure.reduce import StageTaps, reduce_stage
 from ..report.findings import Finding
@@ -32,14 +32,30 @@ from .rates import PassPlan, StageLayout
 if TYPE_CHECKING:
     from .check import ModelOptions
 
-MAX_INPUT_GROUPS = 2
-"""Model inputs with up to this many channels (mono, stereo) get one bin group per channel."""
+MAX_INPUT_GROUPS = MAX_GROUPS
+"""Model inputs with up to this many channels get one bin group per channel (8)."""
 
 
 def input_groups(channels: int) -> int:
-    """Interleaved bin groups at a model input: one per channel up to :data:`MAX_INPUT_GROUPS`,
-    else one shared by all (independent phases per channel)."""
-    return channels if channels <= MAX_INPUT_GROUPS else 1
+    """Interleaved bin groups at a model input: one per channel up to :data:`MAX_INPUT_GROUPS`
+    (every ``H_oc`` measured alone); a wider input (80 mel bands) shares one group, every
+    channel on every excited bin with independent phases: its responses and images are a
+    random-phase mixture of the ``H_oc`` (exact only in expectation; :func:`shared_groups_note`
+    says so), and the probe stays as short as for one channel (8 groups would need a period 8
+    times longer for a reference bin of each, and still mix ⌈C / 8⌉ channels per bin)."""
+    return groups_for(channels) if channels <= MAX_INPUT_GROUPS else 1
+
+
+def shared_groups_note(channels: int) -> str | None:
+    """The note for an input wider than :data:`MAX_INPUT_GROUPS` channels, else None."""
+    if channels <= MAX_INPUT_GROUPS:
+        return None
+    return (
+        f"the input has {channels} channels, more than the {MAX_INPUT_GROUPS} that get bins of "
+        "their own: every channel drives every excited bin (independent phases), so each "
+        "response and image is a random-phase mixture of the transfer functions from all "
+        "inputs (exact only in expectation); lines and DC are exact"
+    )
 
 
 def probe_batch(

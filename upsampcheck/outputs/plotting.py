@@ -250,6 +250,8 @@ def response_panel(ax, stage) -> None:
     low, high = float(np.min(response)), float(np.max(response))
     pad = max(1.0, 0.1 * (high - low))
     ax.set(xlim=(0, 1), ylim=(min(low, -3.0) - pad, max(high, 0.0) + pad))
+    if stage.get("response_through_chain"):
+        ax.text(0.02, 0.04, "through the chain", transform=ax.transAxes, fontsize=6)
     ax.set_xlabel("fraction of fs_in/2", fontsize=7, labelpad=1)
     ax.xaxis.set_major_locator(MultipleLocator(0.5))
     ax.yaxis.set_major_locator(MaxNLocator(4))

@@ -212,6 +212,8 @@ class Report(Verdict):
                     "spectrograms": {name: to_db(p / ref) for name, p in m.spectrograms.items()},
                     "lines": [(line.freq_hz, line.level_db, line.probe) for line in m.lines],
                     "response": m.response_curve,
+                    # the curve is the chain's; the stage's numbers are its own, driven alone
+                    "response_through_chain": "chain" in stage.details,
                     # Extra keys (plotting works without them): who made each line, the DC
                     # under silence, how long the spectrograms run, an identical earlier stage.
                     "line_origins": [line.origin or stage.name for line in m.lines],
@@ -310,10 +312,13 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
         if m.minus3db_fraction is None
         else f"-3 dB at {m.minus3db_fraction:.2f} of the input Nyquist"
     )
+    said = (
+        "not reached by the probe" if at is None else f"{at:.1f} dB"
+    )  # issue 20: no extrapolation
     found.append(
         warn_or_pass(
-            "filtering", at < t.filtering_warn_db, name,
-            f"response {at:.1f} dB at 0.9 of the input Nyquist; {corner}",
+            "filtering", at is not None and at < t.filtering_warn_db, name,
+            f"response {said} at 0.9 of the input Nyquist; {corner}",
             lambda: explain.filtering_cause(kind, stage.details), 0.9 * stage.fs_in_hz / 2, at, t,
         )
     )  # fmt: skip

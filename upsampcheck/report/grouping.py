@@ -40,7 +40,7 @@ def signature(stage: Any) -> tuple:
         float(stage.factor),
         round(float(stage.fs_in_hz), 3),
         round(m.noise_gain_db, 1),
-        tuple(sorted((k, round(v, 1)) for k, v in m.response_db.items())),
+        tuple(sorted((k, None if v is None else round(v, 1)) for k, v in m.response_db.items())),
         tuple((round(ln.freq_hz, 1), round(ln.level_db, 1), ln.probe) for ln in m.lines),
         round(m.dc_db, 1),
         None if m.image_rejection_db is None else round(m.image_rejection_db, 1),

@@ -92,6 +92,7 @@ from upsampcheck.subjects.stages import (
     arg,
     failure_message,
     first_tensor,
+    grows,
     growth,
     is_signal,
     longer,
@@ -153,6 +154,9 @@ class Discovery:
     other_axis: list[Stage]
     output_index: str
     output_shape: tuple[int, ...]
+    slope: float | None = None
+    """Output samples per input sample between this pass and one at another input length
+    (None: one pass): the model's factor with constant padding and cropping cancelled."""
 
 
 @dataclass
@@ -267,7 +271,7 @@ class _Recorder(TorchFunctionMode):
             return time_ratio > 1 + TOL
         if isinstance(f.module, FEATURE_MODULES):
             return f.explained or longer(c.x, c.y)
-        if f.explained or time_ratio < MIN_SHAPE_GROWTH:
+        if f.explained or not grows(c.x, c.y):
             return f.explained
         only_input = sum(is_signal(a) for a in (*f.args, *f.kwargs.values())) == 1
         self.log.add_shape_growth(c, f.module, c.replay() if only_input else None)

@@ -37,13 +37,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from upsampcheck.errors import StageError
 from upsampcheck.subjects.stages import (
     FEATURE_MODULES,
-    MIN_SHAPE_GROWTH,
     ROOT,
     Call,
     StageLog,
     failure_message,
     first_tensor,
-    growth,
+    grows,
     is_signal,
     longer,
     main_input,
@@ -215,7 +214,7 @@ class _OpWatch:
         if span.explained or span.x is None or res is None:
             grew = False
         else:
-            grew = growth(span.x, res[1])[0] >= MIN_SHAPE_GROWTH
+            grew = grows(span.x, res[1])
             if grew:
                 c = Call(span.seq, span.path, None, (), {}, 0, span.x, res[1], functional=True)
                 self.log.add_shape_growth(c, self.modules.get(span.path), None)
@@ -234,7 +233,7 @@ class _OpWatch:
         ``MIN_SHAPE_GROWTH`` times longer than its input and no recognised or feature op, nor
         a shape-growth submodule, lengthened the last axis."""
         res = first_tensor(output)
-        if self.explained or res is None or growth(x, res[1])[0] < MIN_SHAPE_GROWTH:
+        if self.explained or res is None or not grows(x, res[1]):
             return
         c = Call(0, ROOT, getattr(model, method), (x,), {}, 0, x, res[1], functional=True)
         self.log.add_shape_growth(c, model, c.replay())

@@ -25,6 +25,11 @@ from upsampcheck.errors import StageError
 ROOT = "<root>"
 TOL = 1e-6
 MIN_SHAPE_GROWTH = 2.0
+EDGE_FRAMES = 8
+"""A shape-growth stage of integer factor ``S`` may lose or gain up to this many input frames
+of padding or cropping: ``|out − S · in| ≤ S · EDGE_FRAMES`` (:func:`integer_growth`)."""
+EDGE_FRACTION = 0.2
+"""... and at most this fraction of ``S · in`` (a fractional 1.5 on a short input is no x2)."""
 
 # Modules whose last axis is features, not time ((B, T, C) layouts): when they lengthen the last
 # axis, the enclosing modules are not shape-growth stages.
@@ -121,6 +126,32 @@ def growth(x: torch.Tensor, y: torch.Tensor, istft: bool = False) -> tuple[float
     other = [b / a for a, b in zip(x.shape[2:-1], y.shape[2:-1], strict=False) if a > 0]
     other_ratio = max(other) if x.ndim == y.ndim and other and not istft else 0.0
     return y.shape[-1] / x.shape[-1], other_ratio
+
+
+def integer_growth(n_in: int, n_out: int) -> int | None:
+    """The integer factor ``S ≥ 2`` of a stage that turns ``n_in`` frames into ``n_out``
+    samples up to padding or cropping, or None. ``S = round(n_out / n_in)`` when
+    ``|n_out − S · n_in| ≤ S · EDGE_FRAMES`` and ``≤ EDGE_FRACTION · S · n_in``: a padded
+    subpixel layer gives ``S (n_in + p)``, zero insertion ``S n_in − (S − 1)``, a x2 that crops
+    ``2 n_in − 4``. Padding and cropping change lengths, not rates. One length cannot tell an
+    unpadded ``S = 8`` subpixel (kernel 9: ``8 (n_in − 8)``) from a x7 on 64 frames; two
+    lengths can (:func:`upsampcheck.model.discovery.refine_factors`)."""
+    if n_in <= 0:
+        return None
+    factor = round(n_out / n_in)
+    if factor < 2:
+        return None
+    off = abs(n_out - factor * n_in)
+    return factor if off <= factor * EDGE_FRAMES and off <= EDGE_FRACTION * factor * n_in else None
+
+
+def grows(x: torch.Tensor, y: torch.Tensor) -> bool:
+    """True when ``y``'s last axis is a shape-growth of ``x``'s: ``MIN_SHAPE_GROWTH`` times
+    longer, or an integer factor up to padding or cropping (:func:`integer_growth`)."""
+    ratio = growth(x, y)[0]
+    return ratio >= MIN_SHAPE_GROWTH or (
+        ratio > 0 and integer_growth(x.shape[-1], y.shape[-1]) is not None
+    )
 
 
 def longer(x: torch.Tensor, y: torch.Tensor) -> bool:
@@ -277,5 +308,7 @@ class StageLog:
             self.add(c, kind, factor, module, c.replay(), time_axis)
 
     def add_shape_growth(self, c: Call, module: nn.Module | None, replay: Callable | None) -> None:
-        """Add ``c`` as a shape-growth stage, its factor the exact length ratio."""
-        self.add(c, "shape-growth", growth(c.x, c.y)[0], module, replay)
+        """Add ``c`` as a shape-growth stage, its factor the integer one up to padding or
+        cropping (:func:`integer_growth`), else the exact length ratio (a fractional factor)."""
+        factor = integer_growth(c.x.shape[-1], c.y.shape[-1])
+        self.add(c, "shape-growth", float(factor or growth(c.x, c.y)[0]), module, replay)
