@@ -264,3 +264,28 @@ def test_the_melgan_stacks_normalised_output_players_are_audible(tmp_path):
     assert abs(true.mean()) > 5 * true.std()  # the true clip is mostly offset
     rms_dbfs = 20 * math.log10(norm.std() / 32767)
     assert abs(norm.mean()) < 0.01 * norm.std() and rms_dbfs > -12.0
+
+
+def test_audio_spectrum_labels_never_overlap_and_a_line_at_fs_2_is_drawn():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from upsampcheck.outputs.plotting_audio import spectrum_axes
+
+    fs = 22050.0
+    freqs = np.linspace(0, fs / 2, 4097)
+    close = [5512.5, 5598.6, 5426.4, 5684.8, 11025.0]  # neighbours on an 86 Hz grid, and fs/2
+    entry = {
+        "freqs_hz": freqs, "average_db": np.full(4097, -60.0), "quiet_db": None,
+        "floor_db": np.full(4097, -70.0), "grid_hz": fs / 256, "sample_rate_hz": fs,
+        "lines": [(f, -3.0 - i, True, True) for i, f in enumerate(close)],
+    }  # fmt: skip
+    fig = Figure(figsize=(8, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    spectrum_axes(ax, entry)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    boxes = [t.get_window_extent(canvas.get_renderer()) for t in ax.texts]
+    assert len(boxes) == 5
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert ax.transData.transform((fs / 2, 0))[0] + 3 <= ax.bbox.x1  # the fs/2 circle is inside

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plotting import DPI, figure_png
+from .plotting import DPI, NYQUIST_MARGIN, figure_png
 
 MAX_GRID_MARKS = 64
-MAX_LABELS = 10
+MAX_LABELS = 5
 """Only the loudest grid lines get a frequency label."""
 
 
@@ -53,15 +53,17 @@ def spectrum_axes(ax: Any, entry: dict[str, Any], annotate: bool = True) -> None
     bottom = min(float(np.percentile(curve, 2)) for curve in lowest) - 10
     loudest = sorted((ln for ln in entry["lines"] if ln[3]), key=lambda ln: -ln[1])
     labelled = {ln[0] for ln in loudest[:MAX_LABELS]} if annotate else set()
+    listed = []
     for freq, level, locked, on in entry["lines"]:
         color = "C3" if on else ("C1" if locked else "0.6")
         ax.plot(freq, level, "o" if locked else "x", mfc="none", color=color, ms=5)
         if freq in labelled:
-            ax.annotate(
-                f"{freq:.1f}", (freq, level), fontsize=6, color=color, xytext=(2, 3),
-                textcoords="offset points",
-            )  # fmt: skip
-    ax.set_xlim(0, entry["sample_rate_hz"] / 2)
+            listed.append((level, f"{freq:.1f} Hz, {level:.1f} dB", color))
+    for row, (_, words, color) in enumerate(sorted(listed, reverse=True)):  # a list: no overlap
+        ax.text(0.01, 0.97 - 0.055 * row, words, transform=ax.transAxes, fontsize=6,
+                color=color, va="top", bbox={"fc": "white", "ec": "none", "alpha": 0.7,
+                                             "pad": 0.5})  # fmt: skip
+    ax.set_xlim(0, NYQUIST_MARGIN * entry["sample_rate_hz"] / 2)  # a line at fs/2 is drawn
     ax.set_ylim(max(bottom, top - 160), top + 10)
     ax.set_xlabel("frequency (Hz)", fontsize=8)
     ax.set_ylabel("dB re file RMS (per bin)", fontsize=8)
