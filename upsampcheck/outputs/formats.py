@@ -199,8 +199,9 @@ def to_github(
         counts[f.get("severity")] = counts.get(f.get("severity"), 0) + 1
     tally = ", ".join(f"{counts[s]} {s}" for s in _SEVERITY_RANK if counts.get(s))
     md += [f"{tally or 'no findings'}; exit code {report.get('exit_code', '')}", ""]
+    noun = "file" if report.get("files") is not None else "stage"  # an audio report: files
     md += [
-        "| stage | check | severity | freq Hz | level dB | message |",
+        f"| {noun} | check | severity | freq Hz | level dB | message |",
         "|---|---|---|---|---|---|",
     ]
     for (stage, check), findings in _grouped(report).items():
