@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,8 @@ class Candidates:
     den: np.ndarray
     weights: np.ndarray
     groups: list[tuple[int, np.ndarray, np.ndarray]]
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    """Per hop: the phase turns of :func:`align` (computed once)."""
 
     @property
     def freqs_hz(self) -> np.ndarray:
@@ -108,8 +110,8 @@ def fold_plan(moduli: tuple[int, ...], size: int) -> tuple[tuple[int | None, tup
 def frame_dtft(frames: np.ndarray, starts: np.ndarray, cands: Candidates) -> np.ndarray:
     """``(F, M)`` complex64 ``Y_j`` at every candidate for windowed frames ``(F, n)`` that
     start at absolute samples ``starts``: fold modulo each ``L`` (through hubs,
-    :func:`fold_plan`), FFT, then turn bin ``k`` by ``e^{−2πi k (start mod L) / L}`` (the fold
-    was by the index within the frame)."""
+    :func:`fold_plan`), FFT, then turn each candidate by ``e^{−2πi p (start mod q) / q}``
+    (:func:`align`: the fold was by the index within the frame)."""
     count, n = frames.shape
     out = np.empty((count, len(cands)), dtype=np.complex64)
     plan = fold_plan(tuple(group[0] for group in cands.groups), n)
@@ -118,18 +120,49 @@ def frame_dtft(frames: np.ndarray, starts: np.ndarray, cands: Candidates) -> np.
         for g in members:
             modulus, bins, index = cands.groups[g]  # each group's candidates are contiguous
             spectrum = np.fft.rfft(fold(source, modulus), axis=1)
-            turns = (bins[None, :] * (starts % modulus).astype(np.int32)[:, None]) % modulus
-            np.multiply(
-                spectrum[:, bins], _roots(modulus)[turns], out=out[:, index[0] : index[-1] + 1]
-            )
+            out[:, index[0] : index[-1] + 1] = spectrum[:, bins]
+    align(out, cands, starts)
     return out
 
 
-_ROOTS: dict[int, np.ndarray] = {}
+def align(out: np.ndarray, cands: Candidates, starts: np.ndarray) -> None:
+    """Turn ``out[j, m]`` by ``e^{−2πi p (start_j mod q) / q}``, in place. Frames at a constant
+    hop ``h`` (the usual case) take the first frame's factor times the powers of
+    ``e^{−2πi p (h mod q) / q}``, cached; any other starts are computed one by one."""
+    starts = np.asarray(starts, dtype=np.int64)
+    out *= _turn(cands, int(starts[0]))[None, :]
+    if len(starts) == 1:
+        return
+    hop = int(starts[1] - starts[0])
+    if hop > 0 and np.all(np.diff(starts) == hop):
+        out *= _powers(cands, hop, len(starts))
+        return
+    for j in range(1, len(starts)):
+        out[j] *= _turn(cands, int(starts[j] - starts[0]))
 
 
-def _roots(modulus: int) -> np.ndarray:
-    """``e^{−2πi k / L}`` for ``k = 0 .. L−1`` (complex64, cached)."""
-    if modulus not in _ROOTS:
-        _ROOTS[modulus] = np.exp(-2j * np.pi * np.arange(modulus) / modulus).astype(np.complex64)
-    return _ROOTS[modulus]
+def _turn(cands: Candidates, start: int) -> np.ndarray:
+    """``e^{−2πi p (start mod q) / q}`` for every candidate (complex64)."""
+    return _unit((cands.num * (start % cands.den)) % cands.den, cands.den)
+
+
+def _unit(turns: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``e^{−2πi turns/den}`` as complex64, computed in float32 (no complex128 temporary)."""
+    angle = (turns.astype(np.float32) / den.astype(np.float32)) * np.float32(-2 * np.pi)
+    out = np.empty(angle.shape, dtype=np.complex64)
+    out.real = np.cos(angle)
+    out.imag = np.sin(angle)
+    return out
+
+
+def _powers(cands: Candidates, hop: int, count: int) -> np.ndarray:
+    """``(count, M)``: ``e^{−2πi p (j·h mod q) / q}`` for ``j = 0 .. count−1`` (cached on
+    ``cands``)."""
+    cached = cands.cache.get(hop)
+    if cached is None or len(cached) < count:
+        rows = max(count, 32)
+        cached = np.empty((rows, len(cands)), dtype=np.complex64)
+        for j in range(rows):  # row by row: no (rows, M) integer temporaries
+            cached[j] = _turn(cands, j * hop)
+        cands.cache[hop] = cached
+    return cached[:count]

@@ -203,7 +203,7 @@ def to_github(
         counts[f.get("severity")] = counts.get(f.get("severity"), 0) + 1
     tally = ", ".join(f"{counts[s]} {s}" for s in _SEVERITY_RANK if counts.get(s))
     md += [f"{tally or 'no findings'}; exit code {report.get('exit_code', '')}", ""]
-    where = "file" if "files" in report else "stage"
+    where = "file" if "files" in report else "stage"  # an audio report: files
     md += [
         f"| {where} | check | severity | freq Hz | level dB | message |",
         "|---|---|---|---|---|---|",
