@@ -135,7 +135,11 @@ def test_a_signal_in_the_first_instant_is_one_line_and_its_code(tmp_path, user_h
 
 def test_sigint_while_writing_leaves_nothing_beside_out(tmp_path, user_home):
     """Signals sent all through a run with figures: whatever it was doing, only ``r`` (or
-    nothing) is left beside ``--out``, never a staging, probe or old folder."""
+    nothing) is left beside ``--out``, never a staging, probe or old folder, and no process
+    it started (the figure workers) outlives it."""
+    from test_signals import alive, descendants
+
+    linux = sys.platform.startswith("linux")
     for delay in (0.8, 1.4, 2.0, 2.6):
         proc = subprocess.Popen(
             [sys.executable, "-m", "upsampcheck", *FAST[:-1], "--out", str(tmp_path / "r")],
@@ -144,9 +148,14 @@ def test_sigint_while_writing_leaves_nothing_beside_out(tmp_path, user_home):
             env={**os.environ, "HOME": str(user_home)},
         )
         time.sleep(delay)
+        kids = descendants(proc.pid) if linux else []
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         no_traceback(err.decode())
         assert proc.returncode in (1, 130)
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in kids), kids
         left = sorted(p.name for p in tmp_path.iterdir())
         assert left in (["home"], ["home", "r"]), left
