@@ -179,3 +179,14 @@ def driven_dc_lines(
         if power > 1e-20 * gain:
             levels[m * fs_out / stride] = 10 * math.log10(power / gain)
     return levels
+
+
+def biased_layers(strides: tuple[int, ...]) -> list[dict]:
+    """A stack spec's ``layer`` list: transposed convs (length twice the stride, with bias)
+    with a biased length-3 conv between each two."""
+    layers = []
+    for i, s in enumerate(strides):
+        layers.append({"type": "transposed", "stride": s, "length": 2 * s, "bias": True})
+        if i < len(strides) - 1:
+            layers.append({"type": "conv", "length": 3, "bias": True})
+    return layers

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from oracles import (
+    biased_layers,
     box,
     dc_line_levels,
     dtft_power,
@@ -164,11 +165,7 @@ STACKS = {
 
 
 def biased_stack(strides: tuple[int, ...]):
-    layers = []
-    for i, s in enumerate(strides):
-        layers.append({"type": "transposed", "stride": s, "length": 2 * s, "bias": True})
-        if i < len(strides) - 1:
-            layers.append({"type": "conv", "length": 3, "bias": True})
+    layers = biased_layers(strides)
     return parse_stack(
         {"name": "biased", "sample_rate": 24000 * math.prod(strides) / 64, "seed": 5,
          "layer": layers},

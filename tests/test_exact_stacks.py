@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from oracles import driven_dc_lines, dtft_power
+from oracles import biased_layers, driven_dc_lines, dtft_power
 
 from upsampcheck.check import check_stack
 from upsampcheck.model.check import ModelOptions, check_model
@@ -21,11 +21,7 @@ STACKS = {"16.16": ((16, 16), 1), "10.10.2.2": ((10, 10, 2, 2), 1), "melgan2": (
 
 
 def stack_spec(strides: tuple[int, ...], channels: int):
-    layers = []
-    for i, s in enumerate(strides):
-        layers.append({"type": "transposed", "stride": s, "length": 2 * s, "bias": True})
-        if i < len(strides) - 1:
-            layers.append({"type": "conv", "length": 3, "bias": True})
+    layers = biased_layers(strides)
     return parse_stack(
         {"name": "deep", "sample_rate": 16000.0, "channels": channels, "seed": 7,
          "layer": layers},

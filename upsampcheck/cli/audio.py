@@ -10,38 +10,22 @@ import typer
 
 from .app import app
 from .options import (
+    AUDIO_DEFAULTS,
     ExitZero,
     Fmt,
     Format,
     Out,
     Plots,
     T,
+    default_of,
     make_delivery,
     progress_reporter,
 )
 
 
-def _audio_defaults() -> dict[str, object]:
-    """The shipped ``default.toml``'s ``[audio]`` table, for the help (tomllib only)."""
-    from ..config import default_config_path, read_toml
-
-    try:
-        return read_toml(default_config_path())["audio"]
-    except Exception:  # a broken install still gets its help
-        return {}
-
-
-AUDIO_DEFAULTS = _audio_defaults()
-
-
 def shown_default(key: str, unit: str = " dB") -> str:
     """``\\[default: -50 dB]`` (escaped for rich markup) from the ``[audio]`` table."""
-    value = AUDIO_DEFAULTS.get(key)
-    if isinstance(value, list):
-        text = ", ".join(map(str, value)) or "none"
-    else:
-        text = "?" if value is None else f"{value:g}{unit}"
-    return f"\\[default: {text}]"
+    return default_of(key, unit, AUDIO_DEFAULTS)
 
 
 AUDIO_EXAMPLES = """[bold]Examples[/bold]

@@ -46,22 +46,25 @@ class Check(str, Enum):
 T, CI = "Thresholds", "Output and CI"
 
 
-def _threshold_defaults() -> dict[str, object]:
-    """The shipped ``default.toml`` thresholds, for the help (tomllib only: help stays light)."""
+def shipped_table(section: str) -> dict[str, object]:
+    """A table of the shipped ``default.toml`` (``thresholds``, ``audio``), for the help;
+    tomllib only, so help stays light."""
     from ..config import default_config_path, read_toml
 
     try:
-        return read_toml(default_config_path())["thresholds"]
+        return read_toml(default_config_path())[section]
     except Exception:  # a broken install still gets its help
         return {}
 
 
-DEFAULTS = _threshold_defaults()
+DEFAULTS = shipped_table("thresholds")
+AUDIO_DEFAULTS = shipped_table("audio")
 
 
-def default_of(key: str, unit: str = " dB") -> str:
-    """``\\[default: -40 dB]`` (escaped for rich markup) from configs/default.toml."""
-    value = DEFAULTS.get(key)
+def default_of(key: str, unit: str = " dB", table: dict[str, object] | None = None) -> str:
+    """``\\[default: -40 dB]`` (escaped for rich markup) from configs/default.toml's
+    ``[thresholds]`` (or ``table``)."""
+    value = (DEFAULTS if table is None else table).get(key)
     if isinstance(value, list):
         shown = ", ".join(map(str, value)) or "none"
     else:
