@@ -53,3 +53,34 @@ def test_trend_plots_says_what_trend_writes(capsys, monkeypatch):
 @pytest.mark.parametrize("argv", [["-h"], *[[c, "-h"] for c in COMMANDS]])
 def test_dash_h_is_help(capsys, monkeypatch, argv):
     assert "Usage: upsampcheck" in render(capsys, monkeypatch, *argv)
+
+
+FAILING = ["layer", "--type", "transposed", "--length", "5", "--stride", "4", "--no-plots"]
+
+
+def test_quiet_prints_the_verdict_line_only(capsys, tmp_path):
+    assert main([*FAILING, "--out", str(tmp_path / "r"), "-q"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == f"verdict: FAIL (exit 1); report in {tmp_path / 'r'}\n"
+    assert captured.err == ""
+
+
+def test_verbose_prints_each_steps_time_on_stderr(capsys, tmp_path):
+    assert main([*FAILING, "--out", str(tmp_path / "r"), "--verbose"]) == 1
+    captured = capsys.readouterr()
+    assert "verdict: FAIL (exit 1)" in captured.out  # the full summary as usual
+    times = [ln for ln in captured.err.splitlines() if ln.startswith("upsampcheck: time: ")]
+    steps = [ln.split(": ")[2] for ln in times]
+    assert steps[0].startswith("setting up") and "writing the report" in steps
+    assert times[-1].startswith("upsampcheck: time: in all: ")
+    total = float(times[-1].split(": ")[-1].rstrip(" s"))
+    parts = sum(float(ln.split(": ")[-1].rstrip(" s")) for ln in times[:-1])
+    assert parts == pytest.approx(total, abs=0.05)  # the steps add up to the run
+
+
+@pytest.mark.parametrize("command", ["layer", "model", "audio"])
+def test_quiet_and_verbose_together_are_refused(capsys, tmp_path, command):
+    files = ["x.wav"] if command == "audio" else []
+    assert main([command, *files, "-q", "-v", "--out", str(tmp_path / "r")]) == 2
+    assert "--quiet and --verbose" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

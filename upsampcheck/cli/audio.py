@@ -16,7 +16,9 @@ from .options import (
     Format,
     Out,
     Plots,
+    Quiet,
     T,
+    Verbose,
     default_of,
     make_delivery,
     progress_reporter,
@@ -69,6 +71,8 @@ def audio(
     format: Fmt = Format.text,
     plots: Plots = True,
     exit_zero: ExitZero = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     line_fail_db: Annotated[
         Optional[float],
         typer.Option(
@@ -142,7 +146,7 @@ def audio(
         delivery.prepare()
         from ..audio.check import check_audio
 
-        with progress_reporter() as step:
+        with progress_reporter(delivery.timings) as step:
             report = check_audio(files, thresholds, progress=step)
             step("writing the report")
             return delivery.deliver(report)

@@ -25,11 +25,13 @@ from .options import (
     Out,
     Plots,
     ProbeSamples,
+    Quiet,
     RepWarn,
     Seed,
     Tolerance,
     TonalFail,
     TonalWarn,
+    Verbose,
     WriteBaseline,
     make_delivery,
     progress_reporter,
@@ -128,6 +130,8 @@ def layer(
     write_baseline: WriteBaseline = None,
     tolerance_db: Tolerance = 1.0,
     exit_zero: ExitZero = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     tonal_fail_db: TonalFail = None,
     tonal_warn_db: TonalWarn = None,
     line_floor_db: LineFloor = None,
@@ -187,7 +191,7 @@ def layer(
         thresholds = load_thresholds(
             config=stack.thresholds, config_name=stack.source or "--config", flags=flags
         )
-        with progress_reporter() as step:
+        with progress_reporter(delivery.timings) as step:
             report = check_stack(
                 stack,
                 seed=seed,

@@ -24,10 +24,12 @@ from .options import (
     OffWarn,
     Out,
     Plots,
+    Quiet,
     RepWarn,
     Tolerance,
     TonalFail,
     TonalWarn,
+    Verbose,
     WriteBaseline,
     make_delivery,
     parse_json_object,
@@ -149,6 +151,8 @@ def model(
     write_baseline: WriteBaseline = None,
     tolerance_db: Tolerance = 1.0,
     exit_zero: ExitZero = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     tonal_fail_db: TonalFail = None,
     tonal_warn_db: TonalWarn = None,
     line_floor_db: LineFloor = None,
@@ -254,7 +258,7 @@ def model(
                 )
             return report
 
-        with progress_reporter() as step:
+        with progress_reporter(delivery.timings) as step:
             if len(paths) <= 1:
                 path = paths[0] if paths else None
                 report = run_one(path, step, None, find_step=True)

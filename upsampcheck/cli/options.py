@@ -214,10 +214,30 @@ def threshold_flags(params: dict[str, object]) -> dict[str, object]:
     return out
 
 
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print the verdict line only.", rich_help_panel=CI, metavar=""
+    ),
+]
+Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Also print how long each step took.",
+        rich_help_panel=CI,
+        metavar="",
+    ),
+]
+
+
 def make_delivery(params: dict[str, object], renderer: object) -> Delivery:
     """What happens to a command's report, from its output and CI options."""
     from ..outputs.folder import Delivery
 
+    if params.get("quiet") and params.get("verbose"):
+        raise UsageError("--quiet and --verbose exclude each other; give one")
     return Delivery(
         params["out"],
         params["format"].value,
@@ -227,6 +247,7 @@ def make_delivery(params: dict[str, object], renderer: object) -> Delivery:
         params["tolerance_db"],
         params["exit_zero"],
         renderer,
+        verbosity=-1 if params.get("quiet") else int(bool(params.get("verbose"))),
     )
 
 
@@ -242,7 +263,12 @@ def parse_json_object(text: str) -> dict:
 
 
 class progress_reporter:
-    """A transient rich spinner on stderr naming the current step; silent off a terminal."""
+    """A transient rich spinner on stderr naming the current step; silent off a terminal.
+    With ``timings`` (a list), each step's name and start time (``time.monotonic``) are
+    appended to it, for ``--verbose``."""
+
+    def __init__(self, timings: list[tuple[str, float]] | None = None) -> None:
+        self.timings = timings
 
     def __enter__(self):
         from rich.console import Console
@@ -259,7 +285,15 @@ class progress_reporter:
         )
         self.progress.__enter__()
         self.task = self.progress.add_task("starting", total=None)
-        return lambda text: self.progress.update(self.task, description=text)
+
+        def step(text: str) -> None:
+            if self.timings is not None:
+                import time
+
+                self.timings.append((text, time.monotonic()))
+            self.progress.update(self.task, description=text)
+
+        return step
 
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,11 @@ class Delivery:
     tolerance_db: float = 1.0
     exit_zero: bool = False
     renderer: FigureRenderer | None = None
+    verbosity: int = 0
+    """-1: the verdict line only (``--quiet``); 1: also each step's time (``--verbose``)."""
+    timings: list[tuple[str, float]] = field(default_factory=list)
+    """(step, start time) as the command's progress reports them, for ``--verbose``."""
+    _started: float = field(default_factory=time.monotonic, init=False)
     _baseline: dict[str, Any] | None = field(default=None, init=False)
     _folder: OutFolder | None = field(default=None, init=False)
     _wrote: bool = field(default=False, init=False)
@@ -227,6 +233,7 @@ class Delivery:
             if baseline is not None:
                 baseline.unlink(missing_ok=True)
         self.emit([data], [self.out])
+        self.print_timings()
         return self.exit_code(data)
 
     def emit(self, reports: list[dict[str, Any]], folders: list[Path]) -> None:
@@ -244,7 +251,12 @@ class Delivery:
         from .formats import github_actions, to_github, write_step_summary
 
         for data, folder in zip(reports, folders, strict=True):
-            if self.format == "text":
+            if self.format == "text" and self.verbosity < 0:
+                where = f"; report in {folder}" if folder else ""
+                sys.stdout.write(
+                    f"verdict: {data['verdict'].upper()} (exit {data['exit_code']}){where}\n"
+                )
+            elif self.format == "text":
                 print_summary(data, folder)
             if self.format == "github" or github_actions():
                 drawn = data.get("stages") or data.get("files")  # a model's or an audio report
@@ -253,6 +265,17 @@ class Delivery:
                 if commands:
                     sys.stdout.write(commands if commands.endswith("\n") else commands + "\n")
                 write_step_summary(markdown)
+
+    def print_timings(self) -> None:
+        """``--verbose``: how long each reported step took, and the command's whole run after
+        its imports, on stderr."""
+        if self.verbosity <= 0:
+            return
+        now = time.monotonic()
+        marks = [("setting up (reading inputs, checks)", self._started), *self.timings, ("", now)]
+        for (step, start), (_, end) in zip(marks, marks[1:], strict=False):
+            sys.stderr.write(f"upsampcheck: time: {step}: {end - start:.2f} s\n")
+        sys.stderr.write(f"upsampcheck: time: in all: {now - self._started:.2f} s\n")
 
     def deliver_series(self, entries: list[dict[str, Any]]) -> int:
         """Several checkpoints: one report folder each plus ``trend.json`` / ``trend.png``, all
@@ -277,8 +300,9 @@ class Delivery:
             write_trend(staging, trend, self.plots)
         self._wrote = True
         self.emit([g["report"] for g in gated], [out / name for name in names])
-        if self.format == "text":
+        if self.format == "text" and self.verbosity >= 0:
             print_trend(trend, out)
+        self.print_timings()
         return max(self.exit_code(g["report"]) for g in gated)
 
 
