@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import upsampcheck.outputs.folder
-from upsampcheck.outputs.safe_folder import MARKER, OutFolder, remove_listed
+from upsampcheck.outputs.safe_folder import MARKER, OutFolder, remove_claimed
 
 FAST = ["layer", "--type", "transposed", "--length", "5", "--stride", "4", "--no-plots"]
 
@@ -182,7 +182,7 @@ def test_files_that_appear_in_an_old_report_during_a_run_are_kept(tmp_path):
     (old / "report.json").write_text("{}")
     (old / MARKER).write_text(json.dumps({"tool": "upsampcheck", "files": ["report.json"]}))
     (old / "late.txt").write_text("written by the user meanwhile\n")
-    assert remove_listed(old) is False
+    assert remove_claimed(old) is False
     assert sorted(p.name for p in old.iterdir()) == ["late.txt"]
 
 

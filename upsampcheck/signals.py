@@ -4,9 +4,10 @@ SIGINT, SIGTERM and SIGHUP stop a run by raising :class:`Signalled` in the main 
 unwinds like ``KeyboardInterrupt`` (staging folders and figure workers are cleaned up on the
 way) and the command line exits ``128 + signum`` (130, 143, 129). Two phases are different:
 
-- :func:`deferred` holds those signals back (``pthread_sigmask``) around the few steps that
-  must not be cut in half: creating the lock, and swapping the finished report in for the
-  earlier one. A signal that arrives then takes effect when the step is over.
+- :func:`deferred` holds those signals back (in the Python handler, whichever thread the OS
+  picked) around the few steps that must not be cut in half: creating the lock, and swapping
+  the finished report in for the earlier one. A signal that arrives then takes effect when
+  the step is over.
 - once :func:`committed` has been called the report is in place; a signal after that no longer
   turns a complete run into 143: it is noted (:func:`late_signal`) and the run exits with its
   verdict's code.

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..parsed import json_depth
 
 MARKER = ".upsampcheck"
 """The marker file in every report folder."""
@@ -93,31 +94,9 @@ def _entry(item: object) -> Entry:
     return Entry(plain_path(item["path"]), size, digest)
 
 
-def _depth(text: str) -> int:
-    """The deepest ``[``/``{`` nesting of JSON ``text`` (strings skipped), in one pass."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 def parse_marker(text: str) -> list[Entry]:
     """The entries of a marker's text, or :class:`Foreign` saying what is wrong with it."""
-    if _depth(text) > 4:
+    if json_depth(text) > 4:
         raise Foreign("its marker is nested too deep to be one the tool wrote")
     try:
         doc = json.loads(text)

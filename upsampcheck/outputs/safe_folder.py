@@ -37,7 +37,7 @@ from ..errors import UsageError
 from ..paths import check_writable_parent, shown
 from .marker import MARKER, Foreign, claim, remove_claimed, write_marker
 
-__all__ = ["MARKER", "OutFolder", "remove_listed", "write_marker"]
+__all__ = ["MARKER", "OutFolder", "remove_claimed", "write_marker"]
 
 OUT_NAME_BYTES = 200
 """The longest ``--out`` name: the folders beside it add about 40 bytes to a 255-byte limit."""
@@ -50,11 +50,6 @@ def protected_folders() -> list[Path]:
         with contextlib.suppress(OSError, RuntimeError):
             found.append(candidate().resolve())
     return found
-
-
-def remove_listed(folder: Path) -> bool:
-    """Delete what ``folder``'s (verified) marker claims; True when the folder is gone."""
-    return remove_claimed(folder)
 
 
 def raise_write_error(exc: OSError, where: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..paths import shown
+from .findings import SEVERITIES
 
 LEVEL_LIMIT_DB = 1e4
 """A measured level in a report lies within +-LEVEL_LIMIT_DB (levels are floored far above
@@ -22,7 +23,6 @@ the low end; nothing real comes near the high end)."""
 FREQ_LIMIT_HZ = 1e9
 STEP_LIMIT = 2**63 - 1
 NAME_LIMIT = 256
-SEVERITIES = ("fail", "warn", "info", "pass")
 
 
 class _Fields:
