@@ -25,7 +25,23 @@ def test_help_has_no_lost_default_eaten_bracket_or_stray_space(capsys, monkeypat
     assert "whose  table" not in text and "  table" not in text
     options = [line for line in text.splitlines() if line.lstrip("│ ").startswith("--")]
     assert not any("list[" in line for line in options)  # e.g. --fail-on shows CHECK
+    assert "<bool>" not in text and "list[" not in text  # --help, -h and path arguments
     assert "[default: ]" not in text
+
+
+def test_root_help_shows_no_type_beside_help(capsys, monkeypatch):
+    text = render(capsys, monkeypatch, "--help")
+    assert "<bool>" not in text
+    assert re.search(r"--help\s+-h\s+Show this message", text)
+
+
+@pytest.mark.parametrize(
+    ("command", "metavar"), [("model", "CHECKPOINT"), ("audio", "FILE"), ("trend", "REPORT")]
+)
+def test_path_arguments_read_as_paths(capsys, monkeypatch, command, metavar):
+    text = render(capsys, monkeypatch, command, "--help")
+    assert re.search(rf"{metavar}\s+<path>\.\.\.", text)
+    assert f"{metavar}]..." in text or f"{metavar}}}..." in text  # the usage line
 
 
 @pytest.mark.parametrize("command", ["layer", "model"])

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import app
+from .app import Command, app
 from .options import (
     AUDIO_DEFAULTS,
     ExitZero,
@@ -51,7 +51,7 @@ class AudioCheck(str, Enum):
     offset = "offset"
 
 
-@app.command(epilog=AUDIO_EXAMPLES)
+@app.command(cls=Command, epilog=AUDIO_EXAMPLES)
 def audio(
     files: Annotated[
         list[Path],
@@ -59,6 +59,7 @@ def audio(
             help="WAV, FLAC, MP3, Ogg Vorbis/Opus (any format libsndfile reads), mono or "
             "multichannel, 16/24-bit or float. Several files give one report.",
             show_default=False,
+            metavar="FILE",
         ),
     ],
     config: Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .app import app
+from .app import Command, app
 from .options import (
     Baseline,
     Device,
@@ -70,7 +70,7 @@ def list_configs() -> int:
     return 0
 
 
-@app.command(epilog=LAYER_EXAMPLES)
+@app.command(cls=Command, epilog=LAYER_EXAMPLES)
 def layer(
     type: Annotated[
         Optional[LayerType],

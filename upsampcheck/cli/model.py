@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .app import app
+from .app import Command, app
 from .options import (
     Baseline,
     Device,
@@ -59,7 +59,7 @@ MODEL_EXAMPLES = """[bold]Examples[/bold]
 """
 
 
-@app.command(epilog=MODEL_EXAMPLES)
+@app.command(cls=Command, epilog=MODEL_EXAMPLES)
 def model(
     checkpoints: Annotated[
         Optional[list[Path]],
@@ -67,6 +67,7 @@ def model(
             help="Checkpoint(s): state dict, Lightning .ckpt, .safetensors, TorchScript, .pt2. "
             "Several (or a quoted glob) give one report each plus trend.json/trend.png.",
             show_default=False,
+            metavar="CHECKPOINT",
         ),
     ] = None,
     arch: Annotated[
@@ -142,6 +143,15 @@ def model(
             "takes longer than this many seconds."
         ),
     ] = None,
+    list_stages: Annotated[
+        bool,
+        typer.Option(
+            "--list-stages",
+            help="List the discovered stages (name, op, factor, rates, shapes) and exit: one "
+            "discovery pass, nothing measured or written (--format json for JSON).",
+            metavar="",
+        ),
+    ] = False,
     seed: ModelSeed = None,
     device: Device = "auto",
     out: Out = Path("upsampcheck-report"),
@@ -164,6 +174,8 @@ def model(
 ) -> int:
     """Check a model: find its upsampling stages, probe them, trace every line to its stage."""
     params = dict(locals())
+    if list_stages:
+        return _list_stages(params)
     from ..outputs.render import FigureRenderer
 
     renderer = FigureRenderer(background=plots)
@@ -278,6 +290,39 @@ def model(
             ]
             step("writing the reports")
             return delivery.deliver_series(entries)
+
+
+def _list_stages(params: dict) -> int:
+    """``--list-stages``: the stages of one checkpoint (or the bare ``--arch``), nothing written."""
+    from ..bounds import check_seed, check_timeout
+    from ..check import resolve_device
+    from ..model.check import ModelOptions
+    from ..model.discovery import parse_shape
+    from ..report.trend import expand_checkpoints
+    from .stage_list import print_stage_list, refuse_with_list_stages
+
+    paths = expand_checkpoints(params["checkpoints"] or [])
+    if not paths and params["arch"] is None:
+        raise UsageError("give a CHECKPOINT, an --arch MODULE:CALLABLE, or both")
+    refuse_with_list_stages(paths, params["write_baseline"], params["input_file"])
+    kwargs = params["arch_kwargs"]
+    opts = ModelOptions(
+        sample_rate=16000.0 if params["sample_rate"] is None else params["sample_rate"],
+        input_shape=parse_shape(params["input_shape"]) if params["input_shape"] else None,
+        method=params["method"],
+        silence_value=params["silence_value"],
+        stage=params["stage"],
+        seed=check_seed(0 if params["seed"] is None else params["seed"]),
+        device=params["device"],
+    )
+    timeout = check_timeout(params["timeout"])
+    resolve_device(opts.device)
+    return print_stage_list(
+        paths[0] if paths else None, params["arch"],
+        parse_json_object(kwargs) if kwargs is not None else None,
+        params["trust_checkpoint"], params["weights"], opts,
+        params["format"] == Format.json, timeout,
+    )  # fmt: skip
 
 
 def add_real_input(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app
+from .app import Command, app
 from .options import (
     CI,
     ExitZero,
@@ -41,13 +41,14 @@ class TrendFormat(str, Enum):
     json = "json"
 
 
-@app.command(epilog=TREND_EXAMPLES)
+@app.command(cls=Command, epilog=TREND_EXAMPLES)
 def trend(
     reports: Annotated[
         list[Path],
         typer.Argument(
             help="Report folders (or their report.json), or folders holding report folders.",
             show_default=False,
+            metavar="REPORT",
         ),
     ],
     out: Annotated[
