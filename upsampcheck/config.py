@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .parsed import check_tree, describe, load_toml_bounded, read_toml_bounded
+from .parsed import check_tree, describe, load_toml_bounded, read_at_most, read_toml_bounded
 from .paths import shown
 
 CHECKS = ("tonal", "filtering", "replicas", "offset")
@@ -156,7 +156,7 @@ def _read_small(path: Path, limit: int) -> bytes | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read(limit + 1)
+            return read_at_most(fh, limit + 1)
     except OSError:
         return None
     finally:

@@ -31,7 +31,7 @@ import re
 import sys
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import UsageError
 from .paths import check_input_file, shown
@@ -135,6 +135,23 @@ def load_json_bounded(text: str, where: str) -> Any:
     return check_tree(doc, where)
 
 
+CHUNK = 1 << 16
+
+
+def read_at_most(fh: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``fh``, read in 64 KiB chunks: ``fh.read(limit)`` would
+    allocate ``limit`` bytes up front (32 MiB for every small pyproject.toml: it was most of
+    the audio command's peak memory)."""
+    parts, size = [], 0
+    while size < limit:
+        chunk = fh.read(min(CHUNK, limit - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
+
+
 def read_text_bounded(
     path: os.PathLike | str, what: str, language: str = "JSON", limit: int = MAX_BYTES
 ) -> str:
@@ -143,7 +160,7 @@ def read_text_bounded(
     path = check_input_file(path, what)
     try:
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            data = read_at_most(fh, limit + 1)
     except OSError as exc:
         raise UsageError(f"{what} {shown(path)}: cannot read: {exc.strerror}") from None
     if len(data) > limit:

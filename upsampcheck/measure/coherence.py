@@ -63,8 +63,9 @@ __all__ = [
 ]  # fmt: skip
 
 PHASOR_RHO_FACTOR = math.pi / 4
-PAIRS = 32
-"""Coherence frames transformed together (each FFT call covers this many)."""
+PAIRS = 8
+"""Coherence frames transformed together (each FFT call covers this many): 8 keeps every
+temporary of a batch near 1 MiB at 48 kHz (9045 candidates) for about 5 % more time than 32."""
 LEAK_REACH = 32
 """Bins either side of a candidate within which a spectral peak could leak into it."""
 

@@ -160,7 +160,7 @@ def _powers(cands: Candidates, hop: int, count: int) -> np.ndarray:
     ``cands``)."""
     cached = cands.cache.get(hop)
     if cached is None or len(cached) < count:
-        rows = max(count, 32)
+        rows = count  # the batch size (coherence.PAIRS), grown when a longer batch comes
         cached = np.empty((rows, len(cands)), dtype=np.complex64)
         for j in range(rows):  # row by row: no (rows, M) integer temporaries
             cached[j] = _turn(cands, j * hop)

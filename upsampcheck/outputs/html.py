@@ -15,7 +15,7 @@ output's, any other key gets a section of its own. Figures and clips are embedde
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,43 @@ def build_page(
     """The whole page for a report's JSON ``data``; figures are read from ``folder``.
 
     ``repeats`` maps a stage to an identical earlier one whose figures stand for it."""
-    repeats = repeats or {}
+    return "".join(page_parts(data, folder, clips, notes, repeats))
+
+
+def page_parts(
+    data: Mapping[str, Any],
+    folder: Path,
+    clips: Mapping[str, Sequence[Clip]],
+    notes: Sequence[str] = (),
+    repeats: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """:func:`build_page` piece by piece, each section made as it is written, so a page with
+    many embedded figures and clips is never held whole (it was the audio command's peak)."""
+    subject = data.get("subject") or {}
+    yield h.page_head(f"upsampcheck: {subject.get('kind', '')} {subject.get('name', '')}")
+    for part in _body(data, folder, clips, notes, repeats or {}):
+        yield part
+        yield "\n"
+    yield h.PAGE_TAIL
+
+
+def _body(
+    data: Mapping[str, Any],
+    folder: Path,
+    clips: Mapping[str, Sequence[Clip]],
+    notes: Sequence[str],
+    repeats: Mapping[str, str],
+) -> Iterator[str]:
+    """The page's sections in order, each one made when it is asked for."""
     stages = list(data.get("stages") or [])
     names = [s["name"] for s in stages]
     stems = dict(zip(names, file_stems(names), strict=True))
-    body = [header(data), *how_to_read(data, clips)]
+    yield header(data)
+    yield from how_to_read(data, clips)
     summary = folder / SUMMARY_PNG
     if summary.is_file():
-        body.append("<h2>Summary</h2>")
-        body.append(
+        yield "<h2>Summary</h2>"
+        yield (
             h.image(
                 summary.read_bytes(),
                 "summary figure",
@@ -67,14 +95,14 @@ def build_page(
             )
         )
     causes: dict[tuple[str, str], int] = {}
-    body.append(findings_section(data, causes))
+    yield findings_section(data, causes)
     dropped, notes = split_notes(notes, {*names, "output"} | set(clips))
     if "output" in data:
-        body.append(output_section(data, clips.get("output", ()), dropped.get("output", ())))
+        yield (output_section(data, clips.get("output", ()), dropped.get("output", ())))
     if stages:
-        body.append("<h2>Stages</h2>")
+        yield "<h2>Stages</h2>"
     for stage in stages:
-        body.append(
+        yield (
             stage_section(
                 stage,
                 folder,
@@ -89,16 +117,14 @@ def build_page(
     if data.get("files") is not None:  # an audio report: a section per file, its clips in it
         from .html_audio import file_sections
 
-        body.extend(file_sections(data, folder, clips, clip_grid))
+        yield from file_sections(data, folder, clips, clip_grid)
         known |= {f["path"] for f in data["files"]}
     for key, group in clips.items():
         if key not in known and (group or dropped.get(key)):
-            body.append(
+            yield (
                 f"<h2>Listen: {h.text(key)}</h2>" + clip_grid(group) + said(dropped.get(key, ()))
             )
-    body.append(footer(data, notes))
-    subject = data.get("subject") or {}
-    return h.page(f"upsampcheck: {subject.get('kind', '')} {subject.get('name', '')}", body)
+    yield footer(data, notes)
 
 
 def header(data: Mapping[str, Any]) -> str:
@@ -345,5 +371,7 @@ def write_html(folder: Path, report: Any, data: Mapping[str, Any]) -> None:
         for clip in group:
             audio.mkdir(exist_ok=True)
             (audio / f"{clip.name}.wav").write_bytes(wav_bytes(clip))
-    page = build_page(data, folder, clips, notes, identical_to(getattr(report, "stages", [])))
-    (folder / "report.html").write_text(page, encoding="utf-8")
+    parts = page_parts(data, folder, clips, notes, identical_to(getattr(report, "stages", [])))
+    with open(folder / "report.html", "w", encoding="utf-8") as fh:
+        for part in parts:
+            fh.write(part)

@@ -4,7 +4,7 @@ their phase-coherence numbers, then its clips."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +53,18 @@ def lines_table(entry: Mapping[str, Any]) -> str:
 
 def file_sections(
     data: Mapping[str, Any], folder: Path, clips: Mapping[str, Sequence[Clip]], clip_grid: Any
-) -> list[str]:
-    """One section per file: figures, the locked-lines table, the clips."""
-    out = []
+) -> Iterator[str]:
+    """One section per file: figures, the locked-lines table, the clips; yielded piece by
+    piece (each figure and clip grid is megabytes of ``data:`` URI)."""
     for index, entry in enumerate(data.get("files") or []):
         label = entry["path"]
         grid = entry.get("grid")
         where = f"grid fs/{grid['factor']} = {grid['spacing_hz']:g} Hz" if grid else "no grid"
-        parts = [f"<h2>File: {h.text(label)}</h2><p>{h.text(where)}</p>"]
+        yield f"<h2>File: {h.text(label)}</h2><p>{h.text(where)}</p>"
         for kind, caption in FIGURES:
             found = sorted(folder.glob(f"file{index}_*_{kind}.png"))
             if found:
-                parts.append(h.image(found[0].read_bytes(), f"{label} {kind}", caption))
-        parts.append(lines_table(entry))
+                yield h.image(found[0].read_bytes(), f"{label} {kind}", caption)
+        yield lines_table(entry)
         if clips.get(label):
-            parts.append(clip_grid(clips[label]))
-        out.append("".join(parts))
-    return out
+            yield clip_grid(clips[label])

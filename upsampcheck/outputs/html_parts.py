@@ -122,12 +122,18 @@ def severity(value: str) -> str:
     return f'<span class="sev {text(value)}">{text(value)}</span>'
 
 
-def page(title: str, body: Sequence[str]) -> str:
-    """The whole document: inline style, no script."""
+PAGE_TAIL = "</body></html>\n"
+
+
+def page_head(title: str) -> str:
+    """The document up to ``<body>``: inline style, no script."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{text(title)}</title><style>{STYLE}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
     )
+
+
+def page(title: str, body: Sequence[str]) -> str:
+    """The whole document: :func:`page_head`, the body's parts, :data:`PAGE_TAIL`."""
+    return page_head(title) + "".join(f"{part}\n" for part in body) + PAGE_TAIL

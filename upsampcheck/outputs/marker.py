@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..parsed import json_depth
+from ..parsed import json_depth, read_at_most
 
 MARKER = ".upsampcheck"
 """The marker file in every report folder."""
@@ -202,7 +202,7 @@ def _read_file(folder: Path, fd: int | None, rel: str, limit: int | None = None)
         with os.fdopen(file_fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(file_fd).st_mode):
                 raise Foreign(f"{rel} is not a regular file")
-            data = fh.read(-1 if limit is None else limit + 1)
+            data = fh.read() if limit is None else read_at_most(fh, limit + 1)
     if limit is not None and len(data) > limit:
         raise Foreign(f"{rel} is larger than any marker the tool writes")
     return data
