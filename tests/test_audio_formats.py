@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from speechlike import speech
-from test_audio_lock import FRACTIONS, FS, SECONDS, planted
+from test_audio_lock import FRACTIONS, FS, NO_GRID, SECONDS, _lsb_file, planted
+from vocoderlike import music
 
 from upsampcheck.cli import main
 
@@ -35,29 +36,52 @@ def levels(entry: dict) -> dict[str, float]:
     return {ln["coherence"]["fraction"]: ln["coherence"]["level_dbfs"] for ln in entry["lines"]}
 
 
-@pytest.fixture(scope="module")
-def planted_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("formats")
-    program = speech(FS, SECONDS, seed=3)
+def writable(ext: str) -> bool:
+    fmt, subtype = FORMATS[ext]
+    return fmt in sf.available_formats() and subtype in sf.available_subtypes(fmt)
+
+
+def write_as(path, x: np.ndarray, fs: int, ext: str, best: bool = False) -> None:
+    """``x`` into ``path`` in ``ext``'s format (skip the test where libsndfile cannot); with
+    ``best``, at the codec's highest quality (``compression_level`` 0)."""
+    if not writable(ext):
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {ext}")
+    fmt, subtype = FORMATS[ext]
+    extra = {"compression_level": 0.0} if best else {}
+    sf.write(path, x, fs, format=fmt, subtype=subtype, **extra)
+
+
+def planted_in(folder, program: np.ndarray, stem: str) -> dict:
     lines, _, _ = planted(program)
     x = 0.5 * (program + lines)
-    paths = {"wav": folder / "planted.wav"}
+    paths = {"wav": folder / f"{stem}.wav"}
     sf.write(paths["wav"], x, FS, subtype="FLOAT")
-    for ext, (fmt, subtype) in FORMATS.items():
-        if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
-            continue
-        paths[ext] = folder / f"planted.{ext}"
-        sf.write(paths[ext], x, FS, format=fmt, subtype=subtype)
+    for ext in FORMATS:
+        if writable(ext):
+            paths[ext] = folder / f"{stem}.{ext}"
+            write_as(paths[ext], x, FS, ext, best=True)
     return paths
 
 
+@pytest.fixture(scope="module")
+def planted_files(tmp_path_factory):
+    return planted_in(tmp_path_factory.mktemp("formats"), speech(FS, SECONDS, seed=3), "speech")
+
+
+@pytest.fixture(scope="module")
+def planted_music(tmp_path_factory):
+    return planted_in(tmp_path_factory.mktemp("music"), music(FS, SECONDS, seed=2), "music")
+
+
+@pytest.mark.parametrize("kind", ["speech", "music"])
 @pytest.mark.parametrize("ext", list(FORMATS))
 def test_a_lossless_or_lossy_copy_keeps_the_locked_lines_within_half_a_db(
-    planted_files, ext, capsys, tmp_path
+    planted_files, planted_music, kind, ext, capsys, tmp_path
 ):
-    if ext not in planted_files:
+    files = planted_files if kind == "speech" else planted_music
+    if ext not in files:
         pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {ext}")
-    args = (str(planted_files["wav"]), str(planted_files[ext]), "--out", str(tmp_path / "r"))
+    args = (str(files["wav"]), str(files[ext]), "--out", str(tmp_path / "r"))
     code, report = audio_json(capsys, *args)
     assert code == 1
     wav, other = report["files"]
@@ -188,3 +212,94 @@ def test_an_opus_file_keeps_its_locked_lines_within_half_a_db(capsys, tmp_path):
     expected = 10 * math.log10(coherent_power(0.0015, None))
     for p, q in fractions:
         assert found[f"{p}/{q}"] == pytest.approx(expected, abs=0.5)
+
+
+def locked(entry: dict) -> dict[float, float]:
+    """``{freq_hz: coherent level in dBFS}`` of every locked line."""
+    return {ln["freq_hz"]: ln["coherence"]["level_dbfs"] for ln in entry["lines"] if ln["locked"]}
+
+
+CODEC_LINES_DB = -45.0
+"""A lossy codec's own clock-locked lines (its frames and blocks: MP3 1152 samples, Vorbis
+256/2048) lie this far and more under the program (dB re the file's RMS) at its best
+quality; at Vorbis' default quality a pure tone's block sidebands reach −52 dB re the tone."""
+
+
+@pytest.mark.parametrize("ext", list(FORMATS))
+@pytest.mark.parametrize("name", list(NO_GRID))
+def test_program_material_and_tones_stay_without_a_fail_in_each_format(name, ext, capsys, tmp_path):
+    """The no-grid constructions of :mod:`test_audio_lock` in FLAC, MP3 and Ogg: no fail and
+    no exit 2; their own locked lines (a test tone, a vibrato's or chord's partial exactly on
+    a multiple) kept within 0.5 dB; FLAC adds no line and no grid, a lossy codec at its best
+    quality only lines of its own far below the program."""
+    x, fs = NO_GRID[name]()
+    sf.write(tmp_path / "x.wav", x, fs, subtype="FLOAT")
+    write_as(tmp_path / f"x.{ext}", x, fs, ext, best=True)
+    code, report = audio_json(
+        capsys, str(tmp_path / "x.wav"), str(tmp_path / f"x.{ext}"), "--out", str(tmp_path / "r")
+    )
+    assert code == 0
+    wav, other = (locked(entry) for entry in report["files"])
+    for freq, level in wav.items():
+        assert other[freq] == pytest.approx(level, abs=0.5)
+    if ext == "flac":
+        assert other.keys() == wav.keys() and report["files"][1]["grid"] is None
+    rms_dbfs = report["files"][1]["rms_dbfs"]
+    for freq in other.keys() - wav.keys():
+        assert other[freq] - rms_dbfs <= CODEC_LINES_DB, (freq, other[freq])
+
+
+@pytest.mark.parametrize("ext", list(FORMATS))
+@pytest.mark.parametrize(("size", "verdict"), [(1, 0), (20, 1)])
+def test_an_lsb_pattern_keeps_its_size_and_verdict_in_each_format(
+    size, verdict, ext, capsys, tmp_path
+):
+    """The 256-periodic ±1 and ±20 LSB patterns in 16-bit near-silence: in FLAC, MP3 and Ogg
+    the pattern's size (in 16-bit steps for a lossy file) within 15 % of the pattern's RMS;
+    ±1 LSB inaudible, not a fail; ±20 LSB a fail."""
+    pattern = _lsb_file(tmp_path / "lsb.wav", size)
+    samples, fs = sf.read(tmp_path / "lsb.wav", dtype="int16")
+    write_as(tmp_path / f"lsb.{ext}", samples, fs, ext)
+    code, report = audio_json(capsys, str(tmp_path / f"lsb.{ext}"), "--out", str(tmp_path / "r"))
+    assert code == verdict
+    grid = report["files"][0]["grid"]
+    assert grid["factor"] % 256 == 0  # Vorbis adds faint lines of its own on fs/512
+    if size == 1:
+        assert grid["pattern_lsb"] <= 2.0
+        tonal = next(f for f in report["findings"] if f["check"] == "tonal")
+        assert tonal["severity"] == "info" and "(inaudible)" in tonal["message"]
+    else:
+        assert grid["pattern_lsb"] == pytest.approx(float(np.std(pattern)), rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def hifigan_output():
+    pytest.importorskip("torchaudio")
+    from generators import generated
+
+    return generated(speech(FS, 15, seed=5), FS)
+
+
+@pytest.mark.parametrize("ext", list(FORMATS))
+def test_a_random_init_hifigan_output_keeps_its_grid_and_lines_in_each_format(
+    hifigan_output, ext, capsys, tmp_path
+):
+    """The HiFi-GAN-shaped generator's output (16-bit WAV) and its FLAC, MP3 and Ogg copies:
+    the 86.13 Hz grid (Vorbis: a multiple, its own fs/512 lines), and every locked line the
+    codec keeps within 0.5 dB of the WAV's."""
+    sf.write(tmp_path / "h.wav", hifigan_output, FS, subtype="PCM_16")
+    write_as(tmp_path / f"h.{ext}", hifigan_output, FS, ext, best=True)
+    code, report = audio_json(
+        capsys, str(tmp_path / "h.wav"), str(tmp_path / f"h.{ext}"), "--out", str(tmp_path / "r")
+    )
+    assert code == 1
+    wav, other = report["files"]
+    assert other["grid"]["factor"] % 256 == 0
+    reference, kept = locked(wav), locked(other)
+    loudest = max(reference.values())
+    strong = {f: level for f, level in reference.items() if level > loudest - 20}
+    assert 5512.5 in strong  # the third stage's input rate
+    for freq, level in strong.items():
+        if freq in kept and kept[freq] > level - 20:  # else removed by the codec
+            assert kept[freq] == pytest.approx(level, abs=0.5)
+    assert sum(f in kept for f in strong) >= len(strong) - 1  # MP3 drops the Nyquist line

@@ -74,6 +74,25 @@ def quantisation_floor(lsb: float | None, n: int) -> float:
     return 0.0 if lsb is None else lsb**2 / 12 / (n / 2)
 
 
+LOSSY_LSB = 2.0**-15
+"""The quantisation step a lossy file's pattern is measured in: 16-bit, the PCM nearly every
+MP3, Vorbis and Opus file was encoded from (the decoded floats have no step of their own)."""
+RESOLVED = 10.0
+"""A coherent power at least this many times its estimator's noise
+(:attr:`~upsampcheck.measure.coherence.Coherence.power_noise`) is resolved."""
+
+
+def pattern_power(coh: coherence.Coherence) -> np.ndarray:
+    """Each candidate's power in a pattern's size: the larger of its quiet-passage power and
+    its coherent power over the file where that is resolved (:data:`RESOLVED`). Lines that
+    follow the program are small in the quiet passages and large under it; a pattern under
+    loud program (far below it) is measured where it is clean, in the quiet."""
+    if coh.quiet_power is None:
+        return coh.power
+    resolved = np.where(coh.power >= RESOLVED * coh.power_noise, coh.power, 0.0)
+    return np.maximum(coh.quiet_power, resolved)
+
+
 def analyse_file(
     path: Path, t: AudioThresholds, index: int = 0, progress: Callable[[str], None] | None = None
 ) -> FileResult:
@@ -115,7 +134,9 @@ def analyse_file(
     if info.lossy:
         notes.append(
             f"{name}: lossy format ({info.format}/{info.subtype}); the codec's band limit and "
-            "quantisation can hide faint lines: check the file the model wrote"
+            "quantisation can hide faint lines, and its frames (MP3: 1152 samples, Vorbis: 256 "
+            "and 2048) can add faint locked lines of their own: check the file the model wrote; "
+            "a pattern's size is given in 16-bit steps"
         )
     frame_power = first.frame_power[:count]
     quiet = longterm.quiet_frames(frame_power, t.quiet_fraction)
@@ -175,14 +196,14 @@ def analyse_file(
         spectrogram=spectra.spectrogram.astype(np.float32),
     )
     pattern = None
-    if grid is not None and lsb is not None:
+    step_size = lsb if lsb is not None else (LOSSY_LSB if info.lossy else None)
+    if grid is not None and step_size is not None:
         on = grid.factor % cands.den == 0  # every candidate on the grid, locked or not
         for line in locked:  # a probable test tone is not part of the pattern
             if line.probable_test_tone:
                 p, q = line.lock.fraction
                 on &= ~((cands.num == p) & (cands.den == q))
-        powers = result.power if result.quiet_power is None else result.quiet_power
-        pattern = math.sqrt(float(powers[on].sum())) / lsb
+        pattern = math.sqrt(float(pattern_power(result)[on].sum())) / step_size
     power = max(first.power, 1e-300)
     quiet_power = float(frame_power[quiet].mean()) if quiet.any() else None
     return FileResult(

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exact_dtft import Candidates, candidates, fold, fold_plan, frame_dtft
-from .longterm import kaiser
+from .longterm import kaiser, quiet_frames
 
 __all__ = [
     "Candidates", "Coherence", "CoherenceAccumulator", "candidates", "cola_window", "fold",
@@ -104,6 +104,10 @@ class Coherence:
     program_correlation: np.ndarray
     strip: np.ndarray
     strip_rms: np.ndarray
+    power_noise: np.ndarray
+    """The part of ``power``'s bias correction that is noise: ``scale · spread · (1 + 2ρ) / N``,
+    the variance of the mean of ``N`` frames of program. A coherent power within a few times
+    this is not resolved (a pattern far under loud program)."""
 
 
 def phasor_correlation(rho: float) -> float:
@@ -142,8 +146,14 @@ class CoherenceAccumulator:
         rounding = 0.0 if lsb is None else lsb**2 / 12
         self.phase_floor = (np.maximum(rounding, 1e-12 * power) * gain).astype(np.float32)
         self.sounding = (first > 0) & (second > 0)
-        inside = quiet[0 : 2 * count : 2] & quiet[1 : 2 * count + 1 : 2]
-        self.quiet = inside & quiet[2 : 2 * count + 2 : 2] & self.sounding  # all three quiet
+        # The quietest coherence frames, as many in proportion as ``quiet`` holds of the
+        # sounding analysis frames (requiring three quiet analysis frames in a row found none
+        # where a codec scatters the quietest ones through a long quiet passage).
+        fraction = float(quiet.sum()) / max(int(np.sum(frame_power > 0)), 1)
+        chosen = (
+            quiet_frames(np.where(self.sounding, power, 0.0), fraction) if quiet.any() else None
+        )
+        self.quiet = np.zeros(count, bool) if chosen is None else chosen & self.sounding
         self.rms = np.sqrt(np.maximum(power, 0.0))
         self.count = count
         self.cols = max(1, min(cols, count))  # 100 columns: 3.6 MB at 48 kHz (9045 lines)
@@ -232,7 +242,8 @@ class CoherenceAccumulator:
         scale = np.where(nyquist, 1.0, 2.0) / h**2
         mean_y = sum_y / n
         spread = np.maximum(self.sum_power / n - np.abs(mean_y) ** 2, 0.0)
-        power = scale * np.maximum(np.abs(mean_y) ** 2 - spread * (1 + 2 * self.rho) / n, 0.0)
+        noise = scale * spread * (1 + 2 * self.rho) / n
+        power = np.maximum(scale * np.abs(mean_y) ** 2 - noise, 0.0)
         quiet = scale * np.abs(sum_q / nq) ** 2 if nq else None
         r = self.rms[self.sounding]
         turn = np.exp(-1j * np.angle(sum_y))  # a_j = Re(Y_j e^{−iφ})
@@ -256,6 +267,7 @@ class CoherenceAccumulator:
         return Coherence(
             self.cands, n, nq, self.phased.astype(int), self.rho, resultant, z, p,
             false_alarm, power, quiet, np.angle(sum_y), corr, strip.astype(np.float32), rms,
+            noise,
         )  # fmt: skip
 
 
