@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from upsampcheck import bounds
 from upsampcheck.errors import UsageError
+from upsampcheck.model import check, shapes
+from upsampcheck.model.shapes import Candidate, ShapeSearch
 from upsampcheck.subjects.loading import load_model
 
 ARCH = "test_inference_and_loading"
@@ -176,3 +179,164 @@ def test_two_sub_dicts_that_fit_still_need_weights_and_both_are_named(cli, tmp_p
     assert "model_d" not in result.err
     chosen = load_model(tmp_path / "ck.pt", f"{ARCH}:NoneEval", weights="model_g2")
     assert torch.equal(chosen.module.up.weight, other.up.weight)
+
+
+# ---- shape inference from what the model says -----------------------------------------------
+
+
+class NoiseFirst(nn.Module):
+    """RVC's layout: a 1-channel noise conv registered before the 192-channel ``conv_pre`` the
+    input goes through; the noise conv runs on noise the model makes itself (zeros here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noise_conv = nn.Conv1d(1, 8, 7, padding=3)
+        self.conv_pre = nn.Conv1d(192, 8, 7, padding=3)
+        self.up = nn.ConvTranspose1d(8, 1, 8, stride=4, padding=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = x.new_zeros(x.shape[0], 1, x.shape[-1])
+        return self.up(self.conv_pre(x) + self.noise_conv(noise))
+
+
+def test_a_noise_conv_registered_first_does_not_hide_conv_pre(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:NoiseFirst")
+    assert stages_of(report) == [("up", 4, 4000.0)]
+    assert report["stages"][0]["fs_out_hz"] == 16000.0
+    assert report["subject"]["input_shape"][0] == 192
+    assert (
+        "input shape 192,256 found by trying candidates (refused: 1,256); 192 channels named "
+        "in the model's error; pass --input-shape to be sure"
+    ) in report["notes"]
+
+
+class LongKernel(nn.Module):
+    """A learned filter bank as DCUNet's STFT encoder: kernel 1024, hop 256, then back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Conv1d(1, 8, 1024, stride=256)
+        self.decoder = nn.ConvTranspose1d(8, 1, 512, stride=256)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.tanh(self.encoder(x)))
+
+
+def test_a_kernel_longer_than_the_default_length_lengthens_the_input(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:LongKernel")
+    assert stages_of(report) == [("decoder", 256, 62.5)]
+    assert report["subject"]["input_shape"][-1] % 256 == 0
+    assert (
+        "input shape inferred from the first conv: 1 channel(s); length 1024: the longest "
+        "kernel spans 1024"
+    ) in report["notes"]
+
+
+class Multiple88(nn.Module):
+    """StyleMelGAN's check: the input length must be a multiple of 88."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pre = nn.Conv1d(2, 4, 3, padding=1)
+        self.up = nn.ConvTranspose1d(4, 1, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 88:
+            raise ValueError("input length must be a multiple of 88")
+        return self.up(self.pre(x))
+
+
+def test_a_multiple_the_model_s_error_names_is_kept_to_the_probe(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:Multiple88")
+    assert stages_of(report) == [("up", 2, 8000.0)]
+    assert report["subject"]["input_shape"][0] == 2
+    assert report["subject"]["input_shape"][-1] % 88 == 0
+    assert (
+        "input shape 2,264 found by trying candidates (refused: 2,256); length 264: a multiple "
+        "of 88, as the model's error asks; pass --input-shape to be sure"
+    ) in report["notes"]
+
+
+class Latent512(nn.Module):
+    """Mimi's decode path: the latent goes through a Conv1d(512, ...) registered after the
+    decoder's own convs, and reaches it only after a reshape (the leading dims flattened), so
+    the first conv's width (16) is a wrong guess; the error names the 512 it wants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoder = nn.Sequential(
+            nn.Conv1d(16, 32, 3, padding=1),
+            nn.ConvTranspose1d(32, 8, 4, stride=2, padding=1),
+            nn.Conv1d(8, 1, 3, padding=1),
+        )
+        self.upsample = nn.ConvTranspose1d(24, 16, 4, stride=2, padding=1, groups=8)
+        self.project = nn.Conv1d(512, 24, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.reshape(z.shape[0], -1, z.shape[-1])
+        return self.decoder(self.upsample(self.project(z)))
+
+
+def test_channels_the_model_s_error_names_are_tried_next(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:Latent512", "--sample-rate", "24000")
+    assert stages_of(report) == [("upsample", 2, 6000.0), ("decoder.1", 2, 12000.0)]
+    assert report["subject"]["input_shape"][0] == 512
+    assert (
+        "input shape 512,256 found by trying candidates (refused: 16,256); 512 channels named "
+        "in the model's error; pass --input-shape to be sure"
+    ) in report["notes"]
+
+
+@pytest.mark.parametrize(
+    ("message", "shape"),
+    [
+        ("Calculated padded input size per channel: (64). Kernel size: (1024). Kernel size "
+         "can't be greater than actual input size", (1, 4096)),
+        ("Argument #4: Padding size should be less than the corresponding input dimension, but "
+         "got: padding (512, 512) at dimension 2 of input [1, 1, 256]", (1, 513)),
+        ("stft(torch.FloatTensor[1, 256], n_fft=1024, hop_length=256) : expected 0 < n_fft < "
+         "256, but got n_fft=1024", (1, 1024)),
+        ("maximum size for tensor at dimension 2 is 128 but size is 1024", (1, 2048)),
+        ("Given groups=1, weight of size [64, 512, 7], expected input[1, 1, 256] to have 512 "
+         "channels, but got 1 channels instead", (512, 256)),
+        ("Expected weight to be a vector of size equal to the number of channels in input, but "
+         "got weight of shape [80] and input of shape [1, 1, 256]", (80, 256)),
+        ("ValueError: input length must be divisible by 300", (1, 300)),
+    ],
+)  # fmt: skip
+def test_what_a_refusal_names_is_the_next_candidate(message, shape):
+    search = ShapeSearch(NoneEval(), Candidate((1, 256)))
+    tried = next(iter(search))
+    search.refused(tried, f"model failed in 'x' (Conv1d): RuntimeError: {message}")
+    assert next(iter(search)).shape == shape
+
+
+def test_the_search_stops_at_its_time_limit_and_says_so(cli, monkeypatch):
+    monkeypatch.setattr(shapes, "SEARCH_SECONDS", 0.0)
+    result = cli("model", "--arch", f"{ARCH}:NoiseFirst", "--no-plots")
+    one_line_error(result, "refused every candidate (1,256); stopped after 0 s", "192 channels")
+
+
+def memory_for(monkeypatch, available: float) -> None:
+    """Each probe sample costs 1 MB; ``available`` bytes are free."""
+    monkeypatch.setattr(check, "model_memory", lambda found, stages, length, frames: frames * 1e6)
+    monkeypatch.setattr(bounds, "available_memory", lambda: int(available))
+
+
+def test_an_inferred_shape_too_long_for_memory_is_shortened_not_refused(cli, monkeypatch):
+    memory_for(monkeypatch, 1000e6 / bounds.MEMORY_SHARE)  # up to 1000 samples
+    report = run_json(cli, "--arch", f"{ARCH}:NoneEval")
+    assert report["subject"]["input_shape"] == [1, 512]
+    assert stages_of(report) == [("up", 4, 4000.0)]
+    assert (
+        "input length 512 samples, the shortest probe the stages allow: the longer default would "
+        "need about 15.3 GiB of memory; pass --input-shape to choose"
+    ) in report["notes"]
+
+
+def test_an_inferred_shape_that_cannot_fit_names_the_shape(cli, monkeypatch):
+    memory_for(monkeypatch, 100e6 / bounds.MEMORY_SHARE)
+    result = cli("model", "--arch", f"{ARCH}:NoneEval", "--no-plots")
+    one_line_error(result, "would need about 488 MiB", "at the inferred input shape 1,512")
+    given = cli("model", "--arch", f"{ARCH}:NoneEval", "--input-shape", "1,4096")
+    one_line_error(given, "would need about 3.8 GiB", "shorten --input-shape's time axis")
