@@ -3,9 +3,11 @@
 Checkpoints are untrusted by default. Plain state dicts (bare, Lightning-style or nested under
 ``model``/``state_dict``...) and ``.safetensors`` files hold only tensors: they load with
 ``torch.load(weights_only=True)`` / ``safetensors`` into the module built by ``--arch`` with
-``strict=True``. Formats that can run code on load (full pickles, TorchScript, torch.export
-``.pt2`` archives, which also unpickle) are refused unless ``trust_checkpoint=True``: nothing
-is ever unpickled with ``weights_only=False`` without it.
+``strict=True`` (persistent buffers its constructor computed and the file lacks, such as a
+PQMF's filter banks, are taken from the build first: :func:`constructor_buffers`). Formats
+that can run code on load (full pickles, TorchScript, torch.export ``.pt2`` archives, which
+also unpickle) are refused unless ``trust_checkpoint=True``: nothing is ever unpickled with
+``weights_only=False`` without it.
 
 The format is detected from the file's content, never its name:
 
