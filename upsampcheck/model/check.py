@@ -52,13 +52,13 @@ from ..subjects.loading import LoadedModel
 from . import periods
 from .discovery import (
     discover_stages,
-    discover_with_candidates,
     discovery_hint,
     fixed_length_findings,
     input_memory,
     model_factor,
     other_axis_findings,
     resolve_input_shape,
+    search_input_shape,
     select_stages,
 )
 from .output import output_offset
@@ -205,7 +205,7 @@ def check_model(
     progress("discovering stages")
     multiple = 1  # an inferred length's multiple (its strides', or one the model's error named)
     if inferred and batch is None:
-        found, length, shape, multiple = discover_with_candidates(
+        found, length, shape, multiple = search_input_shape(
             model, shape, batch, opts, device, notes
         )
     else:

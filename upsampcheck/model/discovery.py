@@ -135,6 +135,20 @@ def discover_with_candidates(
     opts: ModelOptions,
     device: torch.device,
     notes: list[str],
+) -> tuple[Discovery, int, tuple[int, ...]]:
+    """:func:`search_input_shape` without the multiple: the discovery, its input length and
+    the shape that worked."""
+    found, length, shape, _ = search_input_shape(model, shape, batch, opts, device, notes)
+    return found, length, shape
+
+
+def search_input_shape(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+    notes: list[str],
 ) -> tuple[Discovery, int, tuple[int, ...], int]:
     """Discovery on an inferred ``shape``; when the model refuses it (or there is none), on the
     candidates a :class:`~.shapes.ShapeSearch` makes from the model's layers and from what each
