@@ -96,7 +96,8 @@ def check_model(
     """
     if isinstance(model, nn.Module):
         training = model.training
-        loaded = LoadedModel(module=model.eval(), source="module")
+        model.eval()  # for its effect: a project's eval() may return None
+        loaded = LoadedModel(module=model, source="module")
         name = type(model).__name__
     else:
         path = Path(model) if model is not None else None

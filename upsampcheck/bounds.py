@@ -88,6 +88,13 @@ def gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**29 else f"{n_bytes / 2**20:.0f} MiB"
 
 
+def fits_memory(needed: float, available: int | None = None) -> bool:
+    """Whether ``needed`` bytes are within :data:`MEMORY_SHARE` of the available memory (True
+    where it cannot be read)."""
+    available = available_memory() if available is None else available
+    return available is None or needed <= MEMORY_SHARE * available
+
+
 def check_memory(needed: float, hint: str, available: int | None = None) -> None:
     """Refuse a run that would need more than :data:`MEMORY_SHARE` of the available memory.
 

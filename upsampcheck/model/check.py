@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..bounds import check_memory
+from ..bounds import check_memory, fits_memory, gib
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
 from ..errors import StageError
@@ -52,13 +52,13 @@ from ..subjects.loading import LoadedModel
 from . import periods
 from .discovery import (
     discover_stages,
-    discover_with_candidates,
     discovery_hint,
     fixed_length_findings,
     input_memory,
     model_factor,
     other_axis_findings,
     resolve_input_shape,
+    search_input_shape,
     select_stages,
 )
 from .output import output_offset
@@ -196,14 +196,18 @@ def check_model(
     thresholds = thresholds or load_thresholds()
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
     device = resolve_device(opts.device)
-    model = loaded.module.to(device)
+    loaded.module.to(device)  # for its effect: a project's to() may return anything
+    model = loaded.module
     notes = list(loaded.notes)
 
     shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
     check_memory(input_memory(shape), "shorten --input-shape's time axis")
     progress("discovering stages")
+    multiple = 1  # an inferred length's multiple (its strides', or one the model's error named)
     if inferred and batch is None:
-        found, length, shape = discover_with_candidates(model, shape, batch, opts, device, notes)
+        found, length, shape, multiple = search_input_shape(
+            model, shape, batch, opts, device, notes
+        )
     else:
         try:
             found, length = discover_stages(model, shape, batch, opts, device)
@@ -219,9 +223,15 @@ def check_model(
     if (shared := shared_groups_note(math.prod(shape[:-1]))) is not None:
         notes.append(shared)
     requested = None if inferred else shape[-1]
+    least = shape[-1] if inferred else 1  # an inferred length that ran, or more
+
+    def fitted(frames: int) -> int:  # a length the model takes: never shorter, its multiple
+        return -(-max(frames, least) // multiple) * multiple
+
     here, ref, sized = Lengths.of(found, length), None, (found, length)
     layouts, clean = stage_layouts(found, stages, sample_rate, here, None)
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [], groups)
+    frames = fitted(frames)
     if not clean and batch is None and frames > length:
         # Loose snaps at the short discovery length: discover again at the probe's length and
         # take the rates from how much each stage grew in between.
@@ -234,20 +244,34 @@ def check_model(
         except StageError:
             pass  # the rates from the first pass, as they are
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes, groups)
+    frames = fitted(frames)
     if batch is not None and frames > shape[-1]:  # a fixed length: the longest period it holds
         ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]
         notes[:] = [n for n in notes if not n.startswith("input length ")]
         period, frames = periods.fixed_period(ratios, shape[-1], notes), shape[-1]
-    shape = (*shape[:-1], frames)
     named = {s.name: s for s in found.stages} | {s.name: s for s in sized[0].stages}
-    check_memory(
-        model_memory(sized[0], [named[s.name] for s in stages], sized[1], shape[-1]),
-        "shorten --input-shape's time axis, or check fewer stages with --stage",
-    )
+    measured = [named[s.name] for s in stages]
+    hint = "shorten --input-shape's time axis, or check fewer stages with --stage"
+    if inferred and batch is None:  # a length the tool chose: a shorter one before a refusal
+        shortest = fitted(choose_model_period(layouts, fs_model_in, 1, factor, [], groups)[1])
+        needed = model_memory(sized[0], measured, sized[1], frames)
+        if shortest < frames and not fits_memory(needed):
+            period, frames = choose_model_period(layouts, fs_model_in, shortest, factor, [], groups)
+            notes.append(
+                f"input length {frames} samples, the shortest probe the stages allow: the "
+                f"longer default would need about {gib(needed)} of memory; pass --input-shape "
+                "to choose"
+            )
+        hint = (
+            f"at the inferred input shape {','.join(map(str, (*shape[:-1], frames)))}, the "
+            "shortest probe its stages allow; check fewer stages with --stage"
+        )
+    shape = (*shape[:-1], frames)
+    check_memory(model_memory(sized[0], measured, sized[1], shape[-1]), hint)
 
     for attempt, lead in enumerate((None, *RETRY_LEADS)):
         if lead is not None:
-            frames = max(frames, math.ceil((PERIODS + 2 * lead) * period))
+            frames = fitted(max(frames, math.ceil((PERIODS + 2 * lead) * period)))
             shape = (*shape[:-1], frames)
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
         planner = PassPlan(

@@ -1,6 +1,7 @@
 """Before the probe pass: the model input's shape (given, from an archive, inferred from the
-first conv, or found by trying the shapes a model of this kind takes), the stages discovered
-on one short probe, the model's own rate factor, and what discovery found but will not measure.
+first conv, or found by trying what the model's layers and errors say, :mod:`.shapes`), the
+stages discovered on one short probe, the model's own rate factor, and what discovery found but
+will not measure.
 """
 
 from __future__ import annotations
@@ -19,20 +20,16 @@ from ..report.findings import Finding
 from ..subjects.discover import Discovery, Stage, discover, module_types
 from ..subjects.loading import LoadedModel
 from .rates import nominal_ratio
+from .shapes import DISCOVERY_FRAMES, Candidate, ShapeSearch, first_length  # noqa: F401
 from .taps import model_dtype, probe_batch
 
 if TYPE_CHECKING:
     from .check import ModelOptions
 
-DISCOVERY_FRAMES = 256
-"""Frames of an inferred input at discovery (its length is set from the rates after)."""
 SHORT_FRAMES = 64
 """Discovery first tries ``max(SHORT_FRAMES, T // 16)`` frames: it needs the graph, not the
 length, and at an inferred shape's :data:`DISCOVERY_FRAMES` it would cost a fifth of the probe
 pass or more (twice the DAC decoder's probe length)."""
-CANDIDATE_CHANNELS = (1, 2, 80, 100, 128)
-"""Inputs a model of this kind usually takes, besides its first weight's widths: mono and
-stereo waveforms, and the common mel sizes."""
 SLOPE_FRAMES = 1024
 """A discovery at up to this many frames (or one that found a shape-growth stage) runs twice,
 at ``T`` and ``2 T``: growth between the passes gives factors without padding or cropping."""
@@ -100,8 +97,9 @@ def resolve_input_shape(
     program was fixed to (None: any); and whether the shape was inferred.
 
     Taken from, in turn: ``--input-shape``; the archive's example input; the first conv's
-    channels (:func:`infer_channels`) by :data:`DISCOVERY_FRAMES` frames, whose length
-    :func:`inferred_frames` sets once the rates are known. A note says where it came from.
+    channels (:func:`infer_channels`) by :data:`~.shapes.DISCOVERY_FRAMES` frames, or by the
+    longest kernel where that is longer (:func:`~.shapes.first_length`); the probe's length is
+    set once the rates are known. A note says where it came from.
     """
     shape, batch = requested, None
     if loaded.example_inputs:
@@ -114,19 +112,20 @@ def resolve_input_shape(
     leading = infer_channels(model)
     if leading is None:
         return (), batch, True  # no conv to read it from: candidates are tried at discovery
-    notes.append(f"input shape inferred from the first conv: {leading[0]} channel(s)")
-    return (*leading, DISCOVERY_FRAMES), batch, True
+    length, _, why = first_length(model)
+    notes.append(
+        f"input shape inferred from the first conv: {leading[0]} channel(s)"
+        + (f"; {why}" if why else "")
+    )
+    return (*leading, length), batch, True
 
 
-def candidate_shapes(model: nn.Module, first: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Shapes to try when the inferred ``first`` fails (or there is none): every width of the
-    first few weights (a latent or mel size, a branch's channels), then
-    :data:`CANDIDATE_CHANNELS`, each by :data:`DISCOVERY_FRAMES` frames, without repeats."""
+def weight_widths(model: nn.Module) -> list[int]:
+    """Every width of the first few weights (a latent or mel size, a branch's channels)."""
     widths: list[int] = []
     for parameter in list(model.parameters())[:6]:
         widths += [d for d in parameter.shape[:2] if 1 <= d <= 1024]
-    shapes = [(w, DISCOVERY_FRAMES) for w in [*widths, *CANDIDATE_CHANNELS]]
-    return [s for s in dict.fromkeys(shapes) if s != first]
+    return widths
 
 
 def discover_with_candidates(
@@ -137,27 +136,57 @@ def discover_with_candidates(
     device: torch.device,
     notes: list[str],
 ) -> tuple[Discovery, int, tuple[int, ...]]:
-    """Discovery on an inferred ``shape``; when the model refuses it (or there is none), on
-    :func:`candidate_shapes` in turn. The shape that worked is noted; when none does, the
-    error lists every shape tried."""
-    tried, first_error = [], None
-    for candidate in ([shape] if shape else []) + candidate_shapes(model, shape):
+    """:func:`search_input_shape` without the multiple: the discovery, its input length and
+    the shape that worked."""
+    found, length, shape, _ = search_input_shape(model, shape, batch, opts, device, notes)
+    return found, length, shape
+
+
+def search_input_shape(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+    notes: list[str],
+) -> tuple[Discovery, int, tuple[int, ...], int]:
+    """Discovery on an inferred ``shape``; when the model refuses it (or there is none), on the
+    candidates a :class:`~.shapes.ShapeSearch` makes from the model's layers and from what each
+    refusal says. Returns the discovery, its input length, the shape that worked and the
+    multiple its length must keep (the probe's length is rounded to it). The shape is noted
+    with how it was found; when none works, the error lists every shape tried."""
+    first = None
+    if shape:
+        _, multiple, why = first_length(model)
+        first = Candidate(shape, multiple, (why,) if why else ())
+    search = ShapeSearch(model, first, weight_widths(model))
+    first_error = None
+    for candidate in search:
         try:
-            found, length = discover_stages(model, candidate, batch, opts, device)
+            if candidate is first:
+                found, length = discover_stages(model, candidate.shape, batch, opts, device)
+            else:  # one forward at its length: a refusal costs one pass
+                found, length = discover_stages(
+                    model, candidate.shape, batch, opts, device, shorter=False
+                )
         except StageError as exc:
-            tried.append(",".join(map(str, candidate)))
             first_error = first_error or exc
+            search.refused(candidate, str(exc))
             continue
-        if candidate != shape:
+        if candidate is not first:
+            refused = "; ".join(c.shown for c in search.tried[:-1]) or "none inferred"
+            said = first.why if first else ()  # noted with the inferred shape already
+            how = "".join(f"; {why}" for why in candidate.why if why not in said)
             notes.append(
-                f"input shape {','.join(map(str, candidate))} found by trying candidates "
-                f"(refused: {'; '.join(tried) or 'none inferred'}); pass --input-shape to be sure"
+                f"input shape {candidate.shown} found by trying candidates (refused: {refused})"
+                f"{how}; pass --input-shape to be sure"
             )
-        return found, length, candidate
+        return found, length, candidate.shape, max(candidate.multiple, 1)
     reason = f"; first failure: {first_error}" if first_error else ""
     raise UsageError(
         f"cannot infer the input shape: the model refused every candidate "
-        f"({'; '.join(tried)}){reason}; pass --input-shape D1,...,T"
+        f"({'; '.join(c.shown for c in search.tried)}){search.exhausted}{reason}; pass "
+        "--input-shape D1,...,T"
     )
 
 

@@ -3,9 +3,11 @@
 Checkpoints are untrusted by default. Plain state dicts (bare, Lightning-style or nested under
 ``model``/``state_dict``...) and ``.safetensors`` files hold only tensors: they load with
 ``torch.load(weights_only=True)`` / ``safetensors`` into the module built by ``--arch`` with
-``strict=True``. Formats that can run code on load (full pickles, TorchScript, torch.export
-``.pt2`` archives, which also unpickle) are refused unless ``trust_checkpoint=True``: nothing
-is ever unpickled with ``weights_only=False`` without it.
+``strict=True`` (persistent buffers its constructor computed and the file lacks, such as a
+PQMF's filter banks, are taken from the build first: :func:`constructor_buffers`). Formats
+that can run code on load (full pickles, TorchScript, torch.export ``.pt2`` archives, which
+also unpickle) are refused unless ``trust_checkpoint=True``: nothing is ever unpickled with
+``weights_only=False`` without it.
 
 The format is detected from the file's content, never its name:
 
@@ -151,7 +153,7 @@ def load_model(
     if ckpt is None:
         if arch is None:
             raise UsageError("nothing to load: give a checkpoint, --arch MODULE:CALLABLE, or both")
-        return LoadedModel(_build_seeded(arch, arch_kwargs, seed).eval(), "arch", trained=False)
+        return LoadedModel(evaluated(_build_seeded(arch, arch_kwargs, seed)), "arch", trained=False)
     path = pathlib.Path(ckpt)
     kind, infos = sniff(path)
     with warnings.catch_warnings():  # torch's warnings on odd tensors never reach stderr
@@ -178,14 +180,22 @@ def load_model(
             budget.check(path, path.stat().st_size, "holds")
         obj = torch_load(path, kind, trust_checkpoint)
         if isinstance(obj, torch.nn.Module):
-            return _code_module(obj.eval(), "pickled_module", arch)
+            return _code_module(evaluated(obj), "pickled_module", arch)
         if weights:
             state, notes = select_weights(obj, weights, shown(path))
             return _load_state_dict(path, state, "state_dict", arch, module, notes)
-        state, source, notes = _unwrap(path, obj)
+        ref = module.state_dict() if module is not None else None
+        state, source, notes = _unwrap(path, obj, ref, constructor_buffers(module))
         if isinstance(state, torch.nn.Module):  # trusted pickle of {"model": <nn.Module>, ...}
-            return _code_module(state.eval(), "pickled_module", arch, notes)
+            return _code_module(evaluated(state), "pickled_module", arch, notes)
         return _load_state_dict(path, state, source, arch, module, notes)
+
+
+def evaluated(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` after ``module.eval()``, called for its effect: a project's ``eval()`` (or
+    ``train()``) may return None or anything else, the module is what is kept."""
+    module.eval()
+    return module
 
 
 def _build_seeded(arch: str, kwargs: dict | None, seed: int) -> torch.nn.Module:
@@ -208,7 +218,7 @@ def _load_code_archive(
             warnings.simplefilter("ignore")
             if kind == "torchscript":
                 return _code_module(
-                    torch.jit.load(str(path), map_location="cpu").eval(), kind, arch
+                    evaluated(torch.jit.load(str(path), map_location="cpu")), kind, arch
                 )
             program = torch.export.load(path)
             module = program.module()
@@ -239,9 +249,15 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, str, list[str]]:
-    """Find the state dict (or, trusted, the module) in a checkpoint: ``(state, source, notes)``."""
-    top, trail = obj, []
+def _unwrap(
+    path: pathlib.Path, obj: object, ref: dict | None = None, optional: Collection[str] = ()
+) -> tuple[dict | torch.nn.Module, str, list[str]]:
+    """Find the state dict (or, trusted, the module) in a checkpoint: ``(state, source, notes)``.
+
+    Of several state dicts side by side (``{"model_g": ..., "model_d": ...}``), the only one
+    that fits the ``--arch`` module's state dict ``ref`` (:func:`_fits_arch`) is chosen, with a
+    note; when none or several fit, ``--weights`` must say which."""
+    top, trail, chose = obj, [], []
     plain = is_state_dict(obj)  # once per level: a state dict may hold 200,000 keys
     while not plain and isinstance(obj, Mapping) and len(trail) < 3:
         key = next(
@@ -260,9 +276,19 @@ def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, st
             trail.append(next(iter(found)))
             obj, plain = found[trail[-1]], True
         elif found:
-            raise UsageError(
-                f"{shown(path)} holds several state dicts ({_listed(found)}); "
-                "choose one with --weights KEY"
+            fitting = [k for k, sub in found.items() if _fits_arch(sub, ref, optional)]
+            if len(fitting) != 1:
+                which = f"{_listed(fitting)}, all fitting --arch" if fitting else _listed(found)
+                raise UsageError(
+                    f"{shown(path)} holds several state dicts ({which}); "
+                    "choose one with --weights KEY"
+                )
+            trail.append(fitting[0])
+            obj, plain = found[fitting[0]], True
+            others = _listed([k for k in found if k != fitting[0]])
+            chose.append(
+                f"chose {shown_key(fitting[0], quoted=True)}: the only state dict in the "
+                f"checkpoint that fits --arch (also there: {others}); pick with --weights KEY"
             )
     if not plain:
         keys = _listed(obj, 5) if isinstance(obj, Mapping) else ""
@@ -270,9 +296,49 @@ def _unwrap(path: pathlib.Path, obj: object) -> tuple[dict | torch.nn.Module, st
         raise UsageError(f"{shown(path)} holds {found}, not a state dict of tensors or a module")
     lightning = trail == ["state_dict"] and any(k in top for k in _LIGHTNING_KEYS)
     notes = [f"using checkpoint{_fmt(trail)}"] if trail else []
-    notes += ema_notes(top, trail, obj)
+    notes += chose + ema_notes(top, trail, obj)
     state = obj if isinstance(obj, dict) else dict(obj)  # keep an OrderedDict's _metadata
     return state, "lightning" if lightning else "state_dict", notes
+
+
+def _fits_arch(state: Mapping, ref: dict | None, optional: Collection[str]) -> bool:
+    """Whether ``state`` loads into the module whose state dict is ``ref``: after weight-norm
+    conversion and prefix alignment, its keys are ``ref``'s (less any of the ``optional``
+    constructor buffers) with the same shapes. A state dict with several fitting prefixes
+    fits."""
+    if ref is None or not isinstance(state, dict):
+        return False
+    expected = set(ref)
+    converted, _ = convert_weight_norm(state, expected)
+    try:
+        aligned, _ = _align_prefix(converted, expected, set(optional))
+    except UsageError:
+        return True  # several parts of it fit
+    return _covers(aligned.keys(), expected, optional) and all(
+        not isinstance(value, torch.Tensor) or value.shape == ref[key].shape
+        for key, value in aligned.items()
+    )
+
+
+def _covers(keys: Collection[str], expected: set[str], optional: Collection[str]) -> bool:
+    """``keys`` are ``expected`` less some of the ``optional`` ones."""
+    return keys <= expected and (expected - keys) <= set(optional)
+
+
+def constructor_buffers(module: torch.nn.Module | None) -> set[str]:
+    """State-dict keys of the buffers ``module``'s constructor made that a checkpoint may leave
+    out: persistent buffers (filter banks, windows: a PQMF's ``analysis_filter``), but not a
+    normalisation layer's running statistics, which training sets."""
+    if module is None:
+        return set()
+    names = set()
+    for prefix, sub in module.named_modules(remove_duplicate=False):
+        if isinstance(sub, torch.nn.modules.batchnorm._NormBase):
+            continue
+        for name, value in sub._buffers.items():
+            if value is not None and name not in sub._non_persistent_buffers_set:
+                names.add(f"{prefix}.{name}" if prefix else name)
+    return names
 
 
 def ema_notes(top: object, trail: list[str], state: Mapping) -> list[str]:
@@ -301,8 +367,11 @@ def _listed(names: Collection, limit: int = 8) -> str:
     )
 
 
-def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
-    """Match ``state``'s keys to ``expected`` by stripping a prefix such as ``model.``.
+def _align_prefix(
+    state: dict, expected: set[str], optional: set[str] | frozenset = frozenset()
+) -> tuple[dict, list[str]]:
+    """Match ``state``'s keys to ``expected`` by stripping a prefix such as ``model.``; keys of
+    ``optional`` (buffers the constructor made, :func:`constructor_buffers`) may be absent.
 
     A prefix shared by all keys is stripped if that matches more keys. Otherwise the keys under
     one prefix are used if they match exactly (e.g. ``generator.`` in a GAN checkpoint); when
@@ -315,9 +384,10 @@ def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
     when more keys match after it, so there are at most ``len(expected) + 1`` rounds.
     """
     notes = []
-    while state.keys() != expected:
+    least = len(expected) - len(optional)
+    while not _covers(state.keys(), expected, optional):
         sizes = prefix_groups(state)  # counted first: only groups that can matter are built
-        wanted = {p for p, n in sizes.items() if n == len(state) or n == len(expected)}
+        wanted = {p for p, n in sizes.items() if n == len(state) or least <= n <= len(expected)}
         groups: dict[str, dict] = {p: {} for p in wanted}
         if len(wanted) <= 4:  # the usual case: pick each group's keys by a scan in C
             for pre in wanted:
@@ -338,7 +408,7 @@ def _align_prefix(state: dict, expected: set[str]) -> tuple[dict, list[str]]:
             fits = sorted(
                 p
                 for p, sub in groups.items()
-                if len(sub) == len(expected) and sub.keys() == expected
+                if least <= len(sub) <= len(expected) and _covers(sub.keys(), expected, optional)
             )
             usual = [p for p in _USUAL_PREFIXES if p in fits]
             if not fits:
@@ -381,13 +451,22 @@ def _load_state_dict(
             " model"
         )
     ref = module.state_dict()
+    built = constructor_buffers(module)
     state, converted = convert_weight_norm(state, set(ref))
     try:
-        state, stripped = _align_prefix(state, set(ref))
+        state, stripped = _align_prefix(state, set(ref), built)
     except UsageError as exc:
         raise UsageError(f"{shown(path)}: {exc}") from None
     check_tensors(path, state, ref)
     stripped = converted + stripped
+    kept = sorted((ref.keys() - state.keys()) & built)
+    if kept:  # filter banks and windows the constructor computes: the built ones are used
+        state = {**state, **{key: ref[key] for key in kept}}
+        names = ", ".join(shown_key(k) for k in kept[:6]) + (", ..." if len(kept) > 6 else "")
+        stripped.append(
+            f"kept {len(kept)} buffer{'s' * (len(kept) > 1)} from --arch's constructor (absent"
+            f" from the checkpoint): {names}"
+        )
     missing = [shown_key(k) for k in sorted(ref.keys() - state.keys())]
     unexpected = sorted(state.keys() - ref.keys())
     unexpected = [shown_key(k) for k in unexpected[:3]] + unexpected[3:]
@@ -420,4 +499,4 @@ def _load_state_dict(
             f"{shown(path)} does not fit --arch {arch}: {oneline(exc)}; {hint}"
         ) from exc
     notes = list(notes or []) + stripped
-    return LoadedModel(module.eval(), source, None, notes, trained=trained)
+    return LoadedModel(evaluated(module), source, None, notes, trained=trained)

@@ -11,7 +11,8 @@ Converting is an exact renaming, done in whichever direction the architecture ex
 (``{"model": ..., "ema": ...}``, ``state_dict_ema``, ``model_ema``) or key prefixes inside one
 (``model.`` beside ``model_ema.``, ``gen.`` beside ``gen_ema.``). ``--weights KEY_OR_PREFIX``
 picks one; without it the raw weights are used where a usual name says which they are, and the
-note lists the others.
+note lists the others. Of sub-dicts with no usual name (``model_g`` beside ``model_d``), the
+only one that fits ``--arch`` is used (``loading._unwrap``).
 """
 
 from __future__ import annotations
