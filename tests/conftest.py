@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,11 @@ import torch
 from upsampcheck.cli import main
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N`: N workers share the cores
+    torch.set_num_threads(
+        max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    )
 
 
 @dataclass
@@ -108,3 +114,42 @@ def says_fail(text: str) -> bool:
         isinstance(f, dict) and f.get("severity") == "fail" for f in findings
     )
     return doc.get("verdict") == "fail" or failing
+
+
+def run_model_cli(tmp: Path, *args: str) -> dict:
+    """``upsampcheck model ... --no-plots`` in-process on an 80-column terminal: its exit code,
+    stdout, verdict.txt and report.json."""
+    import io
+    from contextlib import redirect_stdout
+
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "80")
+        with redirect_stdout(stdout):
+            code = main(["model", *args, "--no-plots", "--out", str(tmp)])
+    return {
+        "code": code,
+        "stdout": stdout.getvalue(),
+        "text": (tmp / "verdict.txt").read_text(),
+        "report": json.loads((tmp / "report.json").read_text()),
+    }
+
+
+@pytest.fixture(scope="session")
+def aliasfree_run(tmp_path_factory) -> dict:
+    """The 77-stage BigVGAN-like vocoder of ``aliasfree.py`` checked once for the session (its
+    check is the suite's longest): :func:`run_model_cli`'s dict plus ``calls``, the stages
+    driven alone, in order."""
+    from upsampcheck.model import stages as model_stages
+
+    calls: list[str] = []
+    real = model_stages.measure_alone
+    out = tmp_path_factory.mktemp("aliasfree") / "report"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            model_stages,
+            "measure_alone",
+            lambda stage, *a: calls.append(stage.name) or real(stage, *a),
+        )
+        run = run_model_cli(out, "--arch", "aliasfree:AliasFreeVocoder", "--sample-rate", "22050")
+    return {**run, "calls": calls}

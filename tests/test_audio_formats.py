@@ -303,3 +303,28 @@ def test_a_random_init_hifigan_output_keeps_its_grid_and_lines_in_each_format(
         if freq in kept and kept[freq] > level - 20:  # else removed by the codec
             assert kept[freq] == pytest.approx(level, abs=0.5)
     assert sum(f in kept for f in strong) >= len(strong) - 1  # MP3 drops the Nyquist line
+
+
+def test_many_files_keep_figures_and_clips_for_the_first_sixteen_only(tmp_path, capsys):
+    """18 files in one call: every one measured (the same 1 kHz line in each), figures and
+    clips for the first 16, a note saying so; the report holds numbers for the rest."""
+    from upsampcheck.audio.check import MEDIA_FILES
+
+    t = np.arange(8000 * 3) / 8000
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(MEDIA_FILES + 2):
+        x = 0.05 * rng.standard_normal(len(t)) + 0.01 * np.cos(2 * np.pi * 1000 * t)
+        paths.append(tmp_path / f"f{i:02d}.wav")
+        sf.write(paths[-1], x, 8000, subtype="FLOAT")
+    out = tmp_path / "r"
+    assert main(["audio", *map(str, paths), "--out", str(out), "--format", "json"]) in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["files"]) == MEDIA_FILES + 2
+    for entry in report["files"]:
+        assert [ln["freq_hz"] for ln in entry["lines"] if ln["locked"]] == [1000.0]
+    drawn = {p.name.split("_")[0] for p in out.glob("file*_spectrogram.png")}
+    assert drawn == {f"file{i}" for i in range(MEDIA_FILES)}
+    clips = {p.name.split("_")[0] for p in (out / "audio").glob("file*.wav")}
+    assert clips == {f"file{i}" for i in range(MEDIA_FILES)}
+    assert any(f"first {MEDIA_FILES} of the {MEDIA_FILES + 2} files" in n for n in report["notes"])

@@ -3,21 +3,19 @@ notes written once, nothing lost (every failing stage named, counts as in report
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import re
 from collections import Counter
-from contextlib import redirect_stdout
 
 import pytest
+from conftest import run_model_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upsampcheck.cli import main
 from upsampcheck.report.grouping import group_findings, group_notes, template
 from upsampcheck.report.name_sets import compact_names, expand_names
 from upsampcheck.report.text import by_stage, stage_rows
+
+pytestmark = pytest.mark.xdist_group("aliasfree")  # one worker runs the 77-stage check
 
 AA = "up:conv_transpose1d"
 ALIASFREE_STAGES = expand_names(
@@ -26,38 +24,16 @@ ALIASFREE_STAGES = expand_names(
 """The 77 stages tests/aliasfree.py documents: 4 ConvTranspose1d and 73 anti-aliasing x2."""
 
 
-def run_model(tmp, *args: str) -> dict:
-    """``upsampcheck model ... --no-plots`` in-process on an 80-column terminal: its exit code,
-    stdout, verdict.txt and report.json."""
-    stdout, before = io.StringIO(), os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "80"
-    try:
-        with redirect_stdout(stdout):
-            code = main(["model", *args, "--no-plots", "--out", str(tmp)])
-    finally:
-        if before is None:
-            del os.environ["COLUMNS"]
-        else:
-            os.environ["COLUMNS"] = before
-    return {
-        "code": code,
-        "stdout": stdout.getvalue(),
-        "text": (tmp / "verdict.txt").read_text(),
-        "report": json.loads((tmp / "report.json").read_text()),
-    }
-
-
 @pytest.fixture(scope="module")
-def aliasfree(tmp_path_factory) -> dict:
-    """The 77-stage BigVGAN-like vocoder, run once for the module (about 12 s)."""
-    out = tmp_path_factory.mktemp("aliasfree") / "report"
-    return run_model(out, "--arch", "aliasfree:AliasFreeVocoder", "--sample-rate", "22050")
+def aliasfree(aliasfree_run) -> dict:
+    """The 77-stage BigVGAN-like vocoder, run once for the session (conftest)."""
+    return aliasfree_run
 
 
 @pytest.fixture(scope="module")
 def two_stages(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("two") / "report"
-    return run_model(out, "--arch", "model_fixtures:TransposedStack", "--input-shape", "4,256")
+    return run_model_cli(out, "--arch", "model_fixtures:TransposedStack", "--input-shape", "4,256")
 
 
 def logical_lines(text: str) -> list[str]:

@@ -94,9 +94,14 @@ def pattern_power(coh: coherence.Coherence) -> np.ndarray:
 
 
 def analyse_file(
-    path: Path, t: AudioThresholds, index: int = 0, progress: Callable[[str], None] | None = None
+    path: Path,
+    t: AudioThresholds,
+    index: int = 0,
+    progress: Callable[[str], None] | None = None,
+    media: bool = True,
 ) -> FileResult:
-    """Measure one file (see the module docstring)."""
+    """Measure one file (see the module docstring). Without ``media``, keep the numbers only:
+    no spectrogram and no clips (what makes a file's figures and players, about 3 MB)."""
     step = progress or (lambda _text: None)
     path = Path(path)
     info = open_info(path)
@@ -193,7 +198,9 @@ def analyse_file(
         spectra,
         segments=spectra.segments[:0],
         quiet_halves=[],
-        spectrogram=spectra.spectrogram.astype(np.float32),
+        spectrogram=spectra.spectrogram[:, : spectra.spectrogram.shape[1] if media else 0].astype(
+            np.float32
+        ),
     )
     pattern = None
     step_size = lsb if lsb is not None else (LOSSY_LSB if info.lossy else None)
@@ -232,6 +239,6 @@ def analyse_file(
         pattern_lsb=pattern,
         coherence_seconds=spent,
         strip_rms_db=10 * np.log10(np.maximum(result.strip_rms, 1e-30) / reference),
-        clips=make_clips(info, index, frame_power, hop, t.clip_seconds),
+        clips=make_clips(info, index, frame_power, hop, t.clip_seconds) if media else [],
         notes=notes,
     )

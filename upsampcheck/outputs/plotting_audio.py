@@ -211,6 +211,8 @@ def write_figures(data: dict[str, Any], folder: Path) -> list[str]:
     """Every figure of an audio report's payload into ``folder``; returns the names."""
     names = []
     for entry in data["files"]:
+        if entry["spectrogram_db"].shape[-1] == 0:  # a file kept in numbers only
+            continue
         stem = file_stem(entry)
         plot_spectrum(entry, folder / f"{stem}_spectrum.png")
         plot_spectrogram(entry, folder / f"{stem}_spectrogram.png")
