@@ -276,7 +276,15 @@ def leak_envelope(n: int, reach: int = 2 * LEAK_REACH, oversample: int = 16) -> 
     ``d = 0 .. reach``: what a stationary component ``d`` bins away can at most put into a
     candidate's coherent power, per unit of its own power."""
     w = cola_window(n)
-    spectrum = np.abs(np.fft.rfft(w, oversample * n)[: (reach + 1) * oversample + 1]) ** 2
+    # |W'| at every 1/oversample bin up to ``reach``: one n-point FFT per fraction r (the
+    # window turned by r/oversample bin), not one FFT zero-padded to oversample·n points
+    # (which took 12 MB at n = 16384).
+    count = (reach + 1) * oversample + 1
+    spectrum = np.empty(count)
+    turn = np.exp(-2j * np.pi * np.arange(n) / (oversample * n))
+    for r in range(oversample):
+        index = np.arange(r, count, oversample)
+        spectrum[index] = np.abs(np.fft.fft(w * turn**r)[index // oversample]) ** 2
     spectrum /= spectrum[0]
     env = np.empty(reach + 1)
     for d in range(reach + 1):
