@@ -128,20 +128,6 @@ def weight_widths(model: nn.Module) -> list[int]:
     return widths
 
 
-def discover_with_candidates(
-    model: nn.Module,
-    shape: tuple[int, ...],
-    batch: int | None,
-    opts: ModelOptions,
-    device: torch.device,
-    notes: list[str],
-) -> tuple[Discovery, int, tuple[int, ...]]:
-    """:func:`search_input_shape` without the multiple: the discovery, its input length and
-    the shape that worked."""
-    found, length, shape, _ = search_input_shape(model, shape, batch, opts, device, notes)
-    return found, length, shape
-
-
 def search_input_shape(
     model: nn.Module,
     shape: tuple[int, ...],

@@ -16,10 +16,10 @@ from ..subjects.loading import LoadedModel
 from .check import ModelOptions, stage_layouts
 from .discovery import (
     discover_stages,
-    discover_with_candidates,
     discovery_hint,
     model_factor,
     resolve_input_shape,
+    search_input_shape,
     select_stages,
 )
 from .rates import Lengths
@@ -62,7 +62,7 @@ def list_stages(loaded: LoadedModel, opts: ModelOptions) -> StageListing:
     notes = list(loaded.notes)
     shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
     if inferred and batch is None:
-        found, length, shape = discover_with_candidates(model, shape, batch, opts, device, notes)
+        found, length, shape, _ = search_input_shape(model, shape, batch, opts, device, notes)
     else:
         try:
             found, length = discover_stages(model, shape, batch, opts, device)

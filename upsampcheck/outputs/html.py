@@ -5,8 +5,8 @@ model, a generated audio file): the report's JSON (``report.json``), the PNG fig
 in the report folder, and clips to hear (:class:`~upsampcheck.outputs.clips.Clip`) grouped by
 where they belong::
 
-    html = build_page(data, folder, {"2:transposed": [clip, ...], "output": [...],
-                                     "quiet passage": [...]})
+    parts = page_parts(data, folder, {"2:transposed": [clip, ...], "output": [...],
+                                      "quiet passage": [...]})
 
 A group whose key is a stage name is played in that stage's section, ``"output"`` in the
 output's, any other key gets a section of its own. Figures and clips are embedded as
@@ -34,19 +34,6 @@ PROBE_WORDS = {
 }
 
 
-def build_page(
-    data: Mapping[str, Any],
-    folder: Path,
-    clips: Mapping[str, Sequence[Clip]],
-    notes: Sequence[str] = (),
-    repeats: Mapping[str, str] | None = None,
-) -> str:
-    """The whole page for a report's JSON ``data``; figures are read from ``folder``.
-
-    ``repeats`` maps a stage to an identical earlier one whose figures stand for it."""
-    return "".join(page_parts(data, folder, clips, notes, repeats))
-
-
 def page_parts(
     data: Mapping[str, Any],
     folder: Path,
@@ -54,8 +41,10 @@ def page_parts(
     notes: Sequence[str] = (),
     repeats: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
-    """:func:`build_page` piece by piece, each section made as it is written, so a page with
-    many embedded figures and clips is never held whole (it was the audio command's peak)."""
+    """The page for a report's JSON ``data``, piece by piece (figures are read from ``folder``;
+    ``repeats`` maps a stage to an identical earlier one whose figures stand for it). Each
+    section is made as it is written, so a page with many embedded figures and clips is never
+    held whole (it was the audio command's peak)."""
     subject = data.get("subject") or {}
     yield h.page_head(f"upsampcheck: {subject.get('kind', '')} {subject.get('name', '')}")
     for part in _body(data, folder, clips, notes, repeats or {}):
