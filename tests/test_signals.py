@@ -132,3 +132,25 @@ def test_a_second_run_while_the_first_writes_is_refused_with_exit_2(tmp_path):
     first.communicate(timeout=300)
     assert first.returncode == 1 and (out / "report.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_signal_wrapped_by_python_while_a_class_is_made_is_still_that_signal(monkeypatch, capsys):
+    """SIGTERM landing inside ``__set_name__`` (pydantic builds classes on import) reaches the
+    tool as ``RuntimeError: Error calling __set_name__`` with the signal as its cause: exit
+    143 and one line, not an internal error."""
+    import importlib
+
+    from upsampcheck import signals
+    from upsampcheck.cli.main import main
+
+    app_module = importlib.import_module("upsampcheck.cli.app")  # the module, not the Typer
+
+    def wrapped(*args, **kwargs):
+        try:
+            raise signals.Signalled(15)
+        except signals.Signalled as exc:
+            raise RuntimeError("Error calling __set_name__ on 'cached_property'") from exc
+
+    monkeypatch.setattr(app_module, "app", wrapped)
+    assert main(["layer"]) == 143
+    assert capsys.readouterr().err == "upsampcheck: terminated (SIGTERM)\n"

@@ -61,6 +61,19 @@ def environment_fault(exc: BaseException) -> str | None:
     return None
 
 
+def signal_behind(exc: BaseException) -> signals.Signalled | None:
+    """The signal an exception stands for: a signal raised inside a hook that Python wraps
+    (``RuntimeError: Error calling __set_name__`` when it lands while a class is being made,
+    as pydantic's are on import) keeps it as the cause or context."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, signals.Signalled):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map every outcome to an exit code (0 pass, 1 a failing
     finding, 2 bad usage, input or environment, 3 internal error, 130 SIGINT, 143 SIGTERM,
@@ -93,11 +106,11 @@ def _run(argv: list[str] | None) -> int:
     except UsageError as exc:
         say(f"error: {exc}")
         return 2
-    except signals.Signalled as exc:
-        name = signals.NAMES.get(exc.signum, str(exc.signum))
-        say(f"{'interrupted' if name == 'SIGINT' else 'terminated'} ({name})")
-        return 128 + exc.signum
-    except (Exception, KeyboardInterrupt, MemoryError) as exc:
+    except (signals.Signalled, Exception, KeyboardInterrupt, MemoryError) as exc:
+        if (held := signal_behind(exc)) is not None:
+            name = signals.NAMES.get(held.signum, str(held.signum))
+            say(f"{'interrupted' if name == 'SIGINT' else 'terminated'} ({name})")
+            return 128 + held.signum
         kind = click_kind(exc)
         if kind == "exit":
             return exc.exit_code
