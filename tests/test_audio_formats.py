@@ -305,9 +305,9 @@ def test_a_random_init_hifigan_output_keeps_its_grid_and_lines_in_each_format(
     assert sum(f in kept for f in strong) >= len(strong) - 1  # MP3 drops the Nyquist line
 
 
-def test_many_files_keep_figures_and_clips_for_the_first_sixteen_only(tmp_path, capsys):
-    """18 files in one call: every one measured (the same 1 kHz line in each), figures and
-    clips for the first 16, a note saying so; the report holds numbers for the rest."""
+def test_many_files_keep_figures_and_clips_for_the_first_few_only(tmp_path, capsys):
+    """Two files more than MEDIA_FILES in one call: every one measured (the same 1 kHz line
+    in each), figures and clips for the first MEDIA_FILES, a note saying so."""
     from upsampcheck.audio.check import MEDIA_FILES
 
     t = np.arange(8000 * 3) / 8000

@@ -196,7 +196,7 @@ def analyse_file(
     place_on_grid(lines, grid)
     spectra = dataclasses.replace(  # what the report needs: memory flat in the file count
         spectra,
-        segments=spectra.segments[:0],
+        segments=spectra.segments[:0].copy(),  # a view would keep the (16, bins) array
         quiet_halves=[],
         spectrogram=spectra.spectrogram[:, : spectra.spectrogram.shape[1] if media else 0].astype(
             np.float32
