@@ -89,6 +89,69 @@ def test_waveglow_interleave_is_a_x8_stage_at_exact_rates_owning_the_k_fs_over_8
     assert all(ln.origin == "<root>" for ln in report.output_lines)
 
 
+# -- PQMF synthesis: zero-stuffing named by the module that owns the filter ---------------------
+
+
+class PQMF(nn.Module):
+    """A PQMF bank's synthesis as ParallelWaveGAN writes it: zero-stuffing by
+    ``conv_transpose1d`` with ``updown_filter * subbands`` (stride ``subbands``), then the
+    synthesis FIR over the padded subbands."""
+
+    def __init__(self, subbands: int = 4, taps: int = 16) -> None:
+        super().__init__()
+        self.subbands = subbands
+        torch.manual_seed(3)
+        self.register_buffer("synthesis_filter", 0.2 * torch.randn(1, subbands, taps + 1))
+        updown = torch.zeros(subbands, subbands, subbands)
+        updown[range(subbands), range(subbands), 0] = 1.0
+        self.register_buffer("updown_filter", updown)
+        self.pad = nn.ConstantPad1d(taps // 2, 0.0)
+
+    def synthesis(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.conv_transpose1d(x, self.updown_filter * self.subbands, stride=self.subbands)
+        return F.conv1d(self.pad(x), self.synthesis_filter)
+
+
+class MultiBand(nn.Module):
+    """A subband generator (a 1x1 conv whose bias is each subband's DC under silence) and
+    the PQMF synthesis, called as a method from this ``forward``."""
+
+    BIAS = (0.2, -0.1, 0.15, 0.05)
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.net = nn.Conv1d(4, 4, 1)
+        with torch.no_grad():
+            self.net.bias.copy_(torch.tensor(self.BIAS))
+        self.pqmf = PQMF()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pqmf.synthesis(self.net(x))
+
+    def silence_pattern(self) -> np.ndarray:
+        """One period (4 samples) of the output under silence, up to a shift: subband ``k``
+        is ``4 b_k`` every 4th sample, so phase ``r`` sums ``4 b_k h_k[j]`` over ``j = r mod 4``."""
+        h = self.pqmf.synthesis_filter[0].double().numpy()
+        h = np.pad(h, ((0, 0), (0, -h.shape[1] % 4)))
+        phases = h.reshape(4, -1, 4).sum(1)  # (subband, phase)
+        return 4 * np.asarray(self.BIAS) @ phases
+
+
+def test_pqmf_zero_stuffing_is_a_x4_stage_named_by_the_filter_owner_with_its_lines():
+    model = MultiBand()
+    report = check(model, (4, 128))
+    stages = [(s.name, s.kind, s.factor, s.fs_in_hz, s.fs_out_hz) for s in report.stages]
+    assert stages == [("pqmf:conv_transpose1d", "transposed", 4, FS / 4, FS)]
+    silence = lines_of(report, "silence")
+    assert sorted(silence) == [FS / 4, FS / 2]
+    assert {ln.origin for ln in report.output_lines} == {"pqmf:conv_transpose1d"}
+    expected = pattern_lines(model.silence_pattern())
+    assert silence[FS / 4].level_db - silence[FS / 2].level_db == pytest.approx(
+        10 * math.log10(expected[1] / expected[2]), abs=0.5
+    )
+
+
 # -- iSTFT head: a x hop stage that cannot be driven alone ----------------------------------
 
 
