@@ -131,7 +131,7 @@ def test_buffers_the_constructor_built_are_kept_when_the_checkpoint_lacks_them(c
         assert torch.equal(loaded.module(x), model(x))
     report = run_json(cli, str(tmp_path / "g.pt"), "--arch", f"{ARCH}:MultiBand")
     assert note in report["notes"]
-    assert stages_of(report) == [("<root>:conv_transpose1d", 2, 8000.0)]
+    assert stages_of(report) == [("pqmf:conv_transpose1d", 2, 8000.0)]
 
 
 def test_a_checkpoint_missing_a_parameter_or_running_statistics_is_still_refused(cli, tmp_path):

@@ -83,3 +83,25 @@ def trace_inputs(inputs: list[Line], earlier: list, tol_hz: float, name: str) ->
                 line.origin = match[0].origin or stage.name
                 break
     return inputs
+
+
+def on_grid(freq_hz: float, fs_in: float, tol_hz: float) -> bool:
+    """True when ``freq_hz`` is a multiple ``k >= 1`` of ``fs_in`` (within ``tol_hz``)."""
+    k = round(freq_hz / fs_in)
+    return k >= 1 and abs(freq_hz - k * fs_in) <= tol_hz
+
+
+def grid_owners(lines: list[Line], owners: list[tuple[str, float]], unowned, tol_hz: float) -> None:
+    """Give each of ``lines`` whose origin satisfies ``unowned`` (no measured stage made it)
+    the name of the latest of ``owners`` (``(name, fs_in)`` of stages found but not measured,
+    in execution order) on whose grid (multiples of ``fs_in``) it lies: such a stage (an
+    ``istft``, whose input is complex) replicates whatever is constant at its input to every
+    multiple of its input rate, so a line there that no measured stage carried was made at or
+    after it."""
+    for line in lines:
+        if not unowned(line.origin):
+            continue
+        for name, fs_in in reversed(owners):
+            if on_grid(line.freq_hz, fs_in, tol_hz):
+                line.origin = name
+                break

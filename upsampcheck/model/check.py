@@ -297,7 +297,7 @@ def check_model(
     ok_output = finite_or_finding(y_out, "output", findings)
 
     output_lines_ = None
-    if ok_output and results:
+    if ok_output and (results or ctx.unmeasured):
         progress("tracing output lines")
         output_lines_ = trace_output_lines(y_out, results, ctx)
         offset = output_offset(y_out, ctx, results, thresholds)
@@ -306,8 +306,8 @@ def check_model(
         result.details.setdefault("weights", "learned" if loaded.trained else "initialization")
         findings += stage_findings(result, thresholds)
     findings += periodicity_findings(results, notes)
-    if results:
-        findings += chain_findings(results, output_lines_ or [], thresholds)
+    if results or output_lines_:
+        findings += chain_findings(results, output_lines_ or [], thresholds, ctx.unmeasured)
     if not found.stages:
         message = "no upsampling stage found: nothing lengthens the time axis"
         notes.append(message)

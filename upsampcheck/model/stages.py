@@ -19,7 +19,7 @@ from ..measure.analysis import (
     adopt_standalone,
     output_lines,
 )
-from ..measure.attribution import assign_origins, trace_inputs
+from ..measure.attribution import assign_origins, grid_owners, trace_inputs
 from ..measure.multitone import groups_for, min_period
 from ..report.findings import Finding, StageResult
 from ..subjects.discover import Stage
@@ -106,6 +106,14 @@ class StageContext:
     """Standalone measurement by the name of the first stage of its group."""
     group_of: dict[str, list[str]] = field(default_factory=dict)
     """Each stage's group of identical stages (names, its own first)."""
+    unmeasured: list[StageLayout] = field(default_factory=list)
+    """Stages found, at exact rates, but not measured (an ``istft``: its input is complex), in
+    execution order: each owns the lines on its grid that no measured stage made
+    (:func:`~.measure.attribution.grid_owners`)."""
+
+    def owners(self) -> list[tuple[str, float]]:
+        """``(name, fs_in)`` of each stage in :attr:`unmeasured`."""
+        return [(lay.stage.name, lay.fs_in) for lay in self.unmeasured]
 
     def not_measured(self, stage: Stage, why: str) -> None:
         """An ``info`` finding: the stage was found but not measured, because ``why``."""
@@ -154,12 +162,16 @@ def finish_stage(tapped: Tapped, done: list[StageResult], ctx: StageContext) -> 
         return None
     if tapped.measurement is None:
         ctx.not_measured(stage, tapped.why or "no measurement")
+        if layout.rate is not None:  # its rates are exact: it owns the lines on its grid
+            ctx.unmeasured.append(layout)
         return None
     measurement = tapped.measurement
     # Attribution follows the signal: what is already at this stage's input is inherited
-    # (from whichever stage made it, in any branch), not introduced here.
+    # (from whichever stage made it, in any branch), not introduced here; a line no measured
+    # stage made, on the grid of a stage found but not measured before this one, is its.
     tol = measurement.bin_hz / 2
     upstream = trace_inputs(measurement.input_lines, done, tol, stage.name)
+    grid_owners(upstream, ctx.owners(), lambda origin: origin.startswith("upstream of"), tol)
     assign_origins(measurement.lines, upstream, layout.fs_in, layout.rate, stage.name, tol)
     details = stage_details(stage, layout.rate)
     group = ctx.group_of.get(stage.name, [stage.name])
@@ -207,13 +219,16 @@ def trace_output_lines(
     results: list[StageResult],
     ctx: StageContext,
 ) -> list | None:
-    """The lines of the model output ``y_out`` ``(P, k, T)`` on the lowest measured stage
-    grid, each traced to the stage that made it (:func:`trace_output`). None (and a note) when
-    the output does not hold whole periods."""
+    """The lines of the model output ``y_out`` ``(P, k, T)`` on the lowest stage grid (stages
+    measured or found at exact rates but not measured), each traced to the stage that made it
+    (:func:`trace_output`); a line no measured stage carries, on the grid of a stage that was
+    not measured, is that stage's (:func:`~.measure.attribution.grid_owners`). None (and a
+    note) when the output does not hold whole periods."""
     factor = periods.rate_ratio(ctx.sample_rate / ctx.fs0)
     period_out = periods.whole(factor * ctx.period)
     bin_hz = ctx.fs0 / ctx.period
-    grid = max(1, round(min(r.fs_in_hz for r in results) / bin_hz))
+    rates = [r.fs_in_hz for r in results] + [lay.fs_in for lay in ctx.unmeasured]
+    grid = max(1, round(min(rates) / bin_hz))
     try:
         if period_out is None:
             raise ValueError("no whole period")
@@ -223,6 +238,8 @@ def trace_output_lines(
         ctx.notes.append("the output does not hold whole probe periods; its lines not traced")
         return None
     trace_output(lines, results, bin_hz / 2)
+    unowned = lambda origin: origin == "output" or origin.startswith("upstream of")  # noqa: E731
+    grid_owners(lines, ctx.owners(), unowned, bin_hz / 2)
     return lines
 
 

@@ -112,3 +112,25 @@ def offset_cause(details: dict[str, Any]) -> tuple[str, str]:
     cause = "a bias (or a ReLU) leaves a DC offset at the output under silence"
     fix = "drop the bias in upsampling layers, or follow them with a DC-blocking high-pass"
     return cause, fix
+
+
+def unmeasured_cause(layout: Any) -> tuple[str, str]:
+    """Why an output line on the grid of a stage that could not be measured alone (an
+    ``istft``: its input is complex) is placed at or after it; ``layout`` has ``stage``
+    (``kind``, ``factor``, ``name``) and ``fs_in``."""
+    stage = layout.stage
+    cause = (
+        f"the line lies on the grid of {stage.name} ({stage.kind} x{stage.factor:g}: "
+        f"multiples of its {layout.fs_in:g} Hz input rate) and no measured stage carries it "
+        "before: what is the same in every frame at its input (a bias in the magnitude or "
+        "phase, an offset) comes out once per hop, or a nonlinearity after it made the line "
+        "on that grid"
+    )
+    if stage.kind == "istft":
+        fix = (
+            "remove constant offsets from the predicted magnitude/phase (biases, exp of a "
+            "bias), or check the frame-rate layers before it with upsampcheck layer"
+        )
+    else:
+        fix = "check this stage on its own (upsampcheck layer)"
+    return cause, fix

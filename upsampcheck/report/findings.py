@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -344,11 +344,16 @@ def stage_findings(stage: StageResult, t: Thresholds) -> list[Finding]:
     return found
 
 
-def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds) -> list[Finding]:
+def chain_findings(
+    stages: list[StageResult], output_lines: list, t: Thresholds, unmeasured: Sequence = ()
+) -> list[Finding]:
     """Findings about a stack or model as a whole: the lines its output carries, each traced to
-    the stage that introduced it, and offsets traced to the lines they become."""
+    the stage that introduced it, and offsets traced to the lines they become. ``unmeasured``:
+    the layouts (``stage``, ``fs_in``) of stages found at exact rates but not measured, which
+    own the output lines on their grid that no measured stage made."""
     found = []
     by_name = {stage.name: stage for stage in stages}
+    alone = {layout.stage.name: layout for layout in unmeasured}
     for stage in stages:
         m = stage.measurement
         made = [ln for ln in stage.own_lines if ln.probe == "silence"]
@@ -380,17 +385,22 @@ def chain_findings(stages: list[StageResult], output_lines: list, t: Thresholds)
         where = "; ".join(
             f"{name}: {sum(ln.origin == name for ln in output_lines)}" for name in origins
         )
+        made = (
+            f"made at or after {worst.origin}, which could not be measured alone"
+            if worst.origin in alone
+            else f"introduced by {worst.origin}"
+        )
         message = (
             f"{len(output_lines)} line(s) in the output; loudest {hz(worst.freq_hz)} Hz "
-            f"at {worst.level_db:.1f} dB, introduced by {worst.origin} "
-            f"(lines per stage: {where})"
+            f"at {worst.level_db:.1f} dB, {made} (lines per stage: {where})"
         )
         origin = by_name.get(worst.origin)
-        cause, fix = (
-            explain.tonal_cause(origin.kind, origin.details, {worst.probe})
-            if origin
-            else ("a nonlinearity after the last upsampler", "")
-        )
+        if origin:
+            cause, fix = explain.tonal_cause(origin.kind, origin.details, {worst.probe})
+        elif worst.origin in alone:
+            cause, fix = explain.unmeasured_cause(alone[worst.origin])
+        else:
+            cause, fix = "a nonlinearity after the last upsampler", ""
         found.append(
             Finding(
                 "tonal",

@@ -23,7 +23,10 @@ not a Parameter, ``out`` = the first floating or complex tensor of its result):
 2. **Recognised functional calls** -- ``F.conv_transpose1d/2d``, ``F.interpolate`` (and the
    ``torch._C._nn.upsample_*`` kernels when called directly), ``torch.repeat_interleave`` /
    ``Tensor.repeat_interleave``, ``F.pixel_shuffle``, ``F.fold``, ``torch.istft``. Named
-   ``"<innermost running module>:<op>"``. Only the outermost recognised call counts (torch pops
+   ``"<innermost running module>:<op>"``, or ``"<owner>:<op>"`` when a filter argument belongs
+   to a submodule of the running one (a parameter or buffer, or a small tensor computed from
+   one: a PQMF's ``updown_filter * subbands``), whose method the parent called
+   (``pqmf:conv_transpose1d``). Only the outermost recognised call counts (torch pops
    the mode while a handler runs, and a depth counter guards the rest).
 3. **shape-growth** (module granularity) -- a module call that is not recognised, whose
    ``out.shape[-1] >= 2 * in.shape[-1]`` (``MIN_SHAPE_GROWTH``) with the batch unchanged, and
@@ -69,6 +72,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +140,9 @@ _FEATURE_FUNCS = {
     F.multi_head_attention_forward,
     F.scaled_dot_product_attention,
 }
+OWNED_VALUES = 2**16
+"""A tensor computed from a module's parameter or buffer is that module's when it holds at
+most this many values (a filter, not a signal)."""
 _MODULES = (
     nn.ConvTranspose1d,
     nn.ConvTranspose2d,
@@ -209,6 +216,31 @@ class _Recorder(TorchFunctionMode):
         self.stack: list[_Frame] = []
         self.depth = 0
         self.error: tuple[BaseException, _Frame] | None = None
+        # Which module owns a tensor: its parameters and buffers, and small tensors computed
+        # from them (a PQMF's ``updown_filter * subbands``), by id (a weak reference checks it).
+        self.owned: dict[int, tuple[Any, str]] = {}
+        for module, name in names.items():
+            owner = name.split(".parametrizations.")[0]
+            for t in (*module._parameters.values(), *module._buffers.values()):
+                if isinstance(t, torch.Tensor):
+                    self.owned[id(t)] = (weakref.ref(t), owner)
+
+    def owner(self, args: tuple, kwargs: dict, skip: Any = None) -> str | None:
+        """The module owning the first owned tensor among a call's arguments (but ``skip``)."""
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, torch.Tensor) and a is not skip:
+                found = self.owned.get(id(a))
+                if found is not None and found[0]() is a:
+                    return found[1]
+        return None
+
+    def derive(self, args: tuple, kwargs: dict, out: Any) -> None:
+        """A small tensor computed from an owned one is owned by the same module."""
+        if not isinstance(out, torch.Tensor) or out.numel() > OWNED_VALUES:
+            return
+        owner = self.owner(args, kwargs)
+        if owner is not None:
+            self.owned[id(out)] = (weakref.ref(out), owner)
 
     # -- module hooks ---------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -282,8 +314,12 @@ class _Recorder(TorchFunctionMode):
         kwargs = kwargs or {}
         op = _FUNCS.get(func) or ("interpolate" if func in _UPSAMPLE_MODES else None)
         feature = func in _FEATURE_FUNCS
-        if (op is None and not feature) or self.depth:
+        if self.depth:
             return func(*args, **kwargs)
+        if op is None and not feature:
+            out = func(*args, **kwargs)
+            self.derive(args, kwargs, out)
+            return out
         seq = self.log.next_seq()
         self.depth += 1
         try:
@@ -295,6 +331,10 @@ class _Recorder(TorchFunctionMode):
         if inp is None or res is None or (frame is not None and frame.muted):
             return out
         base = f"{frame.name if frame else ROOT}:{op}"
+        owner = self.owner(args, kwargs, skip=inp[1])
+        running = frame.name if frame else ROOT
+        if owner and (running == ROOT or owner.startswith(running + ".")):
+            base = f"{owner}:{op}"  # a filter of a submodule, applied by a method it lends
         c = Call(seq, base, func, args, kwargs, inp[0], inp[1], res[1], functional=True)
         if frame is not None and longer(c.x, c.y):
             frame.explained = True  # recognised or feature op: the module's growth is explained
