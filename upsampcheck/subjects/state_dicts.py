@@ -12,7 +12,7 @@ Converting is an exact renaming, done in whichever direction the architecture ex
 (``model.`` beside ``model_ema.``, ``gen.`` beside ``gen_ema.``). ``--weights KEY_OR_PREFIX``
 picks one; without it the raw weights are used where a usual name says which they are, and the
 note lists the others. Of sub-dicts with no usual name (``model_g`` beside ``model_d``), the
-only one that fits ``--arch`` is used (``loading._unwrap``).
+only one that fits ``--arch`` is used (:func:`.fitting.unwrap`).
 """
 
 from __future__ import annotations
