@@ -4,9 +4,9 @@ Checkpoints are untrusted by default. Plain state dicts (bare, Lightning-style o
 ``model``/``state_dict``...) and ``.safetensors`` files hold only tensors: they load with
 ``torch.load(weights_only=True)`` / ``safetensors`` into the module built by ``--arch`` with
 ``strict=True`` (persistent buffers its constructor computed and the file lacks, such as a
-PQMF's filter banks, are taken from the build first: :func:`.fitting.constructor_buffers`). Formats
-that can run code on load (full pickles, TorchScript, torch.export ``.pt2`` archives, which
-also unpickle) are refused unless ``trust_checkpoint=True``: nothing is ever unpickled with
+PQMF's filter banks, are taken from the build first: :func:`.fitting.constructor_buffers`).
+Formats that can run code on load (full pickles, TorchScript, torch.export ``.pt2`` archives,
+which also unpickle) are refused unless ``trust_checkpoint=True``: nothing is ever unpickled with
 ``weights_only=False`` without it.
 
 The format is detected from the file's content, never its name:
@@ -21,9 +21,10 @@ The format is detected from the file's content, never its name:
 Anything else is refused before ``torch.load`` sees it. What a file declares is checked
 before it is loaded (:mod:`.vetting`: a zip archive's directory, a safetensors header, a
 size against what the ``--arch`` module can use), key handling is linear in the keys' size
-(:mod:`.state_dicts`, :func:`.fitting.align_prefix`), and a tensor the model cannot run is refused by
-its key (:func:`.vetting.check_tensors`). torch's warnings never reach stderr, and keys and
-paths in messages are escaped (:func:`.state_dicts.shown_key`, :func:`~upsampcheck.paths.shown`).
+(:mod:`.state_dicts`, :func:`.fitting.align_prefix`), and a tensor the model cannot run is
+refused by its key (:func:`.vetting.check_tensors`). torch's warnings never reach stderr, and
+keys and paths in messages are escaped (:func:`.state_dicts.shown_key`,
+:func:`~upsampcheck.paths.shown`).
 """
 
 from __future__ import annotations
