@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +84,7 @@ from torch.overrides import TorchFunctionMode
 
 from upsampcheck.errors import StageError, UsageError
 from upsampcheck.subjects.discover_compiled import is_compiled, module_types, run_compiled
+from upsampcheck.subjects.owners import TensorOwners
 from upsampcheck.subjects.stages import (
     FEATURE_MODULES,
     MIN_SHAPE_GROWTH,
@@ -140,9 +140,6 @@ _FEATURE_FUNCS = {
     F.multi_head_attention_forward,
     F.scaled_dot_product_attention,
 }
-OWNED_VALUES = 2**16
-"""A tensor computed from a module's parameter or buffer is that module's when it holds at
-most this many values (a filter, not a signal)."""
 _MODULES = (
     nn.ConvTranspose1d,
     nn.ConvTranspose2d,
@@ -216,31 +213,7 @@ class _Recorder(TorchFunctionMode):
         self.stack: list[_Frame] = []
         self.depth = 0
         self.error: tuple[BaseException, _Frame] | None = None
-        # Which module owns a tensor: its parameters and buffers, and small tensors computed
-        # from them (a PQMF's ``updown_filter * subbands``), by id (a weak reference checks it).
-        self.owned: dict[int, tuple[Any, str]] = {}
-        for module, name in names.items():
-            owner = name.split(".parametrizations.")[0]
-            for t in (*module._parameters.values(), *module._buffers.values()):
-                if isinstance(t, torch.Tensor):
-                    self.owned[id(t)] = (weakref.ref(t), owner)
-
-    def owner(self, args: tuple, kwargs: dict, skip: Any = None) -> str | None:
-        """The module owning the first owned tensor among a call's arguments (but ``skip``)."""
-        for a in (*args, *kwargs.values()):
-            if isinstance(a, torch.Tensor) and a is not skip:
-                found = self.owned.get(id(a))
-                if found is not None and found[0]() is a:
-                    return found[1]
-        return None
-
-    def derive(self, args: tuple, kwargs: dict, out: Any) -> None:
-        """A small tensor computed from an owned one is owned by the same module."""
-        if not isinstance(out, torch.Tensor) or out.numel() > OWNED_VALUES:
-            return
-        owner = self.owner(args, kwargs)
-        if owner is not None:
-            self.owned[id(out)] = (weakref.ref(out), owner)
+        self.owners = TensorOwners(names)
 
     # -- module hooks ---------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -318,7 +291,7 @@ class _Recorder(TorchFunctionMode):
             return func(*args, **kwargs)
         if op is None and not feature:
             out = func(*args, **kwargs)
-            self.derive(args, kwargs, out)
+            self.owners.derive(args, kwargs, out)
             return out
         seq = self.log.next_seq()
         self.depth += 1
@@ -331,7 +304,7 @@ class _Recorder(TorchFunctionMode):
         if inp is None or res is None or (frame is not None and frame.muted):
             return out
         base = f"{frame.name if frame else ROOT}:{op}"
-        owner = self.owner(args, kwargs, skip=inp[1])
+        owner = self.owners.owner(args, kwargs, skip=inp[1])
         running = frame.name if frame else ROOT
         if owner and (running == ROOT or owner.startswith(running + ".")):
             base = f"{owner}:{op}"  # a filter of a submodule, applied by a method it lends
