@@ -153,6 +153,11 @@ _MODULES = (
 )
 
 
+def _trainable(t: torch.Tensor) -> bool:
+    """A trainable parameter: an ``nn.Parameter`` that requires grad."""
+    return isinstance(t, nn.Parameter) and t.requires_grad
+
+
 @dataclass
 class Discovery:
     """The stages of one model: time-axis stages in execution order, and other-axis growth."""
@@ -218,12 +223,14 @@ class _Recorder(TorchFunctionMode):
         self.error: tuple[BaseException, _Frame] | None = None
         # Which module owns a tensor: its parameters and buffers, and small tensors computed
         # from them (a PQMF's ``updown_filter * subbands``), by id (a weak reference checks it).
-        self.owned: dict[int, tuple[Any, str]] = {}
+        # The flag says whether the tensor is (or is computed from) a trainable parameter; a
+        # buffer and what is computed from buffers only is a fixed filter.
+        self.owned: dict[int, tuple[Any, str, bool]] = {}
         for module, name in names.items():
             owner = name.split(".parametrizations.")[0]
             for t in (*module._parameters.values(), *module._buffers.values()):
                 if isinstance(t, torch.Tensor):
-                    self.owned[id(t)] = (weakref.ref(t), owner)
+                    self.owned[id(t)] = (weakref.ref(t), owner, _trainable(t))
 
     def owner(self, args: tuple, kwargs: dict, skip: Any = None) -> str | None:
         """The module owning the first owned tensor among a call's arguments (but ``skip``)."""
@@ -234,13 +241,28 @@ class _Recorder(TorchFunctionMode):
                     return found[1]
         return None
 
+    def _found(self, a: Any) -> tuple[Any, str, bool] | None:
+        found = self.owned.get(id(a)) if isinstance(a, torch.Tensor) else None
+        return found if found is not None and found[0]() is a else None
+
+    def learned(self, args: tuple, kwargs: dict, skip: Any = None) -> bool:
+        """True if a tensor among a call's arguments (but ``skip``) is a trainable parameter or
+        computed from one: the call's filter is learned, not fixed."""
+        for a in (*args, *kwargs.values()):
+            if a is skip or not isinstance(a, torch.Tensor):
+                continue
+            found = self._found(a)
+            if _trainable(a) or (found is not None and found[2]):
+                return True
+        return False
+
     def derive(self, args: tuple, kwargs: dict, out: Any) -> None:
         """A small tensor computed from an owned one is owned by the same module."""
         if not isinstance(out, torch.Tensor) or out.numel() > OWNED_VALUES:
             return
         owner = self.owner(args, kwargs)
         if owner is not None:
-            self.owned[id(out)] = (weakref.ref(out), owner)
+            self.owned[id(out)] = (weakref.ref(out), owner, self.learned(args, kwargs))
 
     # -- module hooks ---------------------------------------------------------------------
     def pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -336,6 +358,7 @@ class _Recorder(TorchFunctionMode):
         if owner and (running == ROOT or owner.startswith(running + ".")):
             base = f"{owner}:{op}"  # a filter of a submodule, applied by a method it lends
         c = Call(seq, base, func, args, kwargs, inp[0], inp[1], res[1], functional=True)
+        c.learned = self.learned(args, kwargs, skip=inp[1])
         if frame is not None and longer(c.x, c.y):
             frame.explained = True  # recognised or feature op: the module's growth is explained
         if op is not None and not (frame is not None and isinstance(frame.module, _MODULES)):

@@ -1,0 +1,120 @@
+"""Causes that fit the weights, and inputs that mean something: a fixed filter (a PQMF's
+one-hot ``updown_filter`` buffer) is named as one, never as "weight initialization"; a fresh
+``--arch`` transposed conv is its initialization, a checkpoint's its learned weights; a model
+that draws random numbers in ``forward`` is seeded before every pass and the run reproduces.
+The small stand-in models below are built by ``--arch test_causes_and_inputs:NAME``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ARCH = "test_causes_and_inputs"
+
+
+def run_json(cli, *args: str) -> dict:
+    result = cli("model", *args, "--no-plots", "--format", "json")
+    assert result.code in (0, 1), result.err
+    return result.json()
+
+
+def tonal_causes(report: dict, stage: str) -> list[tuple[str, str]]:
+    return [
+        (f["cause"], f["fix"])
+        for f in report["findings"]
+        if f["check"] == "tonal" and f["stage"] == stage
+    ]
+
+
+# ---- causes that fit the weights ------------------------------------------------------------
+
+
+class PQMF(nn.Module):
+    """Multi-band MelGAN's synthesis: zero stuffing by 4 with a fixed one-hot buffer."""
+
+    def __init__(self, subbands: int = 4) -> None:
+        super().__init__()
+        self.subbands = subbands
+        updown = torch.zeros(subbands, subbands, subbands)
+        updown[range(subbands), range(subbands), 0] = 1.0
+        self.register_buffer("updown_filter", updown)
+
+    def synthesis(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose1d(x, self.updown_filter * self.subbands, stride=self.subbands)
+
+
+class MultiBand(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.pqmf = PQMF(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pqmf.synthesis(self.conv(x))
+
+
+class FixedBank(nn.Module):
+    """A fixed (buffer) transposed-conv kernel with more than one tap: a fixed filter bank."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("kernel", torch.tensor([[[1.0, 0.5, 0.25, 0.0, 0.5]]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose1d(x, self.kernel, stride=4)
+
+
+class Transposed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 8, stride=4, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x)
+
+
+def test_a_pqmf_zero_stuffing_buffer_is_a_fixed_filter_not_an_initialization(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:MultiBand", "--sample-rate", "16000")
+    (stage,) = report["stages"]
+    assert (stage["name"], stage["factor"], stage["fs_in_hz"]) == (
+        "pqmf:conv_transpose1d",
+        4,
+        4000.0,
+    )
+    assert stage["details"]["weights"] == "fixed"
+    assert stage["details"]["zero_stuffing"] is True
+    assert stage["details"]["polyphase_sums"] == [4.0, 0.0, 0.0, 0.0]
+    ((cause, fix),) = tonal_causes(report, "pqmf:conv_transpose1d")
+    assert cause == (
+        "a fixed filter (not trained): zero stuffing by 4 (a one-hot kernel): every multiple "
+        "of the input rate carries a copy of the input's DC"
+    )
+    assert fix.startswith("follow it with a low-pass that removes the images")
+    assert "initialization" not in cause and "learned" not in cause
+
+
+def test_a_fixed_kernel_with_several_taps_is_a_fixed_filter_bank(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:FixedBank", "--sample-rate", "16000")
+    ((cause, _),) = tonal_causes(report, "<root>:conv_transpose1d")
+    assert cause.startswith(
+        "a fixed filter bank (not trained): its polyphase components have different DC gains "
+        "(sums P_r = [1.5, 0.5, 0.25, 0])"
+    )
+
+
+def test_a_fresh_arch_is_its_initialization_and_a_checkpoint_its_learned_weights(cli, tmp_path):
+    fresh = run_json(cli, "--arch", f"{ARCH}:Transposed", "--sample-rate", "16000")
+    ((cause, _),) = tonal_causes(fresh, "up")
+    assert cause.startswith(
+        "weight initialization: the kernel's polyphase components have different DC gains "
+        "(sums P_r = ["
+    )
+    torch.manual_seed(3)
+    torch.save(Transposed().state_dict(), tmp_path / "g.pt")
+    trained = run_json(
+        cli, str(tmp_path / "g.pt"), "--arch", f"{ARCH}:Transposed", "--sample-rate", "16000"
+    )
+    ((cause, _),) = tonal_causes(trained, "up")
+    assert cause.startswith("learned weights: the kernel's polyphase components")
+    assert "initialization" not in cause and "fixed" not in cause
