@@ -118,3 +118,48 @@ def test_a_fresh_arch_is_its_initialization_and_a_checkpoint_its_learned_weights
     ((cause, _),) = tonal_causes(trained, "up")
     assert cause.startswith("learned weights: the kernel's polyphase components")
     assert "initialization" not in cause and "fixed" not in cause
+
+
+# ---- inputs that mean something: a model that draws random numbers ---------------------------
+
+
+class Noisy(nn.Module):
+    """Noise injection before a transposed conv x4: its output is random."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 8, stride=4, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x + torch.randn_like(x) * 0.01)
+
+
+def test_a_model_that_draws_random_numbers_is_seeded_and_reproduces(cli, tmp_path):
+    args = ["--arch", f"{ARCH}:Noisy", "--sample-rate", "16000", "--seed", "7"]
+    first = cli("model", *args, "--no-plots", "--format", "json", out=tmp_path / "a")
+    again = cli("model", *args, "--no-plots", "--format", "json", out=tmp_path / "b")
+    assert first.code in (0, 1), first.err
+    assert first.out == again.out
+    assert (tmp_path / "a" / "report.json").read_bytes() == (
+        tmp_path / "b" / "report.json"
+    ).read_bytes()
+    report = first.json()
+    assert (
+        "the model draws random numbers in forward (its output differs between two runs of "
+        "the same input): its output is random; every pass is seeded with --seed 7"
+    ) in report["notes"]
+    (stage,) = report["stages"]
+    assert (stage["name"], stage["factor"], stage["fs_in_hz"]) == ("up", 4, 4000.0)
+    assert stage["fs_out_hz"] == 16000.0
+    assert [line["freq_hz"] for line in stage["tonal"]["lines"]][:1] == [4000.0]  # m · fs_in
+    assert stage["details"]["weights"] == "initialization"
+    torch.manual_seed(0)  # the caller's generator is left as it was
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    cli("model", *args, "--no-plots", "--format", "json", out=tmp_path / "c")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_deterministic_model_gets_no_random_note(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:Transposed", "--sample-rate", "16000")
+    assert not [n for n in report["notes"] if "random" in n]

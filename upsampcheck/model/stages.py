@@ -26,6 +26,7 @@ from ..subjects.discover import Stage
 from ..units import hz
 from . import periods
 from .rates import StageLayout, integer_rate
+from .seeding import seeded
 from .taps import (
     Tapped,
     TapShape,
@@ -73,7 +74,7 @@ def measure_alone(
         signals = probe_batch((*shape[:-1], length), fs_in, opts, period, groups)
         signals = signals.to(tapped.device, tapped.dtype)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), seeded(opts.seed, tapped.device):
                 y = stage.replay(signals)
         except Exception:
             continue
