@@ -163,3 +163,41 @@ def test_a_model_that_draws_random_numbers_is_seeded_and_reproduces(cli, tmp_pat
 def test_a_deterministic_model_gets_no_random_note(cli):
     report = run_json(cli, "--arch", f"{ARCH}:Transposed", "--sample-rate", "16000")
     assert not [n for n in report["notes"] if "random" in n]
+
+
+# ---- inputs that mean something: a spectrogram's height --------------------------------------
+
+
+class SpecUpsampler(nn.Module):
+    """DiffWave's spectrogram upsampler: two ConvTranspose2d x16 on (B, 1, n_mels, T), the
+    channel axis added in forward (its input is (B, n_mels, T))."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.ConvTranspose2d(1, 1, (3, 32), stride=(1, 16), padding=(1, 8))
+        self.conv2 = nn.ConvTranspose2d(1, 1, (3, 32), stride=(1, 16), padding=(1, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(self.conv1(x.unsqueeze(1)), 0.4)
+        return F.leaky_relu(self.conv2(x), 0.4).squeeze(1)
+
+
+class SpecUpsampler4d(SpecUpsampler):
+    """The same upsampler taking (B, 1, n_mels, T) itself."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.4)), 0.4)
+
+
+def test_a_spectrogram_upsampler_gets_80_mel_bins_not_one(cli):
+    for name, shape in (("SpecUpsampler", [80]), ("SpecUpsampler4d", [1, 80])):
+        report = run_json(cli, "--arch", f"{ARCH}:{name}", "--sample-rate", "22050")
+        assert report["subject"]["input_shape"][:-1] == shape
+        stages = [(s["name"], s["factor"], s["details"]["in_shape"][1]) for s in report["stages"]]
+        assert stages == [("conv1", 16, 80), ("conv2", 16, 80)]  # the stage input's height
+        assert [s["fs_in_hz"] for s in report["stages"]] == [86.1328, 1378.125]  # 22050 / 256, / 16
+        (note,) = [n for n in report["notes"] if n.startswith("input shape ")]
+        assert (
+            "height 80 mel bins: the first layer, a ConvTranspose2d with 1 input channel, "
+            "reads a spectrogram (B, 1, n_mels, T); 80 is a common mel size, guessed"
+        ) in note
