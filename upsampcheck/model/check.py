@@ -57,6 +57,7 @@ from .discovery import (
     input_memory,
     model_factor,
     other_axis_findings,
+    random_note,
     resolve_input_shape,
     search_input_shape,
     select_stages,
@@ -215,6 +216,8 @@ def check_model(
             raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
     if batch is None and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
+    if (random := random_note(model, (*shape[:-1], length), batch, opts, device)) is not None:
+        notes.append(random)
     findings = other_axis_findings(found)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)

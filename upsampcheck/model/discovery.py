@@ -20,6 +20,7 @@ from ..report.findings import Finding
 from ..subjects.discover import Discovery, Stage, discover, module_types
 from ..subjects.loading import LoadedModel
 from .rates import nominal_ratio
+from .seeding import draws_random, seeded
 from .shapes import DISCOVERY_FRAMES, Candidate, ShapeSearch, first_length  # noqa: F401
 from .taps import model_dtype, probe_batch
 
@@ -200,7 +201,8 @@ def discover_stages(
     def at_length(length: int) -> tuple[Discovery, int]:
         probe_shape = (*shape[:-1], length)
         first = probe_batch(probe_shape, 1.0, opts)[:1].to(device, model_dtype(model))
-        return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
+        with seeded(opts.seed, device):
+            return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
 
     short = max(SHORT_FRAMES, shape[-1] // 16)
     found = None
@@ -219,6 +221,24 @@ def discover_stages(
         except StageError:
             pass  # the factors one length gives
     return found, length
+
+
+def random_note(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+) -> str | None:
+    """The note for a model that draws random numbers in ``forward``: the same short input of
+    ``shape`` run twice (unseeded) gives two different outputs. None for a deterministic one."""
+    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
+    if not draws_random(model, first.expand(batch or 1, *shape), opts.method, device):
+        return None
+    return (
+        "the model draws random numbers in forward (its output differs between two runs of "
+        f"the same input): its output is random; every pass is seeded with --seed {opts.seed}"
+    )
 
 
 def refine_factors(found: Discovery, length: int, longer: Discovery, twice: int) -> Discovery:

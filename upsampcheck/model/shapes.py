@@ -38,6 +38,10 @@ MAX_LENGTH = 2**16
 FIRST_NAMES = re.compile(r"(?:^|_)(?:pre|in|input|first|stem|embed)(?:_|$)")
 """A conv whose own name says it reads the model input (``conv_pre``, ``input_conv``)."""
 _WIDTH_TYPES = ("Conv1d", "ConvTranspose1d")
+MEL_HEIGHTS = (80, 100, 128)
+"""The heights tried first for a model whose first layer is a 2-D conv with one input channel
+(it reads a spectrogram ``(B, 1, n_mels, T)``, as DiffWave's upsampler does): the common mel
+sizes, never a 1-bin spectrogram before them."""
 
 _CHANNELS = (
     re.compile(r"to have (\d+) channels"),  # torch's conv: "expected input[...] to have N"
@@ -72,6 +76,17 @@ def conv_widths(model: nn.Module) -> list[tuple[int, str]]:
         found.setdefault(int(width), name)
     widths = [(w, n) for w, n in found.items() if w >= 1]
     return sorted(widths, key=lambda wn: not FIRST_NAMES.search(wn[1].rsplit(".", 1)[-1]))
+
+
+def spectrogram_layer(model: nn.Module) -> str | None:
+    """The type of the model's first layer with weights when it is a 2-D conv with one input
+    channel (``Conv2d``, ``ConvTranspose2d``): it reads a spectrogram; else None."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            return type(module).__name__ if module.in_channels == 1 else None
+        if any(True for _ in module.parameters(recurse=False)):
+            return None
+    return None
 
 
 def longest_kernel(model: nn.Module) -> int:
@@ -163,7 +178,25 @@ class ShapeSearch:
         self.length, self.multiple, self.why = base.shape[-1], base.multiple, base.why
         self.hinted: list[Candidate] = []
         self.queue: list[Candidate] = [self.first] if self.first else []
-        self.queue += self._by_widths()
+        self.queue += self._spectrograms() + self._by_widths()
+
+    def _spectrograms(self) -> list[Candidate]:
+        """For a model whose first layer reads a spectrogram (:func:`spectrogram_layer`): each
+        mel height as ``(1, n_mels, T)`` (the layer's own input) and as ``(n_mels, T)`` (a
+        model that adds the channel axis itself), before any other width."""
+        layer = spectrogram_layer(self.model)
+        if layer is None:
+            return []
+        found = []
+        for shape_of in (lambda h: (1, h, self.length), lambda h: (h, self.length)):
+            for height in MEL_HEIGHTS:
+                why = (
+                    f"height {height} mel bins: the first layer, a {layer} with 1 input "
+                    f"channel, reads a spectrogram (B, 1, n_mels, T); {height} is a common "
+                    "mel size, guessed"
+                )
+                found.append(Candidate(shape_of(height), self.multiple, (*self.why, why)))
+        return found
 
     def _by_widths(self) -> list[Candidate]:
         """Every width at the current length; then the first three at the stride product's
@@ -206,7 +239,11 @@ class ShapeSearch:
 
     def refused(self, candidate: Candidate, message: str) -> None:
         """Read ``message`` (the model's error at ``candidate``) for the channels or length it
-        wants; the candidate it makes is tried next, and a length rule holds for the rest."""
+        wants; the candidate it makes is tried next, and a length rule holds for the rest.
+        A spectrogram candidate's refusal (``(1, n_mels, T)``) hints nothing: the 2-D ones
+        follow."""
+        if len(candidate.shape) != 2:
+            return
         channels, length = candidate.shape
         multiple, why = candidate.multiple, list(candidate.why)
         for pattern in _CHANNELS:

@@ -26,6 +26,7 @@ from ..subjects.discover import Stage
 from ..units import hz
 from . import periods
 from .rates import StageLayout, integer_rate
+from .seeding import seeded
 from .taps import (
     Tapped,
     TapShape,
@@ -73,7 +74,7 @@ def measure_alone(
         signals = probe_batch((*shape[:-1], length), fs_in, opts, period, groups)
         signals = signals.to(tapped.device, tapped.dtype)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), seeded(opts.seed, tapped.device):
                 y = stage.replay(signals)
         except Exception:
             continue
@@ -252,14 +253,45 @@ def stage_details(stage: Stage, rate: int) -> dict:
         "out_shape": list(stage.out_shape[1:]),
         "stride": rate,
     }
-    weight = getattr(stage.module, "weight", None)  # also a TorchScript/exported module's
-    if stage.kind.startswith("ConvTranspose1d") and isinstance(weight, torch.Tensor):
+    weight, fixed = transposed_kernel(stage)
+    if weight is not None:
         from ..subjects.layers import polyphase_sums
 
+        w = weight.detach().double().cpu()
         details["length"] = weight.shape[-1]
-        sums = polyphase_sums(weight.detach().double().cpu(), rate).mean(0)
+        sums = polyphase_sums(w, rate).mean(0)
         details["polyphase_sums"] = [round(v, 6) for v in sums.tolist()]
+        if fixed:  # never initialised nor trained: the cause text must not say so
+            details["weights"] = "fixed"
+            if one_tap(w):
+                details["zero_stuffing"] = True
     return details
+
+
+def transposed_kernel(stage: Stage) -> tuple[torch.Tensor | None, bool]:
+    """A 1-D transposed conv stage's kernel ``(C_in, C_out, L)`` and whether it is a fixed
+    filter: a module's weight that is not a trainable parameter (a buffer, ``requires_grad``
+    off), or a functional call's filter computed from buffers and constants only (the
+    multi-band MelGAN PQMF's ``updown_filter * subbands``). ``(None, False)`` for other stages."""
+    if stage.kind.startswith("ConvTranspose1d"):
+        weight = getattr(stage.module, "weight", None)  # also a TorchScript/exported module's
+        if not isinstance(weight, torch.Tensor):
+            return None, False
+        trainable = isinstance(weight, torch.nn.Parameter) and weight.requires_grad
+        return weight, not trainable
+    if stage.kind == "conv_transpose1d" and stage.operands:
+        args, kwargs = stage.operands
+        weight = dict(kwargs).get("weight", args[1] if len(args) > 1 else None)
+        if isinstance(weight, torch.Tensor) and weight.ndim == 3:
+            return weight, stage.learned is False
+    return None, False
+
+
+def one_tap(weight: torch.Tensor) -> bool:
+    """True for a kernel with at most one nonzero tap per input/output channel pair (and
+    some nonzero): the transposed conv only inserts zeros between (scaled) input samples."""
+    nonzero = (weight != 0).sum(-1)
+    return bool(nonzero.max() == 1)
 
 
 def kind_of(stage: Stage) -> str:

@@ -28,6 +28,7 @@ from ..report.findings import Finding
 from ..subjects.discover import Stage, tap
 from . import periods
 from .rates import PassPlan, StageLayout
+from .seeding import seeded
 
 if TYPE_CHECKING:
     from .check import ModelOptions
@@ -257,7 +258,8 @@ def probe_model(
     signals = probe_batch(shape, fs, opts, planner.period).to(device, model_dtype(model))
     reducers = {s.name: functools.partial(reduce_tap, s, planner, settings) for s in stages}
     try:
-        output, taps = run_probes(model, signals, stages, reducers, opts.method, batch)
+        with seeded(opts.seed, device):
+            output, taps = run_probes(model, signals, stages, reducers, opts.method, batch)
     except StageError as exc:
         raise StageError(f"{exc} (check --input-shape / --method)") from None
     y_out = per_probe(output)

@@ -29,6 +29,8 @@ def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[s
             cause = "each output phase has its own bias, so silence comes out periodic"
             fix = "tie the per-phase biases (ICNR with --bias) or drop the bias"
         return cause, fix
+    if kind in ("transposed", "ConvTranspose1d") and details.get("weights") == "fixed":
+        return fixed_filter_cause(details)
     if kind in ("transposed", "ConvTranspose1d"):
         where = f" (polyphase sums P_r = {fmt_sums(sums)})" if sums else ""
         if length and stride and length % stride:
@@ -41,6 +43,7 @@ def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[s
             origin = whose.get(details.get("weights", ""), "")
             if not origin and details.get("init"):
                 origin = "weight initialization"
+            where = f" (sums P_r = {fmt_sums(sums)})" if sums else ""
             cause = (
                 f"{origin or 'the weights'}: the kernel's polyphase components have different "
                 f"DC gains{where}, so a constant input comes out periodic"
@@ -70,6 +73,33 @@ def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[s
             "make every output phase's filter sum to the same gain (tied weights, ICNR), or "
             "use interpolation + convolution"
         )
+    return cause, fix
+
+
+def fixed_filter_cause(details: dict[str, Any]) -> tuple[str, str]:
+    """The tonal cause and fix of a transposed conv whose kernel is a fixed filter (a buffer or
+    a constant, never initialised nor trained): zero stuffing for a one-tap kernel, else a
+    fixed filter bank with unequal polyphase DC gains."""
+    stride, sums = details.get("stride"), details.get("polyphase_sums")
+    if details.get("zero_stuffing"):
+        cause = (
+            f"a fixed filter (not trained): zero stuffing by {stride} (a one-hot kernel): "
+            "every multiple of the input rate carries a copy of the input's DC"
+        )
+        fix = (
+            "follow it with a low-pass that removes the images (a PQMF synthesis filter does, "
+            "if its stopband covers them), or remove the DC before it"
+        )
+        return cause, fix
+    where = f" (sums P_r = {fmt_sums(sums)})" if sums else ""
+    cause = (
+        "a fixed filter bank (not trained): its polyphase components have different DC "
+        f"gains{where}, so a constant input comes out periodic"
+    )
+    fix = (
+        "design the filter so every polyphase component sums to the same gain, or follow it "
+        "with a low-pass that removes the images, or remove the DC before it"
+    )
     return cause, fix
 
 

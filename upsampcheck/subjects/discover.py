@@ -309,6 +309,7 @@ class _Recorder(TorchFunctionMode):
         if owner and (running == ROOT or owner.startswith(running + ".")):
             base = f"{owner}:{op}"  # a filter of a submodule, applied by a method it lends
         c = Call(seq, base, func, args, kwargs, inp[0], inp[1], res[1], functional=True)
+        c.learned = self.owners.learned(args, kwargs, skip=inp[1])
         if frame is not None and longer(c.x, c.y):
             frame.explained = True  # recognised or feature op: the module's growth is explained
         if op is not None and not (frame is not None and isinstance(frame.module, _MODULES)):

@@ -68,6 +68,9 @@ class Stage:
     operands: tuple = ()
     """A functional stage's other arguments (its input left out): with the op, what makes two
     calls the same operation (:mod:`.identity`)."""
+    learned: bool | None = None
+    """A functional stage's filter is a trainable parameter or computed from one (True), or
+    fixed: buffers and constants only (False); None for a module stage or where unknown."""
 
     @property
     def length_ratio(self) -> float:
@@ -206,6 +209,7 @@ class Call:
     x: torch.Tensor
     y: torch.Tensor
     functional: bool = False  # name is "<module>:<op>", made unique only when it is a stage
+    learned: bool | None = None  # a functional call's filter is (computed from) a parameter
 
     def operands(self) -> tuple:
         """The call's arguments with the stage input left out: ``(args, sorted kwargs)``."""
@@ -280,7 +284,7 @@ class StageLog:
             c.name = self.unique(c.name)
         stage = Stage(
             c.name, kind, factor, tuple(c.x.shape), tuple(c.y.shape), module, replay, time_axis,
-            c.operands() if c.functional else (),
+            c.operands() if c.functional else (), c.learned if c.functional else None,
         )  # fmt: skip
         self.stages.append((c.seq, stage))
         if self.want is not None and c.name in self.want:
