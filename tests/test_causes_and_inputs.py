@@ -6,6 +6,7 @@ The small stand-in models below are built by ``--arch test_causes_and_inputs:NAM
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -201,3 +202,19 @@ def test_a_spectrogram_upsampler_gets_80_mel_bins_not_one(cli):
             "height 80 mel bins: the first layer, a ConvTranspose2d with 1 input channel, "
             "reads a spectrogram (B, 1, n_mels, T); 80 is a common mel size, guessed"
         ) in note
+
+
+@pytest.mark.parametrize("weights", ["fixed", "learned", "initialization"])
+def test_equal_polyphase_sums_never_read_as_different_dc_gains(weights):
+    """A kernel whose phase sums are equal (a Kaiser-sinc anti-image filter: [1, 1]) replicates
+    no DC (W_1 = P_0 - P_1 = 0): lines on its grid came from before it. Unequal sums (by more
+    than 0.1 %) are still the kernel's own mismatch."""
+    from upsampcheck.report.explain import tonal_cause
+
+    details = {"polyphase_sums": [1.0, 1.0004], "weights": weights, "stride": 2, "length": 12}
+    cause, fix = tonal_cause("transposed", details, {"dc", "noise"})
+    assert cause.startswith("its polyphase components have equal DC gains, so it replicates")
+    assert "different" not in cause and fix.startswith("look at the stages before it")
+    details["polyphase_sums"] = [1.0, 0.99]
+    cause, _ = tonal_cause("transposed", details, {"dc"})
+    assert "different DC gains" in cause and "[1, 0.99]" in cause

@@ -10,6 +10,32 @@ def fmt_sums(sums: list[float]) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in sums) + "]"
 
 
+EQUAL_SUMS = 1e-3
+"""Polyphase sums within this fraction of the largest are equal: the kernel replicates no DC."""
+
+
+def equal_sums(sums: list[float] | None) -> bool:
+    """True when every polyphase sum is within :data:`EQUAL_SUMS` of the others (relative to
+    the largest magnitude)."""
+    if not sums:
+        return False
+    scale = max(abs(v) for v in sums)
+    return scale > 0 and max(sums) - min(sums) <= EQUAL_SUMS * scale
+
+
+def passed_on_cause() -> tuple[str, str]:
+    """The cause of lines on the grid of a stage whose polyphase DC gains are equal: they are
+    not its own replicas of DC, they reach it from before. (The sums are in the stage's
+    details; left out here, the same words group every such stage in the text.)"""
+    cause = (
+        "its polyphase components have equal DC gains, so it replicates no DC: these lines are "
+        "at its input (made before it, by a nonlinearity or an earlier upsampler) or images of "
+        "them that its filter does not reject"
+    )
+    fix = "look at the stages before it (their lines), or strengthen its anti-image filter"
+    return cause, fix
+
+
 def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[str, str]:
     """Why a stage of ``kind`` makes lines on its ``m·fs_in`` grid, and what to change.
 
@@ -29,6 +55,12 @@ def tonal_cause(kind: str, details: dict[str, Any], probes: set[str]) -> tuple[s
             cause = "each output phase has its own bias, so silence comes out periodic"
             fix = "tie the per-phase biases (ICNR with --bias) or drop the bias"
         return cause, fix
+    if (
+        kind in ("transposed", "ConvTranspose1d")
+        and equal_sums(sums)
+        and not details.get("zero_stuffing")
+    ):
+        return passed_on_cause()
     if kind in ("transposed", "ConvTranspose1d") and details.get("weights") == "fixed":
         return fixed_filter_cause(details)
     if kind in ("transposed", "ConvTranspose1d"):
