@@ -33,7 +33,7 @@ from torch import nn
 from ..bounds import check_memory, fits_memory, gib
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
-from ..errors import StageError
+from ..errors import StageError, UsageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
@@ -51,6 +51,7 @@ from ..subjects.identity import groups_of
 from ..subjects.loading import LoadedModel
 from . import periods
 from .discovery import (
+    constant_output,
     discover_stages,
     discovery_hint,
     fixed_length_findings,
@@ -60,6 +61,7 @@ from .discovery import (
     resolve_input_shape,
     search_input_shape,
     select_stages,
+    traced_length,
 )
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
@@ -178,6 +180,39 @@ def unless_loose(
         return found, length
 
 
+def at_traced_length(
+    loaded: LoadedModel, model: nn.Module, found: Discovery, length: int,
+    shape: tuple[int, ...], inferred: bool, opts: ModelOptions, device: torch.device,
+    out: int, notes: list[str],
+) -> tuple[Discovery, int, tuple[int, ...]]:  # fmt: skip
+    """A model whose output stays ``out`` samples whatever its input (a trace that baked in
+    its example's lengths): the discovery, its length and the shape at the input length it
+    was traced at (:func:`~.discovery.traced_length`), when the shape was inferred or is that
+    length already. Else a one-line refusal naming the length it needs (rates read at any
+    other length would be wrong: 16000 samples out of 64 in is not a x250 model)."""
+    what = "TorchScript archive" if loaded.source == "torchscript" else "model"
+    traced = traced_length(model, found, length, shape, opts, device)
+    if traced is None:
+        raise UsageError(
+            f"this {what} fixes its output at {out} samples whatever the input length "
+            f"({length} and {2 * length} samples in): its rates cannot be read; trace or export "
+            "it with a dynamic time axis, or check the eager model"
+        )
+    frames, at = traced
+    wanted = ",".join(map(str, (*shape[:-1], frames)))
+    if not inferred and shape[-1] != frames:
+        raise UsageError(
+            f"this {what} fixes its output at {out} samples (traced at {frames} input "
+            f"samples): run with --input-shape {wanted}"
+        )
+    notes.append(
+        f"the {what} fixes its output at {out} samples whatever the input length: analysed at "
+        f"{frames} input samples, the length it was traced at (output = x"
+        f"{out / frames:g} input there)"
+    )
+    return at, frames, (*shape[:-1], frames)
+
+
 def check_model(
     loaded: LoadedModel,
     opts: ModelOptions,
@@ -213,7 +248,13 @@ def check_model(
             found, length = discover_stages(model, shape, batch, opts, device)
         except StageError as exc:
             raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
-    if batch is None and length < shape[-1]:  # a short discovery: keep it if its rates hold
+    fixed = batch is not None  # the probe runs at the input length it is given, no other
+    if batch is None and (out := constant_output(found, length)) is not None:
+        found, length, shape = at_traced_length(
+            loaded, model, found, length, shape, inferred, opts, device, out, notes
+        )
+        fixed = True
+    if not fixed and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
     findings = other_axis_findings(found)
     stages = select_stages(found.stages, opts.stage)
@@ -232,7 +273,7 @@ def check_model(
     layouts, clean = stage_layouts(found, stages, sample_rate, here, None)
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [], groups)
     frames = fitted(frames)
-    if not clean and batch is None and frames > length:
+    if not clean and not fixed and frames > length:
         # Loose snaps at the short discovery length: discover again at the probe's length and
         # take the rates from how much each stage grew in between.
         progress("discovering again at the probe length for exact rates")
@@ -245,14 +286,14 @@ def check_model(
             pass  # the rates from the first pass, as they are
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes, groups)
     frames = fitted(frames)
-    if batch is not None and frames > shape[-1]:  # a fixed length: the longest period it holds
+    if fixed and frames != shape[-1]:  # a fixed length: the longest period it holds
         ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]
         notes[:] = [n for n in notes if not n.startswith("input length ")]
         period, frames = periods.fixed_period(ratios, shape[-1], notes), shape[-1]
     named = {s.name: s for s in found.stages} | {s.name: s for s in sized[0].stages}
     measured = [named[s.name] for s in stages]
     hint = "shorten --input-shape's time axis, or check fewer stages with --stage"
-    if inferred and batch is None:  # a length the tool chose: a shorter one before a refusal
+    if inferred and not fixed:  # a length the tool chose: a shorter one before a refusal
         shortest = fitted(choose_model_period(layouts, fs_model_in, 1, factor, [], groups)[1])
         needed = model_memory(sized[0], measured, sized[1], frames)
         if shortest < frames and not fits_memory(needed):
@@ -283,7 +324,7 @@ def check_model(
         settled = all(
             r.measurement.periodicity_error_db <= PERIODICITY_TOLERANCE_DB for r in results
         )
-        if settled or batch is not None or attempt == len(RETRY_LEADS):
+        if settled or fixed or attempt == len(RETRY_LEADS):
             break
     if attempt:
         notes.append(

@@ -295,6 +295,47 @@ def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
     return factor
 
 
+def constant_output(found: Discovery, length: int) -> int | None:
+    """The output length when it stayed the same (within a sample) between discovery's two
+    passes (input ``length`` and ``2 length``, :func:`refine_factors`): a trace that baked in its
+    example's lengths, or an op with a fixed output size. None when it followed the input or
+    discovery ran once."""
+    if found.slope is None or not found.stages or abs(found.slope) * length > 1:
+        return None
+    return found.output_shape[-1]
+
+
+def traced_length(
+    model: nn.Module, found: Discovery, length: int, shape: tuple[int, ...],
+    opts: ModelOptions, device: torch.device,
+) -> tuple[int, Discovery] | None:  # fmt: skip
+    """The input length a model whose output length is constant was traced at: the longest
+    ``T = out / f``, ``f`` the product of a run of consecutive stages found at ``length``, at
+    which the model's output is still ``out`` samples and the stages found there multiply to
+    ``f`` (output = factor x input, the op that fixes the length a no-op there). Returns it with
+    the discovery at ``T``; None when no candidate holds."""
+    out = found.output_shape[-1]
+    factors = [s.factor for s in found.stages]
+    runs = {
+        math.prod(factors[i:j]) for i in range(len(factors)) for j in range(i + 1, len(factors) + 1)
+    }
+    candidates = sorted(
+        {(round(out / f), f) for f in runs if f >= 2 and abs(out / f - round(out / f)) < 1e-6},
+        reverse=True,
+    )
+    for frames, f in candidates:
+        if frames == length or not 1 <= frames <= PROBE_SAMPLES[1]:
+            continue
+        try:
+            at, _ = discover_stages(model, (*shape[:-1], frames), None, opts, device, False)
+        except StageError:
+            continue
+        grown = math.prod(s.factor for s in at.stages)
+        if abs(at.output_shape[-1] - out) <= 1 and grown == f:
+            return frames, at
+    return None
+
+
 def fixed_length_findings(out_short: int, short: int, out_long: int, long: int) -> list[Finding]:
     """A warning when the output length did not follow the input length between discovery
     (``short`` in, ``out_short`` out) and the probe pass (``long`` in, ``out_long`` out): an op
