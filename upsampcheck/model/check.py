@@ -24,6 +24,7 @@ three more periods on each side, and a warning says so if it still differs perio
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,10 +67,12 @@ from .discovery import (
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
 from .stages import StageContext, finish_stage, trace_output_lines
-from .taps import finite_or_finding, input_groups, probe_model, shared_groups_note
+from .taps import Tapped, finite_or_finding, input_groups, probe_model, shared_groups_note
 
-RETRY_LEADS = (2.0, 4.0)
-"""Lead-in periods of the probe passes after a stage has not settled."""
+RETRY_LEAD = 4.0
+"""Lead-in periods each side the one retry aims for after a stage has not settled."""
+RETRY_GROWTH = 2.0
+"""The retry's input is at most this many times the first pass's: its cost stays bounded."""
 
 
 @dataclass
@@ -135,7 +138,7 @@ def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
     return found
 
 
-def measure_all(
+def probe_pass(
     model: nn.Module,
     shape: tuple[int, ...],
     stages: list[Stage],
@@ -144,14 +147,21 @@ def measure_all(
     ctx: StageContext,
     device: torch.device,
     progress: Callable[[str], None],
-) -> tuple[torch.Tensor, list[StageResult]]:
+) -> tuple[torch.Tensor, dict[str, Tapped]]:
     """One batched probe pass of input ``shape``, every selected stage laid out and measured
-    inside it, then each stage's attribution and standalone drive, once per group of identical
-    stages (:func:`identical_groups`)."""
+    inside it (:func:`~.taps.probe_model`)."""
     progress(f"probing and measuring {len(stages)} stage(s) in one batched pass")
-    y_out, taps = probe_model(
+    return probe_model(
         model, shape, ctx.fs0, stages, planner, batch, ctx.opts, device, ctx.settings
     )
+
+
+def finish_all(
+    stages: list[Stage], taps: dict[str, Tapped], ctx: StageContext,
+    progress: Callable[[str], None],
+) -> list[StageResult]:  # fmt: skip
+    """Each stage's attribution and standalone drive from the pass that is kept, once per
+    group of identical stages (:func:`identical_groups`)."""
     layouts = [taps[s.name].layout for s in stages]
     ctx.group_of = identical_groups(layouts)
     distinct = len({tuple(ctx.group_of.get(lay.stage.name, [lay.stage.name])) for lay in layouts})
@@ -161,7 +171,27 @@ def measure_all(
         result = finish_stage(taps[stage.name], results, ctx)
         if result is not None:
             results.append(result)
-    return y_out, results
+    return results
+
+
+def unsettled(stages: list[Stage], taps: dict[str, Tapped]) -> list[str]:
+    """The stages measured in the pass whose periods still differ (periodicity error above
+    :data:`~.report.findings.PERIODICITY_TOLERANCE_DB`): not settled within the lead-in."""
+    return [
+        s.name
+        for s in stages
+        if (m := taps[s.name].measurement) is not None
+        and not taps[s.name].nonfinite
+        and m.periodicity_error_db > PERIODICITY_TOLERANCE_DB
+    ]
+
+
+def retry_frames(frames: int, period: int) -> int:
+    """The probe length of the one retry after a stage has not settled: the lead-in grows to
+    :data:`RETRY_LEAD` periods each side, and by at least one period each side, but the input
+    at most :data:`RETRY_GROWTH` times as long as the first pass's ``frames``."""
+    wanted = max(frames + 2 * period, math.ceil((PERIODS + 2 * RETRY_LEAD) * period))
+    return min(wanted, math.floor(RETRY_GROWTH * frames))
 
 
 def unless_loose(
@@ -310,27 +340,38 @@ def check_model(
     shape = (*shape[:-1], frames)
     check_memory(model_memory(sized[0], measured, sized[1], shape[-1]), hint)
 
-    for attempt, lead in enumerate((None, *RETRY_LEADS)):
-        if lead is not None:
-            frames = fitted(max(frames, math.ceil((PERIODS + 2 * lead) * period)))
-            shape = (*shape[:-1], frames)
+    def probe_at(frames: int) -> tuple[StageContext, torch.Tensor, dict[str, Tapped], float]:
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
         planner = PassPlan(
             sample_rate, fs_model_in, period, groups, round(factor * frames),
             *stage_factors(found), ctx.notes, frames, factor,
             here if here.input != frames else ref,
         )  # fmt: skip
-        y_out, results = measure_all(model, shape, stages, planner, batch, ctx, device, progress)
-        settled = all(
-            r.measurement.periodicity_error_db <= PERIODICITY_TOLERANCE_DB for r in results
-        )
-        if settled or fixed or attempt == len(RETRY_LEADS):
-            break
-    if attempt:
-        notes.append(
-            f"lengthened the input to {frames} samples ({frames / period:g} probe periods) "
-            "so the stages could settle"
-        )
+        start = time.perf_counter()
+        shaped = (*shape[:-1], frames)
+        y_out, taps = probe_pass(model, shaped, stages, planner, batch, ctx, device, progress)
+        return ctx, y_out, taps, time.perf_counter() - start
+
+    ctx, y_out, taps, first_s = probe_at(frames)
+    late = [] if fixed else unsettled(stages, taps)
+    longer = fitted(retry_frames(frames, period)) if late else frames
+    if late and longer > frames:
+        if fits_memory(model_memory(sized[0], measured, sized[1], longer)):
+            progress(f"probing again with a longer lead-in: {', '.join(late)} had not settled")
+            ctx, y_out, taps, retry_s = probe_at(longer)
+            notes.append(
+                f"lengthened the lead-in by {(longer - frames) // 2} samples each side for "
+                f"{', '.join(late)}, which had not settled: the run took "
+                f"{(first_s + retry_s) / first_s:.1f}x the first pass (input {longer} samples, "
+                f"{longer / frames:.2f}x the first pass's {frames})"
+            )
+            frames, shape = longer, (*shape[:-1], longer)
+        else:
+            notes.append(
+                f"{', '.join(late)} had not settled; a longer lead-in ({longer} input samples) "
+                "would not fit in memory"
+            )
+    results = finish_all(stages, taps, ctx, progress)
     findings += ctx.findings
     notes += ctx.notes
     notes.append(f"analysed {found.output_index} of shape {tuple(y_out.shape[1:])} per probe")
