@@ -17,9 +17,11 @@ model whose exported archive fixes the batch size (torch.export) runs one probe 
 Every probe is periodic in ``M`` input samples (:mod:`.periods`): each stage is measured
 on whole periods in the middle of its tapped signals (:func:`~.measure.analysis.measure_stage`),
 image rejection included, whatever its rate. A stage that has not settled there (a receptive
-field longer than the lead-in, randomness inside the model) is probed again with one, then
-three more periods on each side, and a warning says so if it still differs period to period.
-"""
+field longer than the lead-in, randomness inside the model) is probed once more with a longer
+lead-in (:func:`retry_frames`: at most twice the first pass's input; a note gives the cost),
+and a warning says so if it still differs period to period. A trace whose output length is
+constant is analysed at the length it was traced at, or refused naming it
+(:func:`at_traced_length`)."""
 
 from __future__ import annotations
 
