@@ -58,6 +58,7 @@ from .discovery import (
     discover_stages,
     discovery_hint,
     fixed_length_findings,
+    follows_factors,
     input_memory,
     model_factor,
     other_axis_findings,
@@ -218,21 +219,33 @@ def at_traced_length(
     out: int, notes: list[str],
 ) -> tuple[Discovery, int, tuple[int, ...]]:  # fmt: skip
     """A model whose output stays ``out`` samples whatever its input (a trace that baked in
-    its example's lengths): the discovery, its length and the shape at the input length it
-    was traced at (:func:`~.discovery.traced_length`), when the shape was inferred or is that
-    length already. Else a one-line refusal naming the length it needs (rates read at any
-    other length would be wrong: 16000 samples out of 64 in is not a x250 model)."""
+    its example's lengths, a resize to a fixed size): rates read at discovery's short length
+    are wrong (16000 samples out of 64 in is not a x250 model), so it is discovered and probed
+    at exactly one input length (:func:`~.discovery.traced_length`): ``--input-shape``'s when
+    output = factor x input holds there, else the length it was traced at when the shape was
+    inferred. Else a one-line refusal naming the length it needs, or saying none was found."""
     what = "TorchScript archive" if loaded.source == "torchscript" else "model"
+    if not inferred:
+        asked = traced_length(model, found, length, shape, opts, device, only=True)
+        if asked is not None or shape[-1] == length and follows_factors(found, length, out):
+            frames, at = asked or (length, found)
+            notes.append(
+                f"the {what} fixes its output at {out} samples whatever the input length: "
+                f"analysed at the {frames} input samples asked for, where output = x"
+                f"{out / frames:g} input"
+            )
+            return at, frames, shape
     traced = traced_length(model, found, length, shape, opts, device)
     if traced is None:
         raise UsageError(
             f"this {what} fixes its output at {out} samples whatever the input length "
-            f"({length} and {2 * length} samples in): its rates cannot be read; trace or export "
-            "it with a dynamic time axis, or check the eager model"
+            f"({length} and {2 * length} samples in), and no input length gives output = "
+            "factor x input: its rates cannot be read; trace or export it with a dynamic time "
+            "axis, or check the eager model"
         )
     frames, at = traced
     wanted = ",".join(map(str, (*shape[:-1], frames)))
-    if not inferred and shape[-1] != frames:
+    if not inferred:
         raise UsageError(
             f"this {what} fixes its output at {out} samples (traced at {frames} input "
             f"samples): run with --input-shape {wanted}"
