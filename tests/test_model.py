@@ -681,11 +681,18 @@ def fixed_length_warnings(report: dict) -> list[dict]:
     ]  # fmt: skip
 
 
-def test_a_model_whose_output_length_is_fixed_gets_a_warning(cli):
+def test_a_model_whose_output_length_is_fixed_is_analysed_at_the_length_asked_for(cli):
+    """nn.Upsample(size=16000) reads as x32 at discovery's 500 samples; at the 8000 asked for
+    it is x2, output = factor x input: discovered and probed there, its rates the model's."""
     result = cli("model", "--arch", "model_fixtures:FixedSize", "--input-shape", "1,8000",
                  "--format", "json", "--no-plots")  # fmt: skip
-    (warning,) = fixed_length_warnings(result.json())
+    report = result.json()
+    assert not fixed_length_warnings(report)
+    assert report["probe_samples"] == 8000
+    assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in report["stages"]] == [
+        ("up", 2, 8000.0)
+    ]
     assert (
-        warning["severity"] == "warn"
-        and "16000 samples for inputs of 500 and 8000" in (warning["message"])
-    )
+        "the model fixes its output at 16000 samples whatever the input length: analysed at "
+        "the 8000 input samples asked for, where output = x2 input"
+    ) in report["notes"]

@@ -17,13 +17,16 @@ model whose exported archive fixes the batch size (torch.export) runs one probe 
 Every probe is periodic in ``M`` input samples (:mod:`.periods`): each stage is measured
 on whole periods in the middle of its tapped signals (:func:`~.measure.analysis.measure_stage`),
 image rejection included, whatever its rate. A stage that has not settled there (a receptive
-field longer than the lead-in, randomness inside the model) is probed again with one, then
-three more periods on each side, and a warning says so if it still differs period to period.
-"""
+field longer than the lead-in, randomness inside the model) is probed once more with a longer
+lead-in (:func:`retry_frames`: at most twice the first pass's input; a note gives the cost),
+and a warning says so if it still differs period to period. A trace whose output length is
+constant is analysed at the length it was traced at, or refused naming it
+(:func:`at_traced_length`)."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,7 +36,7 @@ from torch import nn
 from ..bounds import check_memory, fits_memory, gib
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
-from ..errors import StageError
+from ..errors import StageError, UsageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
@@ -51,9 +54,11 @@ from ..subjects.identity import groups_of
 from ..subjects.loading import LoadedModel
 from . import periods
 from .discovery import (
+    constant_output,
     discover_stages,
     discovery_hint,
     fixed_length_findings,
+    follows_factors,
     input_memory,
     model_factor,
     other_axis_findings,
@@ -61,14 +66,17 @@ from .discovery import (
     resolve_input_shape,
     search_input_shape,
     select_stages,
+    traced_length,
 )
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
 from .stages import StageContext, finish_stage, trace_output_lines
-from .taps import finite_or_finding, input_groups, probe_model, shared_groups_note
+from .taps import Tapped, finite_or_finding, input_groups, probe_model, shared_groups_note
 
-RETRY_LEADS = (2.0, 4.0)
-"""Lead-in periods of the probe passes after a stage has not settled."""
+RETRY_LEAD = 4.0
+"""Lead-in periods each side the one retry aims for after a stage has not settled."""
+RETRY_GROWTH = 2.0
+"""The retry's input is at most this many times the first pass's: its cost stays bounded."""
 
 
 @dataclass
@@ -134,7 +142,7 @@ def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
     return found
 
 
-def measure_all(
+def probe_pass(
     model: nn.Module,
     shape: tuple[int, ...],
     stages: list[Stage],
@@ -143,14 +151,21 @@ def measure_all(
     ctx: StageContext,
     device: torch.device,
     progress: Callable[[str], None],
-) -> tuple[torch.Tensor, list[StageResult]]:
+) -> tuple[torch.Tensor, dict[str, Tapped]]:
     """One batched probe pass of input ``shape``, every selected stage laid out and measured
-    inside it, then each stage's attribution and standalone drive, once per group of identical
-    stages (:func:`identical_groups`)."""
+    inside it (:func:`~.taps.probe_model`)."""
     progress(f"probing and measuring {len(stages)} stage(s) in one batched pass")
-    y_out, taps = probe_model(
+    return probe_model(
         model, shape, ctx.fs0, stages, planner, batch, ctx.opts, device, ctx.settings
     )
+
+
+def finish_all(
+    stages: list[Stage], taps: dict[str, Tapped], ctx: StageContext,
+    progress: Callable[[str], None],
+) -> list[StageResult]:  # fmt: skip
+    """Each stage's attribution and standalone drive from the pass that is kept, once per
+    group of identical stages (:func:`identical_groups`)."""
     layouts = [taps[s.name].layout for s in stages]
     ctx.group_of = identical_groups(layouts)
     distinct = len({tuple(ctx.group_of.get(lay.stage.name, [lay.stage.name])) for lay in layouts})
@@ -160,7 +175,27 @@ def measure_all(
         result = finish_stage(taps[stage.name], results, ctx)
         if result is not None:
             results.append(result)
-    return y_out, results
+    return results
+
+
+def unsettled(stages: list[Stage], taps: dict[str, Tapped]) -> list[str]:
+    """The stages measured in the pass whose periods still differ (periodicity error above
+    :data:`~.report.findings.PERIODICITY_TOLERANCE_DB`): not settled within the lead-in."""
+    return [
+        s.name
+        for s in stages
+        if (m := taps[s.name].measurement) is not None
+        and not taps[s.name].nonfinite
+        and m.periodicity_error_db > PERIODICITY_TOLERANCE_DB
+    ]
+
+
+def retry_frames(frames: int, period: int) -> int:
+    """The probe length of the one retry after a stage has not settled: the lead-in grows to
+    :data:`RETRY_LEAD` periods each side, and by at least one period each side, but the input
+    at most :data:`RETRY_GROWTH` times as long as the first pass's ``frames``."""
+    wanted = max(frames + 2 * period, math.ceil((PERIODS + 2 * RETRY_LEAD) * period))
+    return min(wanted, math.floor(RETRY_GROWTH * frames))
 
 
 def unless_loose(
@@ -177,6 +212,51 @@ def unless_loose(
         return discover_stages(model, shape, None, opts, device, shorter=False)
     except StageError:
         return found, length
+
+
+def at_traced_length(
+    loaded: LoadedModel, model: nn.Module, found: Discovery, length: int,
+    shape: tuple[int, ...], inferred: bool, opts: ModelOptions, device: torch.device,
+    out: int, notes: list[str],
+) -> tuple[Discovery, int, tuple[int, ...]]:  # fmt: skip
+    """A model whose output stays ``out`` samples whatever its input (a trace that baked in
+    its example's lengths, a resize to a fixed size): rates read at discovery's short length
+    are wrong (16000 samples out of 64 in is not a x250 model), so it is discovered and probed
+    at exactly one input length (:func:`~.discovery.traced_length`): ``--input-shape``'s when
+    output = factor x input holds there, else the length it was traced at when the shape was
+    inferred. Else a one-line refusal naming the length it needs, or saying none was found."""
+    what = "TorchScript archive" if loaded.source == "torchscript" else "model"
+    if not inferred:
+        asked = traced_length(model, found, length, shape, opts, device, only=True)
+        if asked is not None or shape[-1] == length and follows_factors(found, length, out):
+            frames, at = asked or (length, found)
+            notes.append(
+                f"the {what} fixes its output at {out} samples whatever the input length: "
+                f"analysed at the {frames} input samples asked for, where output = x"
+                f"{out / frames:g} input"
+            )
+            return at, frames, shape
+    traced = traced_length(model, found, length, shape, opts, device)
+    if traced is None:
+        raise UsageError(
+            f"this {what} fixes its output at {out} samples whatever the input length "
+            f"({length} and {2 * length} samples in), and no input length gives output = "
+            "factor x input: its rates cannot be read; trace or export it with a dynamic time "
+            "axis, or check the eager model"
+        )
+    frames, at = traced
+    wanted = ",".join(map(str, (*shape[:-1], frames)))
+    if not inferred:
+        raise UsageError(
+            f"this {what} fixes its output at {out} samples (traced at {frames} input "
+            f"samples): run with --input-shape {wanted}"
+        )
+    notes.append(
+        f"the {what} fixes its output at {out} samples whatever the input length: analysed at "
+        f"{frames} input samples, the length it was traced at (output = x"
+        f"{out / frames:g} input there)"
+    )
+    return at, frames, (*shape[:-1], frames)
 
 
 def check_model(
@@ -214,7 +294,13 @@ def check_model(
             found, length = discover_stages(model, shape, batch, opts, device)
         except StageError as exc:
             raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
-    if batch is None and length < shape[-1]:  # a short discovery: keep it if its rates hold
+    fixed = batch is not None  # the probe runs at the input length it is given, no other
+    if batch is None and (out := constant_output(found, length)) is not None:
+        found, length, shape = at_traced_length(
+            loaded, model, found, length, shape, inferred, opts, device, out, notes
+        )
+        fixed = True
+    if not fixed and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
     if (random := random_note(model, (*shape[:-1], length), batch, opts, device)) is not None:
         notes.append(random)
@@ -235,7 +321,7 @@ def check_model(
     layouts, clean = stage_layouts(found, stages, sample_rate, here, None)
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [], groups)
     frames = fitted(frames)
-    if not clean and batch is None and frames > length:
+    if not clean and not fixed and frames > length:
         # Loose snaps at the short discovery length: discover again at the probe's length and
         # take the rates from how much each stage grew in between.
         progress("discovering again at the probe length for exact rates")
@@ -248,14 +334,14 @@ def check_model(
             pass  # the rates from the first pass, as they are
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes, groups)
     frames = fitted(frames)
-    if batch is not None and frames > shape[-1]:  # a fixed length: the longest period it holds
+    if fixed and frames != shape[-1]:  # a fixed length: the longest period it holds
         ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]
         notes[:] = [n for n in notes if not n.startswith("input length ")]
         period, frames = periods.fixed_period(ratios, shape[-1], notes), shape[-1]
     named = {s.name: s for s in found.stages} | {s.name: s for s in sized[0].stages}
     measured = [named[s.name] for s in stages]
     hint = "shorten --input-shape's time axis, or check fewer stages with --stage"
-    if inferred and batch is None:  # a length the tool chose: a shorter one before a refusal
+    if inferred and not fixed:  # a length the tool chose: a shorter one before a refusal
         shortest = fitted(choose_model_period(layouts, fs_model_in, 1, factor, [], groups)[1])
         needed = model_memory(sized[0], measured, sized[1], frames)
         if shortest < frames and not fits_memory(needed):
@@ -272,27 +358,38 @@ def check_model(
     shape = (*shape[:-1], frames)
     check_memory(model_memory(sized[0], measured, sized[1], shape[-1]), hint)
 
-    for attempt, lead in enumerate((None, *RETRY_LEADS)):
-        if lead is not None:
-            frames = fitted(max(frames, math.ceil((PERIODS + 2 * lead) * period)))
-            shape = (*shape[:-1], frames)
+    def probe_at(frames: int) -> tuple[StageContext, torch.Tensor, dict[str, Tapped], float]:
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
         planner = PassPlan(
             sample_rate, fs_model_in, period, groups, round(factor * frames),
             *stage_factors(found), ctx.notes, frames, factor,
             here if here.input != frames else ref,
         )  # fmt: skip
-        y_out, results = measure_all(model, shape, stages, planner, batch, ctx, device, progress)
-        settled = all(
-            r.measurement.periodicity_error_db <= PERIODICITY_TOLERANCE_DB for r in results
-        )
-        if settled or batch is not None or attempt == len(RETRY_LEADS):
-            break
-    if attempt:
-        notes.append(
-            f"lengthened the input to {frames} samples ({frames / period:g} probe periods) "
-            "so the stages could settle"
-        )
+        start = time.perf_counter()
+        shaped = (*shape[:-1], frames)
+        y_out, taps = probe_pass(model, shaped, stages, planner, batch, ctx, device, progress)
+        return ctx, y_out, taps, time.perf_counter() - start
+
+    ctx, y_out, taps, first_s = probe_at(frames)
+    late = [] if fixed else unsettled(stages, taps)
+    longer = fitted(retry_frames(frames, period)) if late else frames
+    if late and longer > frames:
+        if fits_memory(model_memory(sized[0], measured, sized[1], longer)):
+            progress(f"probing again with a longer lead-in: {', '.join(late)} had not settled")
+            ctx, y_out, taps, retry_s = probe_at(longer)
+            notes.append(
+                f"lengthened the lead-in by {(longer - frames) // 2} samples each side for "
+                f"{', '.join(late)}, which had not settled: the run took "
+                f"{(first_s + retry_s) / first_s:.1f}x the first pass (input {longer} samples, "
+                f"{longer / frames:.2f}x the first pass's {frames})"
+            )
+            frames, shape = longer, (*shape[:-1], longer)
+        else:
+            notes.append(
+                f"{', '.join(late)} had not settled; a longer lead-in ({longer} input samples) "
+                "would not fit in memory"
+            )
+    results = finish_all(stages, taps, ctx, progress)
     findings += ctx.findings
     notes += ctx.notes
     notes.append(f"analysed {found.output_index} of shape {tuple(y_out.shape[1:])} per probe")

@@ -315,6 +315,60 @@ def model_factor(found: Discovery, length: int, notes: list[str]) -> float:
     return factor
 
 
+def constant_output(found: Discovery, length: int) -> int | None:
+    """The output length when it stayed the same (within a sample) between discovery's two
+    passes (input ``length`` and ``2 length``, :func:`refine_factors`): a trace that baked in its
+    example's lengths, or an op with a fixed output size. None when it followed the input or
+    discovery ran once."""
+    if found.slope is None or not found.stages or abs(found.slope) * length > 1:
+        return None
+    return found.output_shape[-1]
+
+
+def follows_factors(found: Discovery, frames: int, out: int) -> bool:
+    """Whether the discovery at input ``frames`` puts out ``out`` samples (within a sample) and
+    that is the product of the whole factors of the stages found there times the input (within
+    1 %, padding and cropping): the op that fixes the output length is a no-op at this length."""
+    whole = [s.factor for s in found.stages if float(s.factor).is_integer()]
+    grown = math.prod(whole) if whole else 0  # a fractional factor: the resize that fixes it
+    return abs(found.output_shape[-1] - out) <= 1 and abs(grown * frames / out - 1) <= 0.01
+
+
+def traced_length(
+    model: nn.Module, found: Discovery, length: int, shape: tuple[int, ...],
+    opts: ModelOptions, device: torch.device, only: bool = False,
+) -> tuple[int, Discovery] | None:  # fmt: skip
+    """The input length at which a model whose output length is constant (``out`` samples)
+    can be read: with ``only``, ``shape``'s own length if :func:`follows_factors` holds there;
+    else the longest ``T = out / f``, ``f`` the product of a run of consecutive whole-factor
+    stages found at ``length``, where it holds (the length a trace was made with). Returns it
+    with the discovery at that length; None when none holds."""
+    out = found.output_shape[-1]
+    factors = [s.factor for s in found.stages if float(s.factor).is_integer()]
+    n = len(factors)
+    runs = {math.prod(factors[i:j]) for i in range(n) for j in range(i + 1, n + 1)}
+    candidates = (
+        [shape[-1]]
+        if only
+        else sorted(
+            {round(out / f) for f in runs if f >= 2 and abs(out / f - round(out / f)) < 1e-6},
+            reverse=True,
+        )
+    )
+    tried = {length}
+    for frames in candidates:
+        if frames in tried or not 1 <= frames <= PROBE_SAMPLES[1]:
+            continue
+        tried.add(frames)
+        try:
+            at, _ = discover_stages(model, (*shape[:-1], frames), None, opts, device, False)
+        except StageError:
+            continue
+        if follows_factors(at, frames, out):
+            return frames, at
+    return None
+
+
 def fixed_length_findings(out_short: int, short: int, out_long: int, long: int) -> list[Finding]:
     """A warning when the output length did not follow the input length between discovery
     (``short`` in, ``out_short`` out) and the probe pass (``long`` in, ``out_long`` out): an op
