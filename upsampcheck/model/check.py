@@ -26,7 +26,6 @@ constant is analysed at the length it was traced at, or refused naming it
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -358,30 +357,28 @@ def check_model(
     shape = (*shape[:-1], frames)
     check_memory(model_memory(sized[0], measured, sized[1], shape[-1]), hint)
 
-    def probe_at(frames: int) -> tuple[StageContext, torch.Tensor, dict[str, Tapped], float]:
+    def probe_at(frames: int) -> tuple[StageContext, torch.Tensor, dict[str, Tapped]]:
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
         planner = PassPlan(
             sample_rate, fs_model_in, period, groups, round(factor * frames),
             *stage_factors(found), ctx.notes, frames, factor,
             here if here.input != frames else ref,
         )  # fmt: skip
-        start = time.perf_counter()
         shaped = (*shape[:-1], frames)
         y_out, taps = probe_pass(model, shaped, stages, planner, batch, ctx, device, progress)
-        return ctx, y_out, taps, time.perf_counter() - start
+        return ctx, y_out, taps
 
-    ctx, y_out, taps, first_s = probe_at(frames)
+    ctx, y_out, taps = probe_at(frames)
     late = [] if fixed else unsettled(stages, taps)
     longer = fitted(retry_frames(frames, period)) if late else frames
     if late and longer > frames:
         if fits_memory(model_memory(sized[0], measured, sized[1], longer)):
             progress(f"probing again with a longer lead-in: {', '.join(late)} had not settled")
-            ctx, y_out, taps, retry_s = probe_at(longer)
+            ctx, y_out, taps = probe_at(longer)
             notes.append(
                 f"lengthened the lead-in by {(longer - frames) // 2} samples each side for "
-                f"{', '.join(late)}, which had not settled: the run took "
-                f"{(first_s + retry_s) / first_s:.1f}x the first pass (input {longer} samples, "
-                f"{longer / frames:.2f}x the first pass's {frames})"
+                f"{', '.join(late)}, which had not settled: one more probe pass of {longer} "
+                f"input samples, {longer / frames:.2f}x the first pass's {frames}"
             )
             frames, shape = longer, (*shape[:-1], longer)
         else:
