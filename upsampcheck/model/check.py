@@ -21,7 +21,7 @@ field longer than the lead-in, randomness inside the model) is probed once more 
 lead-in (:func:`retry_frames`: at most twice the first pass's input; a note gives the cost),
 and a warning says so if it still differs period to period. A trace whose output length is
 constant is analysed at the length it was traced at, or refused naming it
-(:func:`at_traced_length`)."""
+(:func:`.fixed_length.at_traced_length`)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from torch import nn
 from ..bounds import check_memory, fits_memory, gib
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
-from ..errors import StageError, UsageError
+from ..errors import StageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
@@ -53,11 +53,8 @@ from ..subjects.identity import groups_of
 from ..subjects.loading import LoadedModel
 from . import periods
 from .discovery import (
-    constant_output,
     discover_stages,
     discovery_hint,
-    fixed_length_findings,
-    follows_factors,
     input_memory,
     model_factor,
     other_axis_findings,
@@ -65,8 +62,8 @@ from .discovery import (
     resolve_input_shape,
     search_input_shape,
     select_stages,
-    traced_length,
 )
+from .fixed_length import at_traced_length, constant_output, fixed_length_findings
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
 from .stages import StageContext, finish_stage, trace_output_lines
@@ -211,51 +208,6 @@ def unless_loose(
         return discover_stages(model, shape, None, opts, device, shorter=False)
     except StageError:
         return found, length
-
-
-def at_traced_length(
-    loaded: LoadedModel, model: nn.Module, found: Discovery, length: int,
-    shape: tuple[int, ...], inferred: bool, opts: ModelOptions, device: torch.device,
-    out: int, notes: list[str],
-) -> tuple[Discovery, int, tuple[int, ...]]:  # fmt: skip
-    """A model whose output stays ``out`` samples whatever its input (a trace that baked in
-    its example's lengths, a resize to a fixed size): rates read at discovery's short length
-    are wrong (16000 samples out of 64 in is not a x250 model), so it is discovered and probed
-    at exactly one input length (:func:`~.discovery.traced_length`): ``--input-shape``'s when
-    output = factor x input holds there, else the length it was traced at when the shape was
-    inferred. Else a one-line refusal naming the length it needs, or saying none was found."""
-    what = "TorchScript archive" if loaded.source == "torchscript" else "model"
-    if not inferred:
-        asked = traced_length(model, found, length, shape, opts, device, only=True)
-        if asked is not None or shape[-1] == length and follows_factors(found, length, out):
-            frames, at = asked or (length, found)
-            notes.append(
-                f"the {what} fixes its output at {out} samples whatever the input length: "
-                f"analysed at the {frames} input samples asked for, where output = x"
-                f"{out / frames:g} input"
-            )
-            return at, frames, shape
-    traced = traced_length(model, found, length, shape, opts, device)
-    if traced is None:
-        raise UsageError(
-            f"this {what} fixes its output at {out} samples whatever the input length "
-            f"({length} and {2 * length} samples in), and no input length gives output = "
-            "factor x input: its rates cannot be read; trace or export it with a dynamic time "
-            "axis, or check the eager model"
-        )
-    frames, at = traced
-    wanted = ",".join(map(str, (*shape[:-1], frames)))
-    if not inferred:
-        raise UsageError(
-            f"this {what} fixes its output at {out} samples (traced at {frames} input "
-            f"samples): run with --input-shape {wanted}"
-        )
-    notes.append(
-        f"the {what} fixes its output at {out} samples whatever the input length: analysed at "
-        f"{frames} input samples, the length it was traced at (output = x"
-        f"{out / frames:g} input there)"
-    )
-    return at, frames, (*shape[:-1], frames)
 
 
 def check_model(
