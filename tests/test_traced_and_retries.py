@@ -13,15 +13,12 @@ the input at most twice the first pass's, and a note says what it cost."""
 from __future__ import annotations
 
 import re
-import warnings
 
 import torch
+from test_fixed_length_trace import FACTOR, TRACE_LENGTH, traced
 from torch import nn
 
 from upsampcheck.api import check_model
-
-TRACE_LENGTH = 4000  # input samples of the example the trace is made with
-FACTOR = 4
 
 
 class FixedOutput(nn.Module):
@@ -36,14 +33,6 @@ class FixedOutput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.interpolate(self.up(x), size=int(x.shape[-1]) * FACTOR)
-
-
-def traced(model: nn.Module, path) -> str:
-    with warnings.catch_warnings():  # TracerWarning (the int() size), torch.jit deprecation
-        warnings.simplefilter("ignore")
-        trace = torch.jit.trace(model.eval(), torch.randn(1, 1, TRACE_LENGTH), check_trace=False)
-        torch.jit.save(trace, str(path))
-    return str(path)
 
 
 def run(cli, path, *extra):
