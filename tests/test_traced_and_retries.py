@@ -143,3 +143,20 @@ def test_a_model_that_settles_runs_one_probe_pass_and_no_retry_note():
     assert probe_lengths(model) == [2048]
     assert report.probe_samples == 2048
     assert not [n for n in report.notes if "lengthened the lead-in" in n]
+
+
+def test_a_stage_whose_length_ratio_is_no_ratio_of_factors_is_unreadable():
+    """HTDemucs at a short inferred input: its time decoder's output is 3448 samples where the
+    model's is 512 (ratio 0.1485: no product of the stages' factors, no integer, no reciprocal
+    of one). Such a rate is recorded as unreadable (check_model then refuses in one line);
+    a ratio that snaps (1/4 after a x4 stage) is not."""
+    from upsampcheck.model.rates import PassPlan
+    from upsampcheck.subjects.stages import Stage
+
+    stage = Stage("tdecoder.0.conv_tr", "ConvTranspose1d", 4.0, (1, 8, 862), (1, 8, 3448))
+    plan = PassPlan(44100.0, 44100.0, 64, 1, 512, [4], {stage.name: []}, [], 512, 1.0)
+    plan.layout(stage, 3448)
+    assert plan.unreadable == ["tdecoder.0.conv_tr (0.1485)"]
+    plan = PassPlan(44100.0, 44100.0, 64, 1, 512, [4], {stage.name: []}, [], 512, 1.0)
+    plan.layout(stage, 2048)  # 512 / 2048 = 1/4: the stage runs at 4 x the output rate
+    assert plan.unreadable == []

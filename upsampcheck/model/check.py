@@ -35,7 +35,7 @@ from torch import nn
 from ..bounds import check_memory, fits_memory, gib
 from ..check import PERIODS, check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
-from ..errors import StageError
+from ..errors import StageError, UsageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
@@ -151,9 +151,18 @@ def probe_pass(
     """One batched probe pass of input ``shape``, every selected stage laid out and measured
     inside it (:func:`~.taps.probe_model`)."""
     progress(f"probing and measuring {len(stages)} stage(s) in one batched pass")
-    return probe_model(
+    y_out, taps = probe_model(
         model, shape, ctx.fs0, stages, planner, batch, ctx.opts, device, ctx.settings
     )
+    if planner.unreadable:  # rates that are no ratio of the stages' factors: never reported
+        raise UsageError(
+            f"the rates of {', '.join(planner.unreadable[:3])} cannot be read at input "
+            f"{','.join(map(str, shape))}: their length ratio to the output (in brackets) is no "
+            "product of the stages' factors, so the model pads or crops to a length of its own; "
+            "pass --input-shape at the length it runs at (its training segment), or check fewer "
+            "stages with --stage"
+        )
+    return y_out, taps
 
 
 def finish_all(

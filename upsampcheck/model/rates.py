@@ -13,7 +13,7 @@ pass reaches it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..measure.analysis import StagePlan
 from ..subjects.discover import Discovery, Stage
@@ -166,6 +166,10 @@ class PassPlan:
     ref: Lengths | None = None
     """A discovery pass at another input length: rates from each stage's growth since."""
     lowest: float = math.inf
+    unreadable: list[str] = field(default_factory=list)
+    """Stages whose length ratio to the output is no product of the stages' factors, no
+    integer and no reciprocal of one, even loosely: their rates cannot be read (a model that
+    pads or crops to a length of its own, as HTDemucs does to its training segment)."""
 
     def layout(self, stage: Stage, length: int) -> StageLayout:
         """The layout of ``stage``, whose output is ``length`` samples long in this pass: its
@@ -176,6 +180,8 @@ class PassPlan:
         here = Lengths(self.frames, self.out_len, {stage.name: length})
         lengths = length_ratio(stage.name, here, self.ref, self.factor)
         layout, clean = rated(stage, lengths, self.later[stage.name], self.every, self.sample_rate)
+        if not clean and math.isclose(self.sample_rate / layout.fs_out, lengths[0] / lengths[1]):
+            self.unreadable.append(f"{stage.name} ({lengths[0] / lengths[1]:.4g})")
         if not clean:
             self.notes.append(
                 f"{stage.name}: output/stage length ratio {lengths[0] / lengths[1]:.4g} taken "
