@@ -219,28 +219,22 @@ def unless_loose(
         return found, length
 
 
-def check_model(
+def discover_model(
     loaded: LoadedModel,
     opts: ModelOptions,
-    thresholds: Thresholds | None = None,
-    subject: dict | None = None,
+    device: torch.device,
+    notes: list[str],
     progress: Callable[[str], None] = lambda step: None,
-) -> Report:
-    """Check a loaded model; ``opts.sample_rate`` is the rate of its **output** audio.
-
-    Resolves the input shape, discovers the stages on one probe, takes the model's input rate
-    from its output/input length ratio (an inferred input is then lengthened), taps every
-    selected stage in one batched probe pass, measures each stage at its own rates, traces the
-    output's lines to the stages, and turns it all into findings.
-    """
-    sample_rate = check_sample_rate(opts.sample_rate)
-    thresholds = thresholds or load_thresholds()
-    settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
-    device = resolve_device(opts.device)
+) -> tuple[Discovery, int, tuple[int, ...], int | None, bool, int, bool]:
+    """The discovery both the check and ``--list-stages`` stand on: the input shape (given,
+    from the archive, or searched for), the stages found on a short probe (kept when their
+    rates hold, else found again at the full length), a fixed output length handled
+    (:func:`.fixed_length.at_traced_length`). Returns the discovery, the input length it ran
+    at, the input shape, the batch an archive fixes, whether the shape was inferred, the
+    multiple an inferred length keeps, and whether the probe's length is fixed."""
     loaded.module.to(device)  # for its effect: a project's to() may return anything
     model = loaded.module
-    notes = list(loaded.notes)
-
+    sample_rate = check_sample_rate(opts.sample_rate)
     shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
     check_memory(input_memory(shape), "shorten --input-shape's time axis")
     progress("discovering stages")
@@ -262,6 +256,32 @@ def check_model(
         fixed = True
     if not fixed and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
+    return found, length, shape, batch, inferred, multiple, fixed
+
+
+def check_model(
+    loaded: LoadedModel,
+    opts: ModelOptions,
+    thresholds: Thresholds | None = None,
+    subject: dict | None = None,
+    progress: Callable[[str], None] = lambda step: None,
+) -> Report:
+    """Check a loaded model; ``opts.sample_rate`` is the rate of its **output** audio.
+
+    Resolves the input shape, discovers the stages on one probe, takes the model's input rate
+    from its output/input length ratio (an inferred input is then lengthened), taps every
+    selected stage in one batched probe pass, measures each stage at its own rates, traces the
+    output's lines to the stages, and turns it all into findings.
+    """
+    sample_rate = check_sample_rate(opts.sample_rate)
+    thresholds = thresholds or load_thresholds()
+    settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
+    device = resolve_device(opts.device)
+    notes = list(loaded.notes)
+    found, length, shape, batch, inferred, multiple, fixed = discover_model(
+        loaded, opts, device, notes, progress
+    )
+    model = loaded.module
     if (random := random_note(model, (*shape[:-1], length), batch, opts, device)) is not None:
         notes.append(random)
     findings = other_axis_findings(found)

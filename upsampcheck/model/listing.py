@@ -11,15 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..check import check_sample_rate, resolve_device
-from ..errors import StageError
 from ..subjects.loading import LoadedModel
-from .check import ModelOptions, stage_layouts
+from .check import ModelOptions, discover_model, stage_layouts
 from .discovery import (
-    discover_stages,
-    discovery_hint,
     model_factor,
-    resolve_input_shape,
-    search_input_shape,
     select_stages,
 )
 from .rates import Lengths
@@ -57,17 +52,8 @@ def list_stages(loaded: LoadedModel, opts: ModelOptions) -> StageListing:
     shape, candidates and short first pass) and lay out their factors and rates; measure
     nothing."""
     sample_rate = check_sample_rate(opts.sample_rate)
-    device = resolve_device(opts.device)
-    model = loaded.module.to(device)
     notes = list(loaded.notes)
-    shape, batch, inferred = resolve_input_shape(loaded, model, opts.input_shape, notes)
-    if inferred and batch is None:
-        found, length, shape, _ = search_input_shape(model, shape, batch, opts, device, notes)
-    else:
-        try:
-            found, length = discover_stages(model, shape, batch, opts, device)
-        except StageError as exc:
-            raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
+    found, length, shape, *_ = discover_model(loaded, opts, resolve_device(opts.device), notes)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)
     layouts, clean = stage_layouts(found, stages, sample_rate, Lengths.of(found, length), None)
