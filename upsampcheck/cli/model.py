@@ -38,6 +38,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    from ..model.check import ModelOptions
     from ..report.findings import Report
 
 MODEL_EXAMPLES = """[bold]Examples[/bold]
@@ -194,28 +195,9 @@ def model(
         table = read_toml(config).get("thresholds", {}) if config is not None else {}
         thresholds = load_thresholds(config=table, config_name=str(config), flags=flags)
         delivery.prepare()
-        from ..bounds import check_seed, check_timeout
-        from ..model.check import ModelOptions, check_model
-        from ..model.discovery import parse_shape
+        from ..model.check import check_model
 
-        opts = ModelOptions(
-            sample_rate=16000.0 if sample_rate is None else sample_rate,
-            input_shape=parse_shape(input_shape) if input_shape else None,
-            method=method,
-            silence_value=silence_value,
-            stage=stage,
-            seed=check_seed(0 if seed is None else seed),
-            device=device,
-        )
-        check_timeout(timeout)
-        from ..check import resolve_device
-
-        resolve_device(device)  # a device that is not here, or that cannot compute: exit 2 now
-        if opts.input_shape is not None:
-            from ..bounds import check_memory
-            from ..model.discovery import input_memory
-
-            check_memory(input_memory(opts.input_shape), "shorten --input-shape's time axis")
+        opts = model_options(params)
         real_input = None
         if input_file is not None:  # a bad --input or [audio] table is refused before any work
             from ..config import load_audio_thresholds
@@ -292,12 +274,34 @@ def model(
             return delivery.deliver_series(entries)
 
 
-def _list_stages(params: dict) -> int:
-    """``--list-stages``: the stages of one checkpoint (or the bare ``--arch``), nothing written."""
-    from ..bounds import check_seed, check_timeout
+def model_options(params: dict) -> ModelOptions:
+    """The command's flags as :class:`~upsampcheck.model.check.ModelOptions`, checked before
+    any work: the shape parsed, the seed and ``--timeout`` bounded, the device present and able
+    to compute, a given shape's probe within memory (exit 2 in one line otherwise)."""
+    from ..bounds import check_memory, check_seed, check_timeout
     from ..check import resolve_device
     from ..model.check import ModelOptions
-    from ..model.discovery import parse_shape
+    from ..model.discovery import input_memory, parse_shape
+
+    sample_rate, input_shape, seed = params["sample_rate"], params["input_shape"], params["seed"]
+    opts = ModelOptions(
+        sample_rate=16000.0 if sample_rate is None else sample_rate,
+        input_shape=parse_shape(input_shape) if input_shape else None,
+        method=params["method"],
+        silence_value=params["silence_value"],
+        stage=params["stage"],
+        seed=check_seed(0 if seed is None else seed),
+        device=params["device"],
+    )
+    check_timeout(params["timeout"])
+    resolve_device(opts.device)  # a device that is not here, or that cannot compute: exit 2 now
+    if opts.input_shape is not None:
+        check_memory(input_memory(opts.input_shape), "shorten --input-shape's time axis")
+    return opts
+
+
+def _list_stages(params: dict) -> int:
+    """``--list-stages``: the stages of one checkpoint (or the bare ``--arch``), nothing written."""
     from ..report.trend import expand_checkpoints
     from .stage_list import print_stage_list, refuse_with_list_stages
 
@@ -306,22 +310,12 @@ def _list_stages(params: dict) -> int:
         raise UsageError("give a CHECKPOINT, an --arch MODULE:CALLABLE, or both")
     refuse_with_list_stages(paths, params["write_baseline"], params["input_file"])
     kwargs = params["arch_kwargs"]
-    opts = ModelOptions(
-        sample_rate=16000.0 if params["sample_rate"] is None else params["sample_rate"],
-        input_shape=parse_shape(params["input_shape"]) if params["input_shape"] else None,
-        method=params["method"],
-        silence_value=params["silence_value"],
-        stage=params["stage"],
-        seed=check_seed(0 if params["seed"] is None else params["seed"]),
-        device=params["device"],
-    )
-    timeout = check_timeout(params["timeout"])
-    resolve_device(opts.device)
+    opts = model_options(params)
     return print_stage_list(
         paths[0] if paths else None, params["arch"],
         parse_json_object(kwargs) if kwargs is not None else None,
         params["trust_checkpoint"], params["weights"], opts,
-        params["format"] == Format.json, timeout,
+        params["format"] == Format.json, params["timeout"],
     )  # fmt: skip
 
 
