@@ -229,7 +229,8 @@ def discover_model(
     """The discovery both the check and ``--list-stages`` stand on: the input shape (given,
     from the archive, or searched for), the stages found on a short probe (kept when their
     rates hold, else found again at the full length), a fixed output length handled
-    (:func:`.fixed_length.at_traced_length`). Returns the discovery, the input length it ran
+    (:func:`.fixed_length.at_traced_length`), and a note when the model draws random numbers
+    (tested on the short pass's input). Returns the discovery, the input length it ran
     at, the input shape, the batch an archive fixes, whether the shape was inferred, the
     multiple an inferred length keeps, and whether the probe's length is fixed."""
     loaded.module.to(device)  # for its effect: a project's to() may return anything
@@ -249,6 +250,7 @@ def discover_model(
         except StageError as exc:
             raise StageError(f"{exc} ({discovery_hint(loaded, shape, inferred)})") from None
     fixed = batch is not None  # the probe runs at the input length it is given, no other
+    short = length  # the short pass's length: the randomness test runs there, not longer
     if batch is None and (out := constant_output(found, length)) is not None:
         found, length, shape = at_traced_length(
             loaded, model, found, length, shape, inferred, opts, device, out, notes
@@ -256,6 +258,9 @@ def discover_model(
         fixed = True
     if not fixed and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
+    tested = (*shape[:-1], length if fixed else min(short, length))
+    if (random := random_note(model, tested, batch, opts, device)) is not None:
+        notes.append(random)
     return found, length, shape, batch, inferred, multiple, fixed
 
 
@@ -282,8 +287,6 @@ def check_model(
         loaded, opts, device, notes, progress
     )
     model = loaded.module
-    if (random := random_note(model, (*shape[:-1], length), batch, opts, device)) is not None:
-        notes.append(random)
     findings = other_axis_findings(found)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)
