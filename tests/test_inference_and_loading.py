@@ -319,7 +319,9 @@ def test_the_search_stops_at_its_time_limit_and_says_so(cli, monkeypatch):
 
 def memory_for(monkeypatch, available: float) -> None:
     """Each probe sample costs 1 MB; ``available`` bytes are free."""
-    monkeypatch.setattr(check, "model_memory", lambda found, stages, length, frames: frames * 1e6)
+    monkeypatch.setattr(
+        check, "model_memory", lambda found, stages, length, frames, *_: frames * 1e6
+    )
     monkeypatch.setattr(bounds, "available_memory", lambda: int(available))
 
 

@@ -12,13 +12,16 @@ the input at most twice the first pass's, and a note says what it cost."""
 
 from __future__ import annotations
 
+import math
 import re
 
+import pytest
 import torch
 from test_fixed_length_trace import FACTOR, TRACE_LENGTH, traced
 from torch import nn
 
 from upsampcheck.api import check_model
+from upsampcheck.model import check
 
 
 class FixedOutput(nn.Module):
@@ -112,7 +115,13 @@ RETRY_NOTE = re.compile(
 )
 
 
-def test_an_unsettled_stage_is_probed_once_more_at_most_twice_as_long():
+@pytest.fixture
+def time_to_spare(monkeypatch) -> None:
+    """The run before the retry did much beside the probe pass: the retry may double it."""
+    monkeypatch.setattr(check, "retry_growth", lambda done, probe_pass: check.RETRY_GROWTH)
+
+
+def test_an_unsettled_stage_is_probed_once_more_at_most_twice_as_long(time_to_spare):
     model = LongMemory().eval()
     report = check_model(model, sample_rate=16000, input_shape=(1, 2048))
     assert probe_lengths(model) == [2048, 4096]  # one retry, the input doubled, not ten-fold
@@ -125,7 +134,7 @@ def test_an_unsettled_stage_is_probed_once_more_at_most_twice_as_long():
     assert not [f for f in report.findings if f.check == "periodicity"]
 
 
-def test_a_stage_still_unsettled_after_the_retry_gets_a_warning_not_a_third_pass():
+def test_a_stage_still_unsettled_after_the_retry_gets_a_warning_not_a_third_pass(time_to_spare):
     model = LongMemory(taps=16000).eval()
     report = check_model(model, sample_rate=16000, input_shape=(1, 2048))
     assert probe_lengths(model) == [2048, 4096]
@@ -160,3 +169,30 @@ def test_a_stage_whose_length_ratio_is_no_ratio_of_factors_is_unreadable():
     plan = PassPlan(44100.0, 44100.0, 64, 1, 512, [4], {stage.name: []}, [], 512, 1.0)
     plan.layout(stage, 2048)  # 512 / 2048 = 1/4: the stage runs at 4 x the output rate
     assert plan.unreadable == []
+
+
+def test_the_retry_adds_no_more_model_work_than_the_run_had_done():
+    """A model whose probe pass is nearly all of its work (DPRNN-TasNet) gets a retry no
+    longer than that work allows, or none, with a note; the report is the same on every run
+    (the budget is samples through the model, not time)."""
+    model = LongMemory().eval()
+    report = check_model(model, sample_rate=16000, input_shape=(1, 2048))
+    work = [math.prod(shape) for shape in model.calls]
+    passes = [i for i, shape in enumerate(model.calls) if shape[0] > 1]
+    if len(passes) == 2:  # the retry's work is at most everything before it
+        assert work[passes[1]] <= sum(work[: passes[1]])
+    else:
+        (note,) = [n for n in report.notes if "so it was not tried" in n]
+        assert note.endswith("(--input-shape 1,4096 gives it a longer lead-in)")
+    again = check_model(LongMemory().eval(), sample_rate=16000, input_shape=(1, 2048))
+    assert again.to_json() == report.to_json()
+
+
+def test_the_retry_length_is_capped_by_growth_and_needs_a_whole_period_each_side():
+    assert check.retry_frames(400, 100) == 800  # 2 measured + 4 lead periods each side: capped
+    assert check.retry_frames(2000, 100) == 2200  # one more period each side at least
+    assert check.retry_frames(400, 100, growth=1.6) == 640
+    assert check.retry_frames(400, 100, growth=1.4) is None  # not one period each side
+    assert check.retry_growth(done=3000, probe_pass=2000) == 1.5
+    assert check.retry_growth(done=30000, probe_pass=2000) == check.RETRY_GROWTH
+    assert check.retry_growth(done=0, probe_pass=2000) == check.RETRY_GROWTH  # not counted

@@ -262,13 +262,21 @@ def parse_json_object(text: str) -> dict:
     return value
 
 
+LONG_STEP_SECONDS = 10.0
+"""Off a terminal, a step still running after this long is said on stderr, and every step
+after it as it starts: a long run (a large model on CPU) says what it is doing, a short one
+prints nothing."""
+
+
 class progress_reporter:
-    """A transient rich spinner on stderr naming the current step; silent off a terminal.
-    With ``timings`` (a list), each step's name and start time (``time.monotonic``) are
-    appended to it, for ``--verbose``."""
+    """A transient rich spinner on stderr naming the current step on a terminal; off one, a
+    line per step once the run has taken long (:data:`LONG_STEP_SECONDS`). With ``timings``
+    (a list), each step's name and start time (``time.monotonic``) are appended to it, for
+    ``--verbose``."""
 
     def __init__(self, timings: list[tuple[str, float]] | None = None) -> None:
         self.timings = timings
+        self.lines = StepLines()
 
     def __enter__(self):
         from rich.console import Console
@@ -285,6 +293,7 @@ class progress_reporter:
         )
         self.progress.__enter__()
         self.task = self.progress.add_task("starting", total=None)
+        lines = self.lines if not console.is_terminal else None
 
         def step(text: str) -> None:
             if self.timings is not None:
@@ -292,8 +301,63 @@ class progress_reporter:
 
                 self.timings.append((text, time.monotonic()))
             self.progress.update(self.task, description=text)
+            if lines is not None:
+                lines.step(text)
 
         return step
 
     def __exit__(self, *exc: object) -> None:
+        self.lines.stop()
         self.progress.__exit__(*exc)
+
+
+class StepLines:
+    """The steps of a long run as lines on stderr (off a terminal): a timer says the current
+    step once it has run :data:`LONG_STEP_SECONDS`; from then on each step is said as it
+    starts, with the time since the run began."""
+
+    def __init__(self, after: float = LONG_STEP_SECONDS) -> None:
+        import threading
+        import time
+
+        self.after, self.started, self.said = after, time.monotonic(), False
+        self.lock, self.timer, self.text = threading.Lock(), None, ""
+
+    def step(self, text: str) -> None:
+        import threading
+
+        with self.lock:
+            self.text = text
+            if self.timer is not None:
+                self.timer.cancel()
+            if self.said:
+                self._say()
+                return
+            self.timer = threading.Timer(self.after, self._late, args=(text,))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _late(self, text: str) -> None:
+        with self.lock:
+            if self.text == text and self.timer is not None:
+                self.said = True
+                self._say()
+
+    def _say(self) -> None:
+        import sys
+        import time
+
+        from .main import say
+
+        if not (sys.stderr and not sys.stderr.closed):
+            return
+        try:
+            say(f"{self.text} ({time.monotonic() - self.started:.0f} s)")
+        except (OSError, ValueError):
+            pass  # a closed or full stderr: the run goes on
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = None

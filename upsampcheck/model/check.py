@@ -18,7 +18,8 @@ Every probe is periodic in ``M`` input samples (:mod:`.periods`): each stage is 
 on whole periods in the middle of its tapped signals (:func:`~.measure.analysis.measure_stage`),
 image rejection included, whatever its rate. A stage that has not settled there (a receptive
 field longer than the lead-in, randomness inside the model) is probed once more with a longer
-lead-in (:func:`retry_frames`: at most twice the first pass's input; a note gives the cost),
+lead-in (:func:`retry_frames`: at most twice the first pass's input, and no longer than the
+run so far allows, so the retry at most doubles the run; a note gives the cost),
 and a warning says so if it still differs period to period. A trace whose output length is
 constant is analysed at the length it was traced at, or refused naming it
 (:func:`.fixed_length.at_traced_length`)."""
@@ -58,14 +59,15 @@ from .discovery import (
     input_memory,
     model_factor,
     other_axis_findings,
-    random_note,
     resolve_input_shape,
     search_input_shape,
     select_stages,
 )
 from .fixed_length import at_traced_length, constant_output, fixed_length_findings
+from .footprint import ModelWork
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
+from .short_passes import short_passes
 from .stages import StageContext, finish_stage, trace_output_lines
 from .taps import Tapped, finite_or_finding, input_groups, probe_model, shared_groups_note
 
@@ -90,14 +92,32 @@ class ModelOptions:
     standalone: bool = True
 
 
-def model_memory(found: Discovery, stages: list[Stage], length: int, frames: int) -> float:
-    """Bytes the probe pass adds to the model's own, from the shapes seen at discovery (input
-    ``length``) scaled to ``frames``: the model output in float32, and, for the widest stage
-    while it is measured inside the pass, its input and output in float32 plus a float64 block
-    of each and their mean periods (:func:`~.measure.analysis.reduce_periods`)."""
+FORWARD_SLACK = 2.0
+"""The measured forward peak (:mod:`.footprint`) times this: what the count cannot see (a
+convolution's workspace, the allocator's slack). ParallelWaveGAN's pass peaks at 1.9x the
+count, StyleMelGAN's at 1.2x."""
+
+
+def model_memory(
+    found: Discovery, stages: list[Stage], length: int, frames: int,
+    forward_ratio: float | None = None,
+) -> float:  # fmt: skip
+    """Bytes the probe pass adds to the model's weights at input ``frames``, from the shapes
+    seen at discovery (input ``length``) scaled to ``frames``: the model's own forward
+    (``forward_ratio`` times its widest stage's float32 input and output, times
+    :data:`FORWARD_SLACK`; :mod:`.footprint`), the model output in float32, and, for the
+    widest selected stage while it is measured inside the pass, its input and output in
+    float32 plus a float64 block of each and their mean periods
+    (:func:`~.measure.analysis.reduce_periods`)."""
     scale = len(PROBES) * frames / length
-    widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in stages), default=0)
-    return scale * 4 * (math.prod(found.output_shape) + 2 * widest) + 2 * 8 * BLOCK_VALUES
+
+    def widest(of: list[Stage]) -> int:
+        return max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in of), default=0)
+
+    own = FORWARD_SLACK * (forward_ratio or 0.0) * 4 * widest(found.stages)
+    return scale * (own + 4 * (math.prod(found.output_shape) + 2 * widest(stages))) + (
+        2 * 8 * BLOCK_VALUES
+    )
 
 
 def stage_layouts(
@@ -195,12 +215,24 @@ def unsettled(stages: list[Stage], taps: dict[str, Tapped]) -> list[str]:
     ]
 
 
-def retry_frames(frames: int, period: int) -> int:
+def retry_frames(frames: int, period: int, growth: float = RETRY_GROWTH) -> int | None:
     """The probe length of the one retry after a stage has not settled: the lead-in grows to
-    :data:`RETRY_LEAD` periods each side, and by at least one period each side, but the input
-    at most :data:`RETRY_GROWTH` times as long as the first pass's ``frames``."""
+    :data:`RETRY_LEAD` periods each side, but the input at most ``growth`` times as long as
+    the first pass's ``frames``; None when that is less than one more period each side."""
     wanted = max(frames + 2 * period, math.ceil((PERIODS + 2 * RETRY_LEAD) * period))
-    return min(wanted, math.floor(RETRY_GROWTH * frames))
+    longer = min(wanted, math.floor(growth * frames))
+    return longer if longer >= frames + 2 * period else None
+
+
+def retry_growth(done: float, probe_pass: float) -> float:
+    """How much longer than the first probe pass the retry's input may be: at most
+    :data:`RETRY_GROWTH`, and at most the model's work so far (``done``: input samples through
+    the whole model, every discovery pass and the first probe pass included) over that pass's
+    (``probe_pass``), so that the retry, whose work grows with its input, adds no more than the
+    run had done: the run with the retry stays within about twice the run without it
+    (DPRNN-TasNet, whose probe pass is nearly all of its run, gets a short retry or none). Work,
+    not time: the same model and flags make the same report on any machine, however loaded."""
+    return RETRY_GROWTH if done <= 0 or probe_pass <= 0 else min(RETRY_GROWTH, done / probe_pass)
 
 
 def unless_loose(
@@ -259,8 +291,7 @@ def discover_model(
     if not fixed and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
     tested = (*shape[:-1], length if fixed else min(short, length))
-    if (random := random_note(model, tested, batch, opts, device)) is not None:
-        notes.append(random)
+    found = short_passes(model, found, tested, multiple, fixed, batch, opts, device, notes)
     return found, length, shape, batch, inferred, multiple, fixed
 
 
@@ -278,6 +309,15 @@ def check_model(
     selected stage in one batched probe pass, measures each stage at its own rates, traces the
     output's lines to the stages, and turns it all into findings.
     """
+    with ModelWork(loaded.module) as work:
+        return checked(loaded, opts, thresholds, subject, progress, work)
+
+
+def checked(
+    loaded: LoadedModel, opts: ModelOptions, thresholds: Thresholds | None,
+    subject: dict | None, progress: Callable[[str], None], work: ModelWork,
+) -> Report:  # fmt: skip
+    """:func:`check_model`, the model's work counted in ``work``."""
     sample_rate = check_sample_rate(opts.sample_rate)
     thresholds = thresholds or load_thresholds()
     settings = LineSettings(thresholds.line_floor_db, thresholds.line_prominence_db)
@@ -301,7 +341,8 @@ def check_model(
         return -(-max(frames, least) // multiple) * multiple
 
     here, ref, sized = Lengths.of(found, length), None, (found, length)
-    layouts, clean = stage_layouts(found, stages, sample_rate, here, None)
+    driven = [s for s in stages if s.name not in found.input_free]  # set the probe's period
+    layouts, clean = stage_layouts(found, driven, sample_rate, here, None)
     period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [], groups)
     frames = fitted(frames)
     if not clean and not fixed and frames > length:
@@ -311,7 +352,7 @@ def check_model(
         try:
             longer, _ = discover_stages(model, (*shape[:-1], frames), batch, opts, device, False)
             ref, here = here, Lengths.of(longer, frames)
-            layouts, _ = stage_layouts(found, stages, sample_rate, here, ref)
+            layouts, _ = stage_layouts(found, driven, sample_rate, here, ref)
             sized = (longer, frames)
         except StageError:
             pass  # the rates from the first pass, as they are
@@ -326,7 +367,7 @@ def check_model(
     hint = "shorten --input-shape's time axis, or check fewer stages with --stage"
     if inferred and not fixed:  # a length the tool chose: a shorter one before a refusal
         shortest = fitted(choose_model_period(layouts, fs_model_in, 1, factor, [], groups)[1])
-        needed = model_memory(sized[0], measured, sized[1], frames)
+        needed = model_memory(sized[0], measured, sized[1], frames, found.forward_ratio)
         if shortest < frames and not fits_memory(needed):
             period, frames = choose_model_period(layouts, fs_model_in, shortest, factor, [], groups)
             notes.append(
@@ -339,14 +380,14 @@ def check_model(
             "shortest probe its stages allow; check fewer stages with --stage"
         )
     shape = (*shape[:-1], frames)
-    check_memory(model_memory(sized[0], measured, sized[1], shape[-1]), hint)
+    check_memory(model_memory(sized[0], measured, sized[1], shape[-1], found.forward_ratio), hint)
 
     def probe_at(frames: int) -> tuple[StageContext, torch.Tensor, dict[str, Tapped]]:
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
         planner = PassPlan(
             sample_rate, fs_model_in, period, groups, round(factor * frames),
             *stage_factors(found), ctx.notes, frames, factor,
-            here if here.input != frames else ref,
+            here if here.input != frames else ref, found.input_free,
         )  # fmt: skip
         shaped = (*shape[:-1], frames)
         y_out, taps = probe_pass(model, shaped, stages, planner, batch, ctx, device, progress)
@@ -354,9 +395,18 @@ def check_model(
 
     ctx, y_out, taps = probe_at(frames)
     late = [] if fixed else unsettled(stages, taps)
-    longer = fitted(retry_frames(frames, period)) if late else frames
+    growth = retry_growth(work.samples, len(PROBES) * math.prod(shape[:-1]) * frames)
+    longer = retry_frames(frames, period, growth)
+    longer = fitted(longer) if late and longer is not None else frames
+    if late and longer == frames:
+        wanted = fitted(retry_frames(frames, period) or frames + 2 * period)
+        notes.append(
+            f"{', '.join(late)} had not settled; one more period of lead-in each side would "
+            "more than double the model's work in this run, so it was not tried (--input-shape "
+            f"{','.join(map(str, (*shape[:-1], wanted)))} gives it a longer lead-in)"
+        )
     if late and longer > frames:
-        if fits_memory(model_memory(sized[0], measured, sized[1], longer)):
+        if fits_memory(model_memory(sized[0], measured, sized[1], longer, found.forward_ratio)):
             progress(f"probing again with a longer lead-in: {', '.join(late)} had not settled")
             ctx, y_out, taps = probe_at(longer)
             notes.append(

@@ -23,6 +23,9 @@ SLOPE_SAMPLES = 16
 """A stage's rate is read off its growth between two passes when it grew by this much."""
 RATIO_TOLERANCE = 0.05
 """Length ratios within 5 % of a product of stage factors are taken as that product."""
+DIVIDED_TOLERANCE = 0.02
+"""... and within 2 % of a run of later factors over a product of any (a tighter bound: those
+quotients lie closer together)."""
 LOOSE_TOLERANCE = 0.25
 """... and within 25 % when nothing closer fits (noted in the report)."""
 
@@ -45,22 +48,29 @@ def nominal_ratio(
     BigVGAN's x2 anti-aliasing before its /2), within :data:`RATIO_TOLERANCE`; an integer
     within 2 % and 0.1; below 1, the reciprocal of an integer within 2 % (the signal is
     decimated after the stage by an op that is no stage: Demucs resamples its output back down
-    with ``julius.resample_frac(x, 2, 1)``); the nearest such product within
+    with ``julius.resample_frac(x, 2, 1)``); a run of later factors over a product of any,
+    within :data:`DIVIDED_TOLERANCE` (that decimation seen from a deep stage: Demucs v2's
+    first decoder layer, 4·4·4·4 / 2 = 128 below the output); the nearest such product within
     :data:`LOOSE_TOLERANCE` (short inputs, where a crop of a few frames is a large fraction:
     WaveRNN's upsampler drops 4 of 64 frames); else the ratio itself. The last two are not
     clean: the caller notes them.
     """
     ratio = length / shorter
-    products = {1.0}
+    runs = {1.0}
     for start in range(len(factors)):
         product = 1.0
         for factor in factors[start:]:
             product *= factor
-            products.add(product)
-    products |= {1 / p for p in factor_products(every or [])}
+            runs.add(product)
+    undone = factor_products(every or [])
+    products = runs | {1 / p for p in undone}
     best = min(products, key=lambda p: abs(math.log(ratio / p)))
     if abs(ratio / best - 1) <= RATIO_TOLERANCE:
         return best, True
+    divided = {p / q for p in runs for q in undone if q > 1}
+    near = min(divided, key=lambda p: abs(math.log(ratio / p)), default=best)
+    if abs(ratio / near - 1) <= DIVIDED_TOLERANCE:
+        return near, True
     if abs(ratio - round(ratio)) <= min(0.02 * ratio, 0.1):
         return float(round(ratio)), True
     if 0 < ratio < 1 and abs(ratio * round(1 / ratio) - 1) <= 0.02:
@@ -165,6 +175,8 @@ class PassPlan:
     factor: float = 1.0
     ref: Lengths | None = None
     """A discovery pass at another input length: rates from each stage's growth since."""
+    input_free: tuple[str, ...] = ()
+    """Stages the model's input does not reach (:mod:`.input_free`): driven alone."""
     lowest: float = math.inf
     unreadable: list[str] = field(default_factory=list)
     """Stages whose length ratio to the output is no product of the stages' factors, no

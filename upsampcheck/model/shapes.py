@@ -56,6 +56,10 @@ _LONGER = (  # the signal's length there and the kernel's (padding: left, right,
     re.compile(r"n_fft < (\d+), but got n_fft=(\d+)"),
     re.compile(r"dimension \d+ is (\d+) but size is (\d+)"),  # unfold
 )
+_MISMATCH = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
+"""Two branches of the model disagree on a length (StyleMelGAN's noise path makes a multiple
+of 88 frames and adds it to the mel's): when one of them is the input's length, the other is
+the length the model wants."""
 
 
 def conv_widths(model: nn.Module) -> list[tuple[int, str]]:
@@ -125,6 +129,16 @@ def stride_unit(model: nn.Module) -> int:
         if unit <= MAX_UNIT:
             return unit
     return 1
+
+
+def upsampling_unit(model: nn.Module) -> int:
+    """The product of the transposed convs' strides along time (1 where it exceeds
+    :data:`MAX_UNIT`): a model that grows a second path from a shorter one (StyleMelGAN's noise,
+    ×88) makes lengths in multiples of it."""
+    unit = math.prod(
+        m.stride[-1] for m in model.modules() if isinstance(m, nn.modules.conv._ConvTransposeNd)
+    )
+    return unit if unit <= MAX_UNIT else 1
 
 
 def round_up(length: int, unit: int) -> int:
@@ -261,6 +275,15 @@ class ShapeSearch:
             if length % multiple:
                 length = round_up(length, multiple)
                 why.append(f"length {length}: a multiple of {said}, as the model's error asks")
+        sizes = [int(v) for v in found.groups()] if (found := _MISMATCH.search(message)) else []
+        if length in sizes and 1 < (made := sum(sizes) - length) <= MAX_LENGTH:
+            unit = upsampling_unit(self.model)  # the step the model makes lengths in, or made's
+            multiple = math.lcm(multiple, unit if made % unit == 0 and unit > 1 else made)
+            why.append(
+                f"length {made}: the model made {made} frames where the input had {length} "
+                f"(kept a multiple of {multiple})"
+            )
+            length = round_up(made, multiple)
         for pattern in _LONGER:
             if found := pattern.search(message):
                 had, needed = longer_than(found.groups())

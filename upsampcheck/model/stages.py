@@ -135,8 +135,8 @@ def unreached_finding(layout: StageLayout, tapped: Tapped, ctx: StageContext) ->
         return
     loudest = alone.lines[0]
     message = (
-        f"{stage.kind} x{stage.factor:g} found but not reached by the probes (its input is "
-        f"zero for every probe); driven alone it makes {len(alone.lines)} tonal line(s), "
+        f"{stage.kind} x{stage.factor:g} found but {tapped.why or 'not reached by the probes'}; "
+        f"driven alone it makes {len(alone.lines)} tonal line(s), "
         f"loudest {hz(loudest.freq_hz)} Hz at {loudest.level_db:.1f} dB ({loudest.probe} probe)"
     )
     cause = (

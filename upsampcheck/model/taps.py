@@ -199,6 +199,12 @@ def reduce_tap(
             "or one driven by the model's own noise)"
         )
         return Tapped(shape, layout, why=why, unreached=True)
+    if stage.name in planner.input_free or torch.equal(x[:1].expand_as(x), x):
+        why = (
+            "not reached by the probes (its input is the same whatever the model's input: the "
+            "model's own noise or a constant)"
+        )
+        return Tapped(shape, layout, why=why, unreached=True)
     if layout.plan is None:
         return Tapped(shape, layout, why=layout.why)
     try:

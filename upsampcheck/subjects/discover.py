@@ -161,6 +161,11 @@ class Discovery:
     slope: float | None = None
     """Output samples per input sample between this pass and one at another input length
     (None: one pass): the model's factor with constant padding and cropping cancelled."""
+    input_free: tuple[str, ...] = ()
+    """Stages whose input does not depend on the model's input (:mod:`~.model.input_free`)."""
+    forward_ratio: float | None = None
+    """The model's own forward peak over its widest stage's float32 input and output, on a
+    short pass (:mod:`~.model.footprint`); None where not measured."""
 
 
 @dataclass

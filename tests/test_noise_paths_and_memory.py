@@ -1,0 +1,184 @@
+"""Models that grow a path of their own beside the input's (StyleMelGAN's noise upsampler,
+a ParallelWaveGAN wrapper's ``z = 0``), the memory a model's own forward takes, and the lines
+a long run writes off a terminal. Stand-ins are built by ``--arch
+test_noise_paths_and_memory:NAME``."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from upsampcheck import bounds
+from upsampcheck.cli.options import StepLines
+from upsampcheck.model import check, short_passes
+from upsampcheck.model.footprint import forward_peak
+
+ARCH = "test_noise_paths_and_memory"
+
+
+def run_json(cli, *args: str) -> dict:
+    result = cli("model", *args, "--no-plots", "--format", "json")
+    assert result.code in (0, 1), result.err
+    return result.json()
+
+
+class NoisePath(nn.Module):
+    """StyleMelGAN's shape: ``z`` (zeros, one frame per 88 mel frames) grown x11, x2, x2, x2
+    by transposed convs to the mel's length, then both paths upsampled x2 together. The mel's
+    length must match the noise path's: a multiple of 88."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noise = nn.Sequential(
+            nn.ConvTranspose1d(4, 4, 22, stride=11, padding=6, output_padding=1),
+            nn.LeakyReLU(0.2),
+            *[m for _ in range(3) for m in (nn.ConvTranspose1d(4, 4, 4, 2, 1), nn.LeakyReLU(0.2))],
+        )
+        self.aux = nn.Conv1d(8, 4, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2)
+        self.out = nn.Conv1d(4, 1, 3, padding=1)
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros(c.shape[0], 4, (c.shape[-1] - 1) // 88 + 1, dtype=c.dtype)
+        x = self.noise(z) + self.aux(c)
+        return self.out(self.up(x))
+
+
+def test_a_noise_path_does_not_set_the_probe_length_and_is_driven_alone(cli, monkeypatch):
+    report = run_json(cli, "--arch", f"{ARCH}:NoisePath", "--sample-rate", "16000")
+    # the mel path sets the length: the default 65,536 output samples, in multiples of 88
+    assert report["subject"]["input_shape"] == [8, 88 * math.ceil(32768 / 88)]
+    assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in report["stages"]] == [
+        ("up", 2, 8000.0)
+    ]
+    noted = [n for n in report["notes"] if "do not set the probe's length" in n]
+    assert noted and noted[0].startswith("4 stage(s) take an input that does not depend")
+    found = [f for f in report["findings"] if f["stage"].startswith("noise.")]
+    assert {f["stage"] for f in found} == {"noise.0", "noise.2", "noise.4", "noise.6"}
+    assert all("found but not reached by the probes" in f["message"] for f in found)
+    # were the noise path's rate (1/88 of the mel's) to set the period: 11 times as long
+    monkeypatch.setattr(short_passes, "input_free_stages", lambda *args: ())
+    longer = run_json(cli, "--arch", f"{ARCH}:NoisePath", "--sample-rate", "16000")
+    assert longer["subject"]["input_shape"][-1] > 10 * 32768
+
+
+class ContextWindow(nn.Module):
+    """ParallelWaveGAN's conditioning: a conv without padding eats ``2 * aux`` frames of
+    context, then x4 x4 nearest upsampling; ``z = 0`` at the output length."""
+
+    def __init__(self, aux: int = 2) -> None:
+        super().__init__()
+        self.aux = aux
+        self.conv_in = nn.Conv1d(80, 8, 2 * aux + 1, bias=False)
+        self.ups = nn.ModuleList([nn.Upsample(scale_factor=4) for _ in range(2)])
+        self.smooth = nn.ModuleList([nn.Conv1d(8, 8, 9, padding=4) for _ in range(2)])
+        self.first = nn.Conv1d(1, 8, 1)
+        self.last = nn.Conv1d(8, 1, 1)
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        c = self.conv_in(c)
+        for up, smooth in zip(self.ups, self.smooth, strict=True):
+            c = smooth(up(c))
+        z = torch.zeros(c.shape[0], 1, c.shape[-1], dtype=c.dtype)
+        return self.last(torch.tanh(self.first(z) + c))
+
+
+def test_rates_behind_a_context_window_are_exact(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:ContextWindow", "--sample-rate", "22050")
+    rates = [(s["name"], s["factor"], s["fs_in_hz"], s["fs_out_hz"]) for s in report["stages"]]
+    hop = 22050 / 16
+    assert rates == [
+        ("ups.0", 4, round(hop, 4), round(4 * hop, 4)),
+        ("ups.1", 4, round(4 * hop, 4), 22050.0),
+    ]
+
+
+class ThreeTemporaries(nn.Module):
+    """Three tensors of the input's size alive at once (``a``, ``b`` and the output)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = x * 2
+        b = a + 1
+        return b * 3
+
+
+def test_the_forward_peak_counts_every_tensor_alive_at_once():
+    x = torch.ones(3, 1000)
+    assert forward_peak(ThreeTemporaries(), x, "forward") == 3 * x.numel() * 4
+    views = nn.Sequential(nn.Flatten(0), nn.Unflatten(0, (3, 1000)))  # views: no new storage
+    assert forward_peak(views, x, "forward") == 0
+
+
+class WideInside(nn.Module):
+    """A narrow x2 upsampler whose forward holds a 256-channel signal at the output rate:
+    the stages' shapes alone miss most of its memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 4, stride=2, padding=1)
+        self.wide = nn.Conv1d(1, 256, 1)
+        self.back = nn.Conv1d(256, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.back(torch.tanh(self.wide(self.up(x))))
+
+
+def test_the_memory_estimate_holds_the_model_s_own_forward(cli, monkeypatch):
+    estimates = []
+    real = check.model_memory
+
+    def spy(*args, **kwargs):
+        estimates.append((args[3], real(*args, **kwargs), real(*args[:4])))
+        return estimates[-1][1]
+
+    monkeypatch.setattr(check, "model_memory", spy)
+    run_json(cli, "--arch", f"{ARCH}:WideInside", "--input-shape", "1,4096")
+    frames, with_forward, shapes_only = estimates[-1]
+    # tanh(wide) and wide: two 256-channel float32 signals of 2 * frames, per probe, x2 slack
+    forward = check.FORWARD_SLACK * 2 * 256 * 2 * frames * 4 * 5
+    assert with_forward - shapes_only >= forward
+    assert math.isclose(with_forward - shapes_only, forward, rel_tol=0.05)
+    # a machine where the shapes alone would fit, the forward not: refused with the estimate
+    monkeypatch.setattr(bounds, "available_memory", lambda: int(with_forward * 0.8))
+    result = cli("model", "--arch", f"{ARCH}:WideInside", "--input-shape", "1,4096", "--no-plots")
+    assert result.code == 2 and "this run would need about" in result.err
+
+
+def test_a_long_step_is_said_off_a_terminal_and_every_step_after_it(capsys):
+    lines = StepLines(after=0.05)
+    lines.step("discovering stages")  # short: not said
+    lines.step("probing")
+    time.sleep(0.3)
+    lines.step("writing the report")
+    lines.stop()
+    said = capsys.readouterr().err.splitlines()
+    assert [line.rsplit(" (", 1)[0] for line in said] == [
+        "upsampcheck: probing",
+        "upsampcheck: writing the report",
+    ]
+    assert all(line.endswith(" s)") for line in said)
+
+
+def test_a_short_run_says_nothing_off_a_terminal(capsys):
+    lines = StepLines(after=5.0)
+    for step in ("discovering stages", "probing", "writing the report"):
+        lines.step(step)
+    lines.stop()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_deep_stage_s_rate_below_a_final_decimation_snaps_exactly():
+    """Demucs v2 (depth 5) resamples x2 at its input and back /2 at its output: its first
+    decoder layer's output sits 4·4·4·4 / 2 = 128 below the output, which no run of later
+    factors gives; measured growth 1.2 % off it (padding to a valid length) still snaps."""
+    from upsampcheck.model.rates import nominal_ratio
+
+    every = [2, 4, 4, 4, 4, 4]
+    assert nominal_ratio(129_536, 1000, [4, 4, 4, 4], every) == (128.0, True)
+    assert nominal_ratio(32_400, 1000, [4, 4, 4], every) == (32.0, True)
+    # runs of later factors still come first, and 2 % is the bound for the quotients
+    assert nominal_ratio(64_500, 1000, [4, 4, 4], every) == (64.0, True)
+    assert nominal_ratio(131_800, 1000, [4, 4, 4, 4], every)[1] is False

@@ -1,0 +1,135 @@
+"""The memory a model's own forward pass takes, measured on a short input.
+
+The probe pass holds, besides the tool's reductions, whatever the model's forward keeps alive
+at its widest point: WaveNet-like layers at the output rate (ParallelWaveGAN: 30 of them, 64 to
+128 channels each), gates and skips. Shapes seen at the stages miss that, so it is measured: one
+pass of the short discovery input under a dispatch mode that counts every tensor an op returns
+and drops it when the last tensor on its storage is collected. The peak of those live bytes,
+over the widest stage's tensors in the same pass (:func:`forward_ratio`), times those tensors
+at the probe's length, is the forward's share of the estimate (:func:`~.check.model_memory`).
+Linear in the stages' lengths: a model with attention (quadratic) is under-estimated.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..subjects.discover import discover
+from .seeding import seeded
+from .taps import model_dtype, probe_batch
+
+if TYPE_CHECKING:
+    from .check import ModelOptions
+
+
+class LiveTensors(TorchDispatchMode):
+    """Counts the bytes of the storages that tensors returned by ops keep alive; ``peak`` is
+    the most at once. Views share their base's storage and are counted once."""
+
+    def __init__(self, existing: tuple[torch.Tensor, ...] = ()) -> None:
+        super().__init__()
+        self.storages: dict[int, list[int]] = {}  # data_ptr: [tensors alive, bytes]
+        self.existing = {t.untyped_storage().data_ptr() for t in existing}
+        """Storages that were there before (the input, the weights): never counted."""
+        self.now = 0
+        self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        for leaf in pytree.tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self._track(leaf)
+        return out
+
+    def _track(self, t: torch.Tensor) -> None:
+        try:
+            storage = t.untyped_storage()
+            key, size = storage.data_ptr(), storage.nbytes()
+        except (RuntimeError, NotImplementedError):  # a tensor without storage
+            return
+        if not key or not size or key in self.existing:
+            return
+        entry = self.storages.get(key)
+        if entry is None:
+            self.storages[key] = entry = [0, size]
+            self.now += size
+            self.peak = max(self.peak, self.now)
+        entry[0] += 1
+        weakref.finalize(t, self._drop, key)
+
+    def _drop(self, key: int) -> None:
+        entry = self.storages.get(key)
+        if entry is not None:
+            entry[0] -= 1
+            if entry[0] <= 0:
+                del self.storages[key]
+                self.now -= entry[1]
+
+
+def forward_peak(model: nn.Module, x: torch.Tensor, method: str) -> float | None:
+    """The peak bytes of tensors alive during ``getattr(model, method)(x)`` (its output
+    included), or None where the count cannot be taken (a model that fails under the mode)."""
+    counter = LiveTensors((x, *model.parameters(), *model.buffers()))
+    try:
+        with torch.no_grad(), counter:
+            out: Any = getattr(model, method)(x)
+    except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
+        return None
+    del out
+    return float(counter.peak)
+
+
+def forward_ratio(
+    model: nn.Module, shape: tuple[int, ...], batch: int | None, opts: ModelOptions,
+    device: torch.device,
+) -> float | None:  # fmt: skip
+    """The model's forward peak on the noise probe of the short ``shape`` over the float32
+    bytes of its widest stage's input and output in the same pass (a discovery pass, so both
+    come from one run): how many such tensors the forward holds at its widest point. A ratio,
+    so a model that pads a short input to a long valid length (Demucs: 423 kB at 64 samples
+    and at 4,096) gives the same figure at every length (Demucs: 2.2 to 2.3), and
+    :func:`~.check.model_memory` scales it with the stages' shapes at the probe's length.
+    None where there are no stages or the pass fails."""
+    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
+    x = first.expand(batch or 1, *shape)
+    counter = LiveTensors((x, *model.parameters(), *model.buffers()))
+    try:
+        with seeded(opts.seed, device), counter:
+            found = discover(model, x, opts.method)
+    except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
+        return None
+    widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
+    return counter.peak / (4 * widest) if widest else None
+
+
+class ModelWork:
+    """Input samples through the whole model while it is entered (every call of the module
+    itself: discovery, the short passes and the probe pass); what the retry's budget is read
+    from (:func:`~.check.retry_growth`). Zero where the module takes no hooks (TorchScript) or
+    is driven through another method than ``forward``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.samples, self.handle = model, 0, None
+
+    def __enter__(self) -> ModelWork:
+        try:
+            self.handle = self.model.register_forward_pre_hook(self._count)
+        except (RuntimeError, AttributeError, TypeError):  # a ScriptModule: no Python hooks
+            self.handle = None
+        return self
+
+    def _count(self, module: nn.Module, args: tuple) -> None:
+        first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        if first is not None:
+            self.samples += first.numel()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.remove()

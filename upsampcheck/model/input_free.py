@@ -1,0 +1,60 @@
+"""Stages the model's input never reaches: a path the model drives with its own noise or a
+constant (StyleMelGAN's noise upsampler grows ``z`` by 11·2·2·2 beside the mel path; a
+ParallelWaveGAN wrapper's ``z = 0``).
+
+Such a stage's input is the same whatever the model is given, so the probe pass cannot measure
+it, and its rate must not set the probe's period: a noise path at 1/88 of the mel rate would ask
+for 88 times the probe length (StyleMelGAN: 22,528 mel frames and over 20 GiB). Found by running
+the same short input twice, the second shifted in time by a few samples, under the same seed: a
+stage whose input is bit-identical in both is input-free. It is driven alone instead
+(:func:`~.stages.unreached_finding`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..subjects.discover import Stage, tap
+from .seeding import seeded
+from .taps import model_dtype, probe_batch
+
+if TYPE_CHECKING:
+    from .check import ModelOptions
+
+SHIFT = 7
+"""Samples the second input is rotated by: any stage the input reaches sees it moved."""
+
+
+def input_free_stages(
+    model: nn.Module,
+    stages: list[Stage],
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+) -> tuple[str, ...]:
+    """The names of ``stages`` whose input is identical for the noise probe of ``shape`` and
+    the same probe rotated by :data:`SHIFT` samples (both passes seeded with ``--seed``);
+    ``()`` when a pass fails."""
+    if not stages or shape[-1] <= SHIFT:
+        return ()
+    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
+    inputs = []
+    for x in (first, first.roll(SHIFT, dims=-1)):
+        try:
+            with seeded(opts.seed, device):
+                _, taps = tap(model, x.expand(batch or 1, *shape), stages, opts.method)
+        except Exception:  # noqa: BLE001 (a model that refuses the shift: nothing is known)
+            return ()
+        inputs.append({name: pair[0] for name, pair in taps.items()})
+    a, b = inputs
+    return tuple(
+        s.name for s in stages if s.name in a and s.name in b and same(a[s.name], b[s.name])
+    )
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))

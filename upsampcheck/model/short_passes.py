@@ -1,0 +1,57 @@
+"""What a few passes on a short input tell before the probe pass is sized: whether the model
+draws random numbers (:func:`~.discovery.random_note`), how much memory its own forward takes
+(:mod:`.footprint`), and which stages its input never reaches (:mod:`.input_free`).
+
+They run at :data:`~.discovery.SHORT_FRAMES` frames (kept a multiple of what the model asks)
+where that is shorter than the discovery's input, so a large model (ParallelWaveGAN: a
+WaveNet at the output rate) pays five short forwards, not five at the discovery length; at
+the discovery's own length where the model refuses the short one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..subjects.discover import Discovery
+from .discovery import SHORT_FRAMES, random_note
+from .footprint import forward_ratio
+from .input_free import input_free_stages
+
+if TYPE_CHECKING:
+    from .check import ModelOptions
+
+
+def short_shape(tested: tuple[int, ...], multiple: int, fixed: bool) -> tuple[int, ...]:
+    """``tested`` cut to :data:`SHORT_FRAMES` frames rounded up to ``multiple`` when that is
+    shorter (never for a model whose length is fixed)."""
+    short = -(-SHORT_FRAMES // max(multiple, 1)) * max(multiple, 1)
+    return tested if fixed or short >= tested[-1] else (*tested[:-1], short)
+
+
+def short_passes(
+    model: nn.Module, found: Discovery, tested: tuple[int, ...], multiple: int, fixed: bool,
+    batch: int | None, opts: ModelOptions, device: torch.device, notes: list[str],
+) -> Discovery:  # fmt: skip
+    """``found`` with the forward's memory (as a ratio) and the input-free stages, and the
+    notes for a random model and for input-free stages."""
+    shape = short_shape(tested, multiple, fixed)
+    ratio = forward_ratio(model, shape, batch, opts, device)
+    if ratio is None and shape != tested:  # the model refuses the short input
+        shape = tested
+        ratio = forward_ratio(model, shape, batch, opts, device)
+    if (random := random_note(model, shape, batch, opts, device)) is not None:
+        notes.append(random)
+    found = replace(found, forward_ratio=ratio)
+    if free := input_free_stages(model, found.stages, shape, batch, opts, device):
+        found = replace(found, input_free=free)
+        more = ", …" if len(free) > 3 else ""
+        notes.append(
+            f"{len(free)} stage(s) take an input that does not depend on the model's input "
+            f"(its own noise or a constant): {', '.join(free[:3])}{more}; they do not set "
+            "the probe's length and are driven alone"
+        )
+    return found
