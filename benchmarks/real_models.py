@@ -135,3 +135,96 @@ def alias_free_upsampler() -> nn.Module:
     from torch import nn as torch_nn
 
     return torch_nn.Sequential(torch_nn.Conv1d(1, 4, 7, padding=3), UpSample1d(2))
+
+
+def conv_tasnet() -> nn.Module:
+    """torchaudio's Conv-TasNet (base: 512 filters of 16 taps, stride 8), two sources."""
+    from torchaudio.models import conv_tasnet_base
+
+    return conv_tasnet_base(num_sources=2)
+
+
+def hdemucs_torchaudio() -> nn.Module:
+    """torchaudio's Hybrid Demucs (low), four sources."""
+    from torchaudio.models import hdemucs_low
+
+    return hdemucs_low(sources=["drums", "bass", "other", "vocals"])
+
+
+# -- kan-bayashi/ParallelWaveGAN's generators, wrapped as their users run them --------------
+
+
+def _parallel_wavegan():
+    """The ``parallel_wavegan.models`` package (scipy >= 1.13 moved ``kaiser`` to
+    ``scipy.signal.windows``; the project still imports it from ``scipy.signal``)."""
+    import scipy.signal
+    import scipy.signal.windows
+
+    if not hasattr(scipy.signal, "kaiser"):
+        scipy.signal.kaiser = scipy.signal.windows.kaiser
+    import parallel_wavegan.models as models
+
+    return models
+
+
+def parallel_wavegan_zero() -> nn.Module:
+    """ParallelWaveGAN (hop 256, aux context window 2) with ``z = 0``: the part of the output
+    the mel decides."""
+    import torch
+
+    models = _parallel_wavegan()
+
+    class ZeroNoise(models.ParallelWaveGANGenerator):
+        def forward(self, c: torch.Tensor) -> torch.Tensor:
+            frames = c.shape[-1] - 2 * self.aux_context_window
+            z = c.new_zeros(c.shape[0], 1, frames * int(self.upsample_factor))
+            return super().forward(z, c)
+
+    return ZeroNoise()
+
+
+def style_melgan_zero() -> nn.Module:
+    """StyleMelGAN (noise x11 x2 x2 x2, eight TADE blocks x2) with ``z = 0``, one noise frame
+    per 88 mel frames, as its ``inference`` sizes it."""
+    import torch
+
+    models = _parallel_wavegan()
+
+    class ZeroNoise(models.StyleMelGANGenerator):
+        def forward(self, c: torch.Tensor) -> torch.Tensor:
+            frames = (c.shape[-1] - 1) // int(self.noise_upsample_factor) + 1
+            return super().forward(c, c.new_zeros(c.shape[0], self.in_channels, frames))
+
+    return ZeroNoise()
+
+
+def melgan() -> nn.Module:
+    """MelGAN (upsampling 8, 8, 2, 2), the project's default configuration."""
+    return _parallel_wavegan().MelGANGenerator()
+
+
+def multiband_melgan() -> nn.Module:
+    """Multi-band MelGAN: a MelGAN generator (8, 4, 2) making 4 bands, then the PQMF synthesis
+    bank (zero stuffing x4 and a 63-tap filter) that the project runs after it."""
+    import torch
+    from parallel_wavegan.layers import PQMF
+
+    models = _parallel_wavegan()
+
+    class MultiBand(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.generator = models.MelGANGenerator(
+                out_channels=4, channels=384, upsample_scales=[8, 4, 2], stacks=4
+            )
+            self.pqmf = PQMF(subbands=4)
+
+        def forward(self, c: torch.Tensor) -> torch.Tensor:
+            return self.pqmf.synthesis(self.generator(c))
+
+    return MultiBand()
+
+
+def hifigan_kan_bayashi() -> nn.Module:
+    """kan-bayashi's HiFi-GAN generator (upsampling 8, 8, 2, 2)."""
+    return _parallel_wavegan().HiFiGANGenerator()
