@@ -92,3 +92,268 @@ def test_subpixel_tie_equalises_every_phase_dc_gain_and_bias():
             target = before[ch // s, i].mean() - before[ch // s, i, ch % s]
             solution, *_ = np.linalg.lstsq(np.ones((1, k)), [float(target)], rcond=None)
             np.testing.assert_allclose(delta[ch, i], solution, rtol=0, atol=1e-14)
+
+
+# -- small models trained here -----------------------------------------------------------
+
+ARCH = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import weight_norm as old_weight_norm
+from torch.nn.utils.parametrizations import weight_norm
+
+from upsampcheck.subjects.layers import Interpolate1d, Subpixel1d
+
+
+class Offset(nn.Module):
+    """A bias and a LeakyReLU before a x4 transposed conv (K = 5: partial overlap): the
+    offset they make is turned into lines at 4 and 8 kHz by the stage's phase sums."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Conv1d(1, 4, 3, padding=1)
+        self.up = nn.ConvTranspose1d(4, 4, 5, 4)
+        self.post = nn.Conv1d(4, 1, 3, padding=1)
+
+    def forward(self, x):
+        return self.post(self.up(F.leaky_relu(self.pre(x), 0.1)))
+
+
+class Rectified(nn.Module):
+    """A x4 transposed conv, then a ReLU: it mixes the multitone and its images onto the
+    grid after the last upsampler."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 4, 5, 4, bias=False)
+        self.post = nn.Conv1d(4, 1, 3, padding=1)
+
+    def forward(self, x):
+        return self.post(torch.relu(self.up(x)))
+
+
+class Shuffled(nn.Module):
+    """A bias before a x4 subpixel conv with untied biases, and a nearest x2 after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Conv1d(1, 2, 1)
+        self.up = Subpixel1d(2, 4, 3)
+        self.near = Interpolate1d(2, 2, 0, "nearest")
+
+    def forward(self, x):
+        return self.near(self.up(self.pre(x))).sum(1, keepdim=True)
+
+
+class HifiWN(nn.Module):
+    """HiFi-GAN's shape at small width, weight norm on every conv (old-style on the
+    upsamplers with ``old=True``, else the parametrizations): kernel-7 input conv from 8
+    bands, two x4 stages (LeakyReLU, ConvTranspose1d K = 8, padding 2, a residual conv),
+    a kernel-7 output conv and tanh."""
+
+    def __init__(self, old=True):
+        super().__init__()
+        up_norm = old_weight_norm if old else weight_norm
+        self.pre = weight_norm(nn.Conv1d(8, 16, 7, padding=3))
+        self.ups = nn.ModuleList(
+            [up_norm(nn.ConvTranspose1d(16, 8, 8, 4, padding=2)),
+             up_norm(nn.ConvTranspose1d(8, 4, 8, 4, padding=2))]
+        )
+        self.res = nn.ModuleList([weight_norm(nn.Conv1d(c, c, 3, padding=1)) for c in (8, 4)])
+        self.post = weight_norm(nn.Conv1d(4, 1, 7, padding=3))
+
+    def forward(self, x):
+        x = self.pre(x)
+        for up, res in zip(self.ups, self.res):
+            x = up(F.leaky_relu(x, 0.1))
+            x = x + res(F.leaky_relu(x, 0.1))
+        return torch.tanh(self.post(F.leaky_relu(x, 0.1)))
+
+
+def Offset64():
+    return Offset().double()
+
+
+def Rectified64():
+    return Rectified().double()
+'''
+FS = 16000
+MODEL = ["--sample-rate", str(FS), "--input-shape", "1,4096"]
+
+
+def speech_batches(steps: int, size: int = 16, frames: int = 64):
+    """(input at 4 kHz, target at 16 kHz) crops of a speech-like signal, float64."""
+    from scipy.signal import resample_poly
+    from speechlike import speech
+
+    audio = speech(FS, 4.0, seed=3) * 5
+    low = resample_poly(audio, 1, 4)
+    rng = np.random.default_rng(4)
+    for _ in range(steps):
+        starts = rng.integers(8, len(low) - frames - 8, size)
+        x = np.stack([low[s : s + frames] for s in starts])[:, None]
+        y = np.stack([audio[4 * s : 4 * s + 4 * frames] for s in starts])[:, None]
+        yield torch.from_numpy(x), torch.from_numpy(y)
+
+
+def train(model: torch.nn.Module, steps: int = 300) -> torch.nn.Module:
+    """A few hundred Adam steps to upsample the speech-like signal by 4 (output cropped to
+    the target, the edges left out of the loss)."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: more threads only wait on each other
+    try:
+        for x, y in speech_batches(steps):
+            out = model(x)[..., : y.shape[-1]]
+            loss = (out - y)[..., 16:-16].pow(2).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def arch(tmp_path_factory):
+    """The architectures as an importable module ``repairfix`` (for ``--arch``)."""
+    import sys
+
+    root = tmp_path_factory.mktemp("repair")
+    (root / "repairfix.py").write_text(ARCH)
+    sys.path.insert(0, str(root))
+    import repairfix
+
+    yield repairfix
+    sys.path.remove(str(root))
+    sys.modules.pop("repairfix", None)
+
+
+@pytest.fixture(scope="module")
+def trained(arch):
+    """The two float64 models trained here, under the seeds that --arch builds them with."""
+    torch.manual_seed(0)
+    offset = train(arch.Offset64())
+    torch.manual_seed(0)
+    rectified = train(arch.Rectified64())
+    return {"offset": offset, "rectified": rectified}
+
+
+@pytest.fixture(scope="module")
+def offset_repair(trained):
+    from upsampcheck import repair_model
+
+    return repair_model(trained["offset"], sample_rate=FS, input_shape=(1, 4096))
+
+
+def independent_drop(rows: list[dict], probes=("dc", "silence")) -> list[float]:
+    """Drops of the DC/silence lines of a table, a line gone counted at the floor."""
+    gone = -130.0
+    return [
+        r["before_db"] - (gone if r["after_db"] is None else r["after_db"])
+        for r in rows
+        if r["probe"] in probes and r["before_db"] is not None
+    ]
+
+
+def test_trained_transposed_stage_loses_its_dc_and_silence_lines(offset_repair, capsys):
+    """The trained x4 stage's DC and silence lines (stage and output) drop by 60 dB or more
+    in float64, the pairs' W_m of the repaired kernel vanish, and the model passes."""
+    result = offset_repair
+    (stage,) = result.stages
+    assert stage["name"] == "up" and stage["changed"]
+    stage_rows = [r for r in stage["lines"] if r["probe"] in ("dc", "silence")]
+    output_rows = [r for r in result.output if r["origin"] == "up" and r["probe"] != "noise"]
+    with capsys.disabled():
+        print("\nrepair of the trained x4 stage:", [(r["probe"], r["freq_hz"], r["before_db"],
+              r["after_db"]) for r in stage_rows + output_rows])  # fmt: skip
+    assert max(r["before_db"] for r in stage_rows) > -20
+    assert max(r["before_db"] for r in output_rows) > -40
+    assert min(independent_drop(stage_rows + output_rows)) >= 60
+    weight = result.module.up.weight.detach()
+    sums = ties.phase_sums(weight, 4)
+    offsets = ties.phase_offsets(sums)[..., 1:].abs() / sums.abs().sum(-1, keepdim=True)
+    assert offsets.max() < 1e-12
+    assert stage["phase_offset_after"] < 1e-12 < stage["phase_offset_before"]
+    assert result.before.verdict == "fail" and result.verdict == "pass"
+
+
+def test_lines_a_later_nonlinearity_makes_are_listed_beyond_reach(trained):
+    """After a ReLU that follows the last upsampler, the multitone's lines stay: they are
+    listed as beyond the remedy's reach, while the stage's own DC lines are gone."""
+    from upsampcheck import repair_model
+
+    result = repair_model(trained["rectified"], sample_rate=FS, input_shape=(1, 4096))
+    (stage,) = result.stages
+    dc = [r for r in stage["lines"] if r["probe"] == "dc"]
+    assert dc and min(independent_drop(dc)) >= 60
+    beyond = [b for b in result.beyond_reach if b["where"] == "output"]
+    assert beyond, result.output
+    assert all(b["probe"] == "noise" and "nonlinearity" in b["reason"] for b in beyond)
+    assert all("after the last upsampler" in b["reason"] for b in beyond)
+
+
+def stage_power_by_driving(layer: torch.nn.Module, stride: int, fractions: np.ndarray):
+    """``Σ_{in,out} |H(f)|²`` of a float64 transposed-conv layer measured by driving each input
+    channel with ``e^{iωt}`` (real and imaginary parts through the layer) and projecting its
+    steady-state output on ``e^{iωn/s}`` over whole periods of ``s`` (the images cancel)."""
+    c_in = layer.in_channels
+    frames, omega = 64, np.pi * fractions
+    t = np.arange(frames)
+    n = np.arange(16 * stride, 48 * stride)  # the interior, whole periods of s
+    basis = np.exp(-1j * np.outer(omega, n) / stride)
+    total = np.zeros(len(fractions))
+
+    def run(part: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            weight = layer.weight.detach().double()
+            return torch.nn.functional.conv_transpose1d(torch.from_numpy(part), weight, None,
+                                                        stride).numpy()  # fmt: skip
+
+    for c in range(c_in):
+        x = np.zeros((len(fractions), c_in, frames), dtype=complex)
+        x[:, c] = np.exp(1j * np.outer(omega, t))
+        y = run(x.real.copy()) + 1j * run(x.imag.copy())
+        h = (y[:, :, n] * basis[:, None, :]).mean(-1)
+        total += (np.abs(h) ** 2).sum(1)
+    return total
+
+
+def test_response_change_and_snr_match_an_independent_computation(offset_repair, trained):
+    """The reported response change (max and RMS) and output SNR agree within 0.01 dB with the
+    layer driven by complex exponentials and with the two models run on the same multitone."""
+    from upsampcheck.repair.compare import band_fractions
+
+    result = offset_repair
+    (stage,) = result.stages
+    f = band_fractions()
+    before = stage_power_by_driving(trained["offset"].up, 4, f)
+    after = stage_power_by_driving(result.module.up, 4, f)
+    change = 10 * np.log10(after / before)
+    assert abs(np.abs(change).max() - stage["response_change_max_db"]) < 0.01
+    assert abs(np.sqrt(np.mean(change**2)) - stage["response_change_rms_db"]) < 0.01
+    assert stage["response_change_max_db"] > 0.05  # a change there is to measure
+    x = result.probe[None].double()
+    with torch.no_grad():
+        y, y2 = trained["offset"](x).numpy(), result.module(x).numpy()
+    snr = 10 * np.log10((y**2).sum() / ((y2 - y) ** 2).sum())
+    assert abs(snr - result.snr_db) < 0.01
+    assert 0 < result.snr_db < 80
+
+
+def test_subpixel_stage_is_tied_and_the_interpolation_stage_refused(arch):
+    """A subpixel stage's untied biases and sub-kernel gains are tied (its DC and silence lines
+    gone); naming the nearest-neighbour stage is refused with the reason."""
+    from upsampcheck import UsageError, repair_model
+
+    torch.manual_seed(0)
+    model = arch.Shuffled().double()
+    result = repair_model(model, sample_rate=FS, input_shape=(1, 2048))
+    assert [s["name"] for s in result.stages] == ["up"]
+    rows = [r for r in result.stages[0]["lines"] if r["probe"] in ("dc", "silence")]
+    assert rows and min(independent_drop(rows)) >= 60
+    bias = result.module.up.conv.bias.detach().view(2, 4)
+    assert (bias - bias[:, :1]).abs().max() < 1e-15
+    with pytest.raises(UsageError, match="interpolation stage"):
+        repair_model(model, stages=["near:interpolate"], sample_rate=FS, input_shape=(1, 2048))
