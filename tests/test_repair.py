@@ -357,3 +357,102 @@ def test_subpixel_stage_is_tied_and_the_interpolation_stage_refused(arch):
     assert (bias - bias[:, :1]).abs().max() < 1e-15
     with pytest.raises(UsageError, match="interpolation stage"):
         repair_model(model, stages=["near:interpolate"], sample_rate=FS, input_shape=(1, 2048))
+
+
+# -- the command: the checkpoint's own layout, and the refusals ---------------------------
+
+HIFI = ["--arch", "repairfix:HifiWN", "--input-shape", "8,64", "--sample-rate", str(FS)]
+
+
+def test_weight_norm_checkpoint_round_trip_and_a_second_check_confirms(arch, tmp_path, cli):
+    """A HiFi-GAN-shaped generator with old-style weight norm on its upsamplers, saved under
+    ``generator`` beside other entries: the repaired file has the same keys, only the
+    upsamplers' ``weight_g``/``weight_v`` changed, the rest untouched; it loads into the same
+    --arch with no flag, its effective kernels are tied, and ``upsampcheck model`` on it finds
+    no tonal line on the repaired stages."""
+    import json
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch deprecates the old weight_norm
+        torch.manual_seed(0)
+        model = arch.HifiWN(old=True)
+    source = tmp_path / "g.pt"
+    torch.save({"generator": model.state_dict(), "steps": 7, "optim": {"lr": 1e-3}}, source)
+    fixed = tmp_path / "g_tied.pt"
+    run = cli("repair", str(source), *HIFI, "--write", str(fixed), "--out", str(tmp_path / "r"))
+    assert run.code in (0, 1), run.err
+    data = json.loads((tmp_path / "r" / "repair.json").read_text())
+    assert data["repaired"] == ["ups.0", "ups.1"] and data["verdict_before"] == "fail"
+    assert (tmp_path / "r" / "repair.html").read_text().count("<audio") >= 6
+    old, new = torch.load(source), torch.load(fixed)
+    assert list(new) == list(old) and new["steps"] == 7 and new["optim"] == {"lr": 1e-3}
+    assert list(new["generator"]) == list(old["generator"])
+    changed = [k for k in old["generator"] if not torch.equal(old["generator"][k],
+                                                               new["generator"][k])]  # fmt: skip
+    assert changed == ["ups.0.weight_g", "ups.0.weight_v", "ups.1.weight_g", "ups.1.weight_v"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reloaded = arch.HifiWN(old=True)
+    reloaded.load_state_dict(new["generator"])
+    for up in reloaded.ups:
+        weight = torch._weight_norm(up.weight_v, up.weight_g, 0).detach()
+        sums = ties.phase_sums(weight, 4)
+        assert (ties.phase_offsets(sums)[..., 1:].abs().max() / sums.abs().sum(-1).max()) < 1e-5
+    check = cli("model", str(fixed), *HIFI, "--format", "json", "--no-plots",
+                "--out", str(tmp_path / "m"))  # fmt: skip
+    report = check.json()
+    assert check.code == data["exit_code"], check.err
+    tonal = [f for f in report["findings"] if f["check"] == "tonal" and f["stage"] != "output"]
+    assert tonal and all(f["severity"] == "pass" for f in tonal)
+    for stage in report["stages"]:
+        assert not [ln for ln in stage["tonal"]["lines"] if ln["probe"] in ("dc", "silence")]
+
+
+def test_parametrized_weight_norm_is_written_back_through_its_own_parameters(arch):
+    """With ``parametrizations.weight_norm`` the corrected kernel goes to ``original1`` (v) and
+    its norm to ``original0`` (g): the effective weight is the tied one to float rounding."""
+    from upsampcheck.repair.apply import find_target, tie_target
+
+    torch.manual_seed(0)
+    model = arch.HifiWN(old=False).double()
+    for name in ("ups.0", "ups.1"):
+        record = tie_target(find_target(model, name, "transposed"))
+        effective = model.get_submodule(name).weight.detach()
+        torch.testing.assert_close(effective, record.after, rtol=0, atol=1e-14)
+        sums = ties.phase_sums(effective, 4)
+        assert ties.phase_offsets(sums)[..., 1:].abs().max() < 1e-12 * sums.abs().sum(-1).max()
+
+
+def test_refusals_are_one_line_exit_2_before_any_work(arch, tmp_path, cli):
+    """--write over the input (by name or a hard link), over an existing file or a link,
+    neither --write nor --dry-run, and a named interpolation stage: exit 2, one line."""
+    import os
+
+    torch.manual_seed(0)
+    source = tmp_path / "s.pt"
+    torch.save(arch.Shuffled().double().state_dict(), source)
+    os.link(source, tmp_path / "hard.pt")
+    (tmp_path / "taken.pt").write_bytes(b"x")
+    (tmp_path / "link.pt").symlink_to(tmp_path / "nowhere.pt")
+    args = ["repair", str(source), "--arch", "repairfix:Shuffled", *MODEL[:2],
+            "--input-shape", "1,2048", "--out", str(tmp_path / "r")]  # fmt: skip
+    cases = {
+        "is the input checkpoint": ["--write", str(source)],
+        "is the input checkpoint ": ["--write", str(tmp_path / "hard.pt")],
+        "exists; repair never overwrites": ["--write", str(tmp_path / "taken.pt")],
+        "is a symbolic link": ["--write", str(tmp_path / "link.pt")],
+        "or --dry-run": [],
+        "interpolation stage": ["--dry-run", "--stage", "near:interpolate"],
+    }
+    for words, extra in cases.items():
+        run = cli(*args, *extra)
+        assert run.code == 2, (words, run.err)
+        assert words.strip() in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert (tmp_path / "taken.pt").read_bytes() == b"x"
+    assert not (tmp_path / "r").exists()
+    dry = cli(*args, "--dry-run", "--no-plots")
+    assert dry.code == 0, dry.err
+    assert (tmp_path / "r" / "repair.json").exists() and "(dry run)" in dry.out
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt") == [
+        "hard.pt", "link.pt", "s.pt", "taken.pt"]  # fmt: skip

@@ -106,6 +106,8 @@ def line_rows(before: list, after: list) -> list[dict]:
                  "before_db": None, "after_db": None},
             )  # fmt: skip
             row[side] = line.level_db
+            if side == "after_db":  # who makes a line that is still there, as found now
+                row["origin"] = line.origin
     return sorted(rows.values(), key=lambda r: (r["probe"], r["freq_hz"]))
 
 
