@@ -271,6 +271,7 @@ def test_trained_transposed_stage_loses_its_dc_and_silence_lines(offset_repair, 
     assert max(r["before_db"] for r in stage_rows) > -20
     assert max(r["before_db"] for r in output_rows) > -40
     assert min(independent_drop(stage_rows + output_rows)) >= 60
+    assert all(r["after_db"] is None or r["after_db"] < -120 for r in stage_rows + output_rows)
     weight = result.module.up.weight.detach()
     sums = ties.phase_sums(weight, 4)
     offsets = ties.phase_offsets(sums)[..., 1:].abs() / sums.abs().sum(-1, keepdim=True)
@@ -456,3 +457,19 @@ def test_refusals_are_one_line_exit_2_before_any_work(arch, tmp_path, cli):
     assert (tmp_path / "r" / "repair.json").exists() and "(dry run)" in dry.out
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt") == [
         "hard.pt", "link.pt", "s.pt", "taken.pt"]  # fmt: skip
+
+
+def test_safetensors_checkpoint_is_written_back_as_safetensors(trained, tmp_path, cli):
+    """A trained model's weights under a ``model.`` prefix in a .safetensors file: the repaired
+    file is safetensors again, same keys and dtypes, only ``model.up.weight`` changed."""
+    from safetensors.torch import load_file, save_file
+
+    state = {f"model.{k}": v.contiguous() for k, v in trained["offset"].state_dict().items()}
+    save_file(state, tmp_path / "w.safetensors")
+    fixed = tmp_path / "w_tied.safetensors"
+    run = cli("repair", str(tmp_path / "w.safetensors"), "--arch", "repairfix:Offset64", *MODEL,
+              "--write", str(fixed), "--no-plots", "--out", str(tmp_path / "r"))  # fmt: skip
+    assert run.code == 0, run.err
+    new = load_file(fixed)
+    assert sorted(new) == sorted(state) and all(new[k].dtype == state[k].dtype for k in new)
+    assert [k for k in state if not torch.equal(state[k], new[k])] == ["model.up.weight"]

@@ -56,7 +56,8 @@ def repair(
         Optional[list[str]],
         typer.Option(
             help="Repair this stage (its full name in the report; repeat for several) "
-            "\\[default: every failing stage]."
+            "\\[default: every failing stage].",
+            metavar="NAME",
         ),
     ] = None,
     write: Annotated[
@@ -77,7 +78,8 @@ def repair(
     ] = None,
     method: Annotated[str, typer.Option(help="Method to call instead of forward.")] = "forward",
     sample_rate: Annotated[
-        Optional[float], typer.Option(help="Sample rate of the output audio in Hz.")
+        Optional[float],
+        typer.Option(help="Sample rate of the output audio in Hz \\[default: 16000]."),
     ] = None,
     silence_value: Annotated[
         float, typer.Option(help="What silence means at the input (a log-mel's floor).")
@@ -136,6 +138,7 @@ def repair(
         folder.release(wrote)
     lines = [] if quiet else summary_lines(data)
     where = f"; repaired checkpoint {shown(write)}" if write is not None else " (dry run)"
-    lines.append(f"report in {shown(out)}{where}")
+    verdict = f"verdict after the repair: {result.verdict.upper()} (exit {result.exit_code})"
+    lines.append(f"{verdict}; report in {shown(out)}{where}")
     sys.stdout.write("\n".join(lines) + "\n")
     return result.exit_code
