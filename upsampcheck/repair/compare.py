@@ -95,7 +95,8 @@ def multitone_input(shape: tuple[int, ...], fs: float, opts) -> torch.Tensor:
 
 def line_rows(before: list, after: list) -> list[dict]:
     """Lines before and after matched by probe and frequency: ``{probe, freq_hz, origin,
-    before_db, after_db}`` (``None``: not found on that side)."""
+    origin_before, before_db, after_db}`` (``None``: not found on that side; ``origin`` is who
+    makes the line as found after the repair, where it is still there)."""
     rows: dict[tuple[str, float], dict] = {}
     for side, lines in (("before_db", before), ("after_db", after)):
         for line in lines:
@@ -103,6 +104,7 @@ def line_rows(before: list, after: list) -> list[dict]:
             row = rows.setdefault(
                 key,
                 {"probe": line.probe, "freq_hz": line.freq_hz, "origin": line.origin,
+                 "origin_before": line.origin if side == "before_db" else None,
                  "before_db": None, "after_db": None},
             )  # fmt: skip
             row[side] = line.level_db

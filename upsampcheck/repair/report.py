@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..outputs.clips import PEAK, Clip
-from ..outputs.html_parts import audio, number, page, table, text
+from ..outputs.html_parts import audio, page, table, text
 from .compare import GONE_DB, drop_db
 
 
@@ -49,6 +49,12 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         out.append(
             f"beyond reach: {item['where']} {item['freq_hz']:.2f} Hz ({item['probe']}) at "
             f"{item['level_db']:.1f} dB: {item['reason']}"
+        )
+    if data["residue"]:
+        worst = max(item["level_db"] for item in data["residue"])
+        out.append(
+            f"{len(data['residue'])} DC/silence line(s) left at the model dtype's round-off "
+            f"(loudest {worst:.1f} dB)"
         )
     for item in data["refused"]:
         out.append(f"refused: {item['reason']}")
@@ -93,6 +99,18 @@ def silence_clips(result) -> list[tuple[str, Clip, Clip]]:
     return clips
 
 
+def snr_words(snr: float | None) -> str:
+    return "no change (identical outputs)" if snr is None else f"{snr:.2f} dB"
+
+
+def drop_words(row: dict) -> str:
+    """The drop in dB; at least that much (``≥``) for a line gone below the floor."""
+    drop = drop_db(row)
+    if drop is None:
+        return "-"
+    return f"{'≥ ' if row['after_db'] is None else ''}{drop:.1f}"
+
+
 def html_page(data: dict[str, Any], clips: list) -> str:
     """``repair.html``: verdicts, per-stage figures, lines before and after, what is beyond
     reach or refused, and the silence responses to hear."""
@@ -100,7 +118,8 @@ def html_page(data: dict[str, Any], clips: list) -> str:
         "<h1>upsampcheck repair</h1>",
         f"<p>Verdict: <b>{text(data['verdict_before'])}</b> before, "
         f"<b>{text(data['verdict'])}</b> after. Output SNR on the multitone (after vs before): "
-        f"{number(data['output_snr_db'], 2, ' dB')}.</p>",
+        f"{snr_words(data['output_snr_db'])}. The two models' full reports: "
+        '<a href="before/report.html">before</a>, <a href="after/report.html">after</a>.</p>',
     ]
     rows = [
         [text(s["name"]), text(s["kind"]), str(s["stride"]), text(_db(s["kernel_change_db"])),
@@ -111,7 +130,7 @@ def html_page(data: dict[str, Any], clips: list) -> str:
     body += ["<h2>Repaired stages</h2>", table(head, rows, {2, 4, 5})]
     lines = [
         [text(where), text(r["probe"]), f"{r['freq_hz']:.2f}", text(level(r["before_db"])),
-         text(level(r["after_db"])), number(drop_db(r), 1)]
+         text(level(r["after_db"])), drop_words(r)]
         for where, group in [(s["name"], s["lines"]) for s in data["stages"]]
         + [("output", data["output_lines"])]
         for r in group

@@ -27,6 +27,8 @@ from ..subjects.loading import LoadedModel
 from . import compare, ties
 from .apply import Refused, StageTie, find_target, tie_target
 
+ROUNDOFF = "round-off of the model's dtype: the phase sums are tied to its precision"
+
 
 @dataclass
 class RepairResult:
@@ -40,6 +42,8 @@ class RepairResult:
     stages: list[dict[str, Any]]
     output: list[dict[str, Any]]
     beyond_reach: list[dict[str, Any]]
+    residue: list[dict[str, Any]]
+    """DC/silence lines of repaired stages left at the model dtype's round-off."""
     refused: list[dict[str, str]]
     snr_db: float
     probe: torch.Tensor = field(repr=False)
@@ -60,6 +64,7 @@ class RepairResult:
             "stages": self.stages,
             "output_lines": self.output,
             "beyond_reach": self.beyond_reach,
+            "residue": self.residue,
             "refused": self.refused,
             "output_snr_db": snr,
             "verdict_before": self.before.verdict,
@@ -169,7 +174,8 @@ def figures(before: Report, after: Report, done: list[StageTie], refused: list[d
         })  # fmt: skip
         beyond += [_beyond(tie.name, r, repaired, why_refused) for r in rows if r["after_db"]]
     beyond += [_beyond("output", r, repaired, why_refused) for r in rows_out if r["after_db"]]
-    return stages, rows_out, [b for b in beyond if b is not None]
+    residue = [b for b in beyond if b["reason"] == ROUNDOFF]
+    return stages, rows_out, [b for b in beyond if b["reason"] != ROUNDOFF], residue
 
 
 def _db(value: float) -> float | None:
@@ -180,7 +186,9 @@ def _beyond(where: str, row: dict, repaired: set[str], refused: dict[str, str]) 
     """Why a line that is still there after the repair is beyond the remedy's reach."""
     origin = row["origin"]
     after_last = origin == "output" or origin.startswith("upstream of")
-    if row["probe"] == "noise":
+    if row["probe"] != "noise" and {origin, row["origin_before"]} & repaired:
+        reason = ROUNDOFF
+    elif row["probe"] == "noise":
         reason = (
             "made from the multitone by a nonlinearity"
             + (" after the last upsampler" if after_last else f" at or after {origin}")
@@ -191,9 +199,7 @@ def _beyond(where: str, row: dict, repaired: set[str], refused: dict[str, str]) 
         reason = "made after the last upsampler: no stage's phase sums make it"
     elif origin in refused:
         reason = f"made by {origin}, refused: {refused[origin]}"
-    elif origin not in repaired:
-        reason = f"made by {origin}, not repaired (it does not fail; name it with --stage)"
     else:
-        reason = "round-off of the model's dtype: the phase sums are tied to its precision"
+        reason = f"made by {origin}, which was not selected for repair"
     return {"where": where, "probe": row["probe"], "freq_hz": row["freq_hz"],
             "origin": origin, "level_db": row["after_db"], "reason": reason}  # fmt: skip
