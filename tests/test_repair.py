@@ -280,12 +280,17 @@ def test_trained_transposed_stage_loses_its_dc_and_silence_lines(offset_repair, 
     assert result.before.verdict == "fail" and result.verdict == "pass"
 
 
-def test_lines_a_later_nonlinearity_makes_are_listed_beyond_reach(trained):
-    """After a ReLU that follows the last upsampler, the multitone's lines stay: they are
-    listed as beyond the remedy's reach, while the stage's own DC lines are gone."""
+@pytest.fixture(scope="module")
+def rectified_repair(trained):
     from upsampcheck import repair_model
 
-    result = repair_model(trained["rectified"], sample_rate=FS, input_shape=(1, 4096))
+    return repair_model(trained["rectified"], sample_rate=FS, input_shape=(1, 4096))
+
+
+def test_lines_a_later_nonlinearity_makes_are_listed_beyond_reach(rectified_repair):
+    """After a ReLU that follows the last upsampler, the multitone's lines stay: they are
+    listed as beyond the remedy's reach, while the stage's own DC lines are gone."""
+    result = rectified_repair
     (stage,) = result.stages
     dc = [r for r in stage["lines"] if r["probe"] == "dc"]
     assert dc and min(independent_drop(dc)) >= 60
@@ -332,9 +337,9 @@ def test_response_change_and_snr_match_an_independent_computation(offset_repair,
     before = stage_power_by_driving(trained["offset"].up, 4, f)
     after = stage_power_by_driving(result.module.up, 4, f)
     change = 10 * np.log10(after / before)
-    assert abs(np.abs(change).max() - stage["response_change_max_db"]) < 0.01
-    assert abs(np.sqrt(np.mean(change**2)) - stage["response_change_rms_db"]) < 0.01
-    assert stage["response_change_max_db"] > 0.05  # a change there is to measure
+    assert abs(np.abs(change).max() - stage["kernel_response_change_max_db"]) < 0.01
+    assert abs(np.sqrt(np.mean(change**2)) - stage["kernel_response_change_rms_db"]) < 0.01
+    assert stage["kernel_response_change_max_db"] > 0.05  # a change there is to measure
     x = result.probe[None].double()
     with torch.no_grad():
         y, y2 = trained["offset"](x).numpy(), result.module(x).numpy()
@@ -473,3 +478,24 @@ def test_safetensors_checkpoint_is_written_back_as_safetensors(trained, tmp_path
     new = load_file(fixed)
     assert sorted(new) == sorted(state) and all(new[k].dtype == state[k].dtype for k in new)
     assert [k for k in state if not torch.equal(state[k], new[k])] == ["model.up.weight"]
+
+
+def test_measured_response_change_of_a_one_input_stage_is_the_kernel_formula(
+    rectified_repair, trained
+):
+    """With one input channel the stage's measured gain change (the check's own bins, on the
+    model's signal) is Σ_o |W_o(f)|² after over before at every driven bin, and its max and
+    RMS are those of the layer driven by complex exponentials at those bins."""
+    from upsampcheck.repair.compare import measured_change_curve
+
+    result = rectified_repair
+    (stage,) = result.stages
+    fractions, change = measured_change_curve(
+        result.before.stages[0].measurement, result.after.stages[0].measurement
+    )
+    before = stage_power_by_driving(trained["rectified"].up, 4, fractions)
+    after = stage_power_by_driving(result.module.up, 4, fractions)
+    driven = 10 * np.log10(after / before)
+    assert len(fractions) > 100 and np.abs(change - driven).max() < 1e-6
+    assert abs(np.abs(driven).max() - stage["response_change_max_db"]) < 0.01
+    assert abs(np.sqrt(np.mean(driven**2)) - stage["response_change_rms_db"]) < 0.01

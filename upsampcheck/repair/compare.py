@@ -5,14 +5,18 @@
   absent after the repair lies below the measurement's floor: 10 dB under the round-off
   floor, about −130 dB re signal.
 - **Kernel change**: ``10 log10(‖Δ‖² / ‖w‖²)`` over the stage's taps (and subpixel biases).
-- **Response change**: the stage's power response on its input band, computed exactly from
-  its kernels: ``G(f) = Σ_{in, out} |H(f)|²`` (what the multitone measures with every input
-  driven), where a transposed conv's ``H`` is its kernel's DTFT at ``f/fs_out`` and a subpixel
-  conv's is ``(1/s) Σ_r K_r(f/fs_in) e^{-2πi f r/fs_out}`` (``K_r``: phase ``r``'s
-  sub-kernel). The change ``10 log10(G'/G)`` on :data:`RESPONSE_POINTS` evenly spaced
-  frequencies ``(j + ½)/N`` of the input Nyquist: its largest magnitude and its RMS.
-- **Output SNR**: the model's output for the multitone probe (the check's own, same seed),
-  before vs after: ``10 log10(Σ y² / Σ (y' − y)²)``.
+- **Response change, measured**: the stage's power gain per driven bin as the check measured
+  it in the model (the model's own signal at the stage's input, all channels), after over
+  before (:func:`measured_change_curve`): its largest magnitude and its RMS over the band.
+- **Response change, kernel**: the stage's power response on its input band, computed exactly
+  from its kernels with every input channel driven independently:
+  ``G(f) = Σ_{in, out} |H(f)|²``, where a transposed conv's ``H`` is its kernel's DTFT at
+  ``f/fs_out`` and a subpixel conv's is ``(1/s) Σ_r K_r(f/fs_in) e^{-2πi f r/fs_out}``
+  (``K_r``: phase ``r``'s sub-kernel). The change ``10 log10(G'/G)`` on
+  :data:`RESPONSE_POINTS` evenly spaced frequencies ``(j + ½)/N`` of the input Nyquist: its
+  largest magnitude and its RMS.
+- **Output SNR**: the model's output for a multitone of the check's design (same seed and
+  level, one period over the whole input), before vs after: ``10 log10(Σ y² / Σ (y' − y)²)``.
 """
 
 from __future__ import annotations
@@ -65,6 +69,18 @@ def response_change(tie: StageTie, points: int = RESPONSE_POINTS) -> tuple[float
     return float(np.abs(change).max()), float(np.sqrt(np.mean(change**2)))
 
 
+def measured_change_curve(before, after) -> tuple[np.ndarray, np.ndarray] | None:
+    """The stage's response change as the check measured it on the model's own signal: its
+    absolute power gain per driven bin (output power over input power, every output and input
+    channel) after over before, in dB: ``(fractions of the input Nyquist, ΔdB)``. None when
+    the two measurements did not drive the same bins."""
+    (f0, r0), (f1, r1) = before.response_curve, after.response_curve
+    if len(f0) != len(f1) or not np.allclose(f0, f1, rtol=0, atol=1e-12) or not len(f0):
+        return None
+    shift = 10 * np.log10(after.reference_gain / before.reference_gain)
+    return np.asarray(f0), np.asarray(r1) - np.asarray(r0) + shift
+
+
 def output_snr(
     before: torch.nn.Module, after: torch.nn.Module, probe: torch.Tensor, method: str
 ) -> float:
@@ -87,7 +103,8 @@ def output_snr(
 
 
 def multitone_input(shape: tuple[int, ...], fs: float, opts) -> torch.Tensor:
-    """The check's multitone probe for one example of ``shape`` (same seed and level)."""
+    """A multitone of the check's design for one example of ``shape`` (same seed and level,
+    one period over the whole input)."""
     from ..model.taps import probe_batch
 
     return probe_batch(shape, fs, opts)[PROBES.index("noise")]

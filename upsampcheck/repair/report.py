@@ -25,15 +25,21 @@ def _db(value: float | None, unit: str = " dB") -> str:
     return "exact (no change)" if value is None else f"{value:.2f}{unit}"
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def summary_lines(data: dict[str, Any]) -> list[str]:
     """The terminal summary of ``repair.json``'s ``data``."""
     out = []
     for stage in data["stages"]:
         out.append(
             f"{stage['name']} ({stage['kind']}, x{stage['stride']}): kernel change "
-            f"{_db(stage['kernel_change_db'])}, response change max "
-            f"{stage['response_change_max_db']:.3f} dB, "
-            f"RMS {stage['response_change_rms_db']:.3f} dB"
+            f"{_db(stage['kernel_change_db'])}; response change (measured) max "
+            f"{_num(stage['response_change_max_db'])} dB, RMS "
+            f"{_num(stage['response_change_rms_db'])} dB; (kernel, inputs independent) max "
+            f"{stage['kernel_response_change_max_db']:.3f} dB, "
+            f"RMS {stage['kernel_response_change_rms_db']:.3f} dB"
         )
         for row in stage["lines"]:
             out.append(
@@ -123,11 +129,15 @@ def html_page(data: dict[str, Any], clips: list) -> str:
     ]
     rows = [
         [text(s["name"]), text(s["kind"]), str(s["stride"]), text(_db(s["kernel_change_db"])),
-         f"{s['response_change_max_db']:.3f}", f"{s['response_change_rms_db']:.3f}"]
+         _num(s["response_change_max_db"]), _num(s["response_change_rms_db"]),
+         _num(s["kernel_response_change_max_db"]), _num(s["kernel_response_change_rms_db"])]
         for s in data["stages"]
     ]  # fmt: skip
-    head = ["stage", "kind", "stride", "kernel change", "response max dB", "response RMS dB"]
-    body += ["<h2>Repaired stages</h2>", table(head, rows, {2, 4, 5})]
+    head = [
+        "stage", "kind", "stride", "kernel change", "response change max dB (measured)",
+        "RMS dB (measured)", "max dB (kernel, inputs independent)", "RMS dB (kernel)",
+    ]  # fmt: skip
+    body += ["<h2>Repaired stages</h2>", table(head, rows, {2, 4, 5, 6, 7})]
     lines = [
         [text(where), text(r["probe"]), f"{r['freq_hz']:.2f}", text(level(r["before_db"])),
          text(level(r["after_db"])), drop_words(r)]

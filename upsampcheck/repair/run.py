@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -162,12 +163,19 @@ def figures(before: Report, after: Report, done: list[StageTie], refused: list[d
         old = before_stages[tie.name].measurement.lines
         new = after_stages[tie.name].measurement.lines if tie.name in after_stages else []
         rows = compare.line_rows(old, new)
+        measured = None
+        if tie.name in after_stages:
+            measured = compare.measured_change_curve(
+                before_stages[tie.name].measurement, after_stages[tie.name].measurement
+            )
         stages.append({
             "name": tie.name, "kind": tie.kind, "stride": tie.stride,
             "changed": tie.changed,
             "kernel_change_db": _db(tie.relative_change_db),
-            "response_change_max_db": round(worst, 4),
-            "response_change_rms_db": round(rms, 4),
+            "response_change_max_db": _change(measured, np.max),
+            "response_change_rms_db": _change(measured, lambda c: np.sqrt(np.mean(c**2))),
+            "kernel_response_change_max_db": round(worst, 4),
+            "kernel_response_change_rms_db": round(rms, 4),
             "phase_offset_before": pair_offset(tie, "before"),
             "phase_offset_after": pair_offset(tie, "after"),
             "lines": rows,
@@ -176,6 +184,11 @@ def figures(before: Report, after: Report, done: list[StageTie], refused: list[d
     beyond += [_beyond("output", r, repaired, why_refused) for r in rows_out if r["after_db"]]
     residue = [b for b in beyond if b["reason"] == ROUNDOFF]
     return stages, rows_out, [b for b in beyond if b["reason"] != ROUNDOFF], residue
+
+
+def _change(measured: tuple | None, reduce) -> float | None:
+    """``reduce`` (max or RMS) of the measured response change's magnitude, in dB."""
+    return None if measured is None else round(float(reduce(np.abs(measured[1]))), 4)
 
 
 def _db(value: float) -> float | None:
