@@ -170,6 +170,11 @@ def set_weight(target: Target, weight: torch.Tensor) -> None:
             m.weight.copy_(weight)
 
 
+def _copy(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A float64 CPU copy (the figures are computed in numpy)."""
+    return None if tensor is None else tensor.detach().double().cpu().clone()
+
+
 def tie_target(target: Target) -> StageTie:
     """Tie ``target``'s phase sums in place; :class:`Refused` for a kernel that cannot be."""
     weight = effective_weight(target)
@@ -177,9 +182,8 @@ def tie_target(target: Target) -> StageTie:
         bias = target.module.conv.bias
         bias = None if bias is None else bias.detach()
         tied, tied_bias = ties.tie_subpixel(weight, bias, target.stride)
-        record = StageTie(target.name, target.kind, target.stride, weight.double().clone(),
-                          tied.double(), None if bias is None else bias.double().clone(),
-                          None if tied_bias is None else tied_bias.double())  # fmt: skip
+        record = StageTie(target.name, target.kind, target.stride, _copy(weight), _copy(tied),
+                          _copy(bias), _copy(tied_bias))  # fmt: skip
         if tied_bias is not None:
             with torch.no_grad():
                 target.module.conv.bias.copy_(tied_bias)
@@ -189,7 +193,7 @@ def tie_target(target: Target) -> StageTie:
         except ties.Untieable as why:
             raise Refused(f"{target.name}: {why}") from None
         record = StageTie(
-            target.name, target.kind, target.stride, weight.double().clone(), tied.double(),
+            target.name, target.kind, target.stride, _copy(weight), _copy(tied),
             dilation=target.dilation,
         )  # fmt: skip
     if record.changed:

@@ -52,16 +52,19 @@ def phase_of_taps(length: int, stride: int, dilation: int = 1) -> torch.Tensor:
     return (torch.arange(length) * dilation) % stride
 
 
-def phase_matrix(length: int, stride: int, dilation: int = 1) -> torch.Tensor:
+def phase_matrix(
+    length: int, stride: int, dilation: int = 1, device: torch.device | str | None = None
+) -> torch.Tensor:
     """``A``: the ``(s, K)`` float64 matrix with ``A[r, k] = 1`` where tap ``k`` is in phase
     ``r``, so that ``P = A w``."""
     phases = phase_of_taps(length, stride, dilation)
-    return (phases[None, :] == torch.arange(stride)[:, None]).double()
+    return (phases[None, :] == torch.arange(stride)[:, None]).double().to(device)
 
 
 def phase_sums(weight: torch.Tensor, stride: int, dilation: int = 1) -> torch.Tensor:
     """Per-pair phase sums ``(..., s)`` of a transposed-conv kernel ``(..., K)``, float64."""
-    return weight.double() @ phase_matrix(weight.shape[-1], stride, dilation).T
+    a = phase_matrix(weight.shape[-1], stride, dilation, weight.device)
+    return weight.double() @ a.T
 
 
 def phase_offsets(sums: torch.Tensor) -> torch.Tensor:
@@ -83,7 +86,7 @@ def tie_transposed(weight: torch.Tensor, stride: int, dilation: int = 1) -> torc
 
     Raises :class:`Untieable` when a phase has no tap."""
     length = weight.shape[-1]
-    a = phase_matrix(length, stride, dilation)
+    a = phase_matrix(length, stride, dilation, weight.device)
     counts = a.sum(1)
     if (counts == 0).any():
         empty = [r for r in range(stride) if counts[r] == 0]
