@@ -499,3 +499,20 @@ def test_measured_response_change_of_a_one_input_stage_is_the_kernel_formula(
     assert len(fractions) > 100 and np.abs(change - driven).max() < 1e-6
     assert abs(np.abs(driven).max() - stage["response_change_max_db"]) < 0.01
     assert abs(np.sqrt(np.mean(driven**2)) - stage["response_change_rms_db"]) < 0.01
+
+
+def test_stages_the_tie_cannot_hold_are_refused_with_the_reason():
+    """A stride-4 kernel of 3 taps (phase 3 has none) and a weight the old spectral norm
+    recomputes at every call: named, refused (UsageError); by default, listed as refused."""
+    from torch import nn
+
+    from upsampcheck import UsageError, repair_model
+
+    torch.manual_seed(0)
+    short = nn.Sequential(nn.ConvTranspose1d(1, 1, 3, 4, bias=False)).double()
+    with pytest.raises(UsageError, match="phase 3 of stride 4 holds no tap"):
+        repair_model(short, stages=["0"], sample_rate=FS, input_shape=(1, 1024))
+    spectral = nn.Sequential(nn.utils.spectral_norm(nn.ConvTranspose1d(1, 1, 5, 4)))
+    result = repair_model(spectral, sample_rate=FS, input_shape=(1, 1024))
+    assert result.stages == [] and [r["stage"] for r in result.refused] == ["0"]
+    assert "SpectralNorm" in result.refused[0]["reason"]

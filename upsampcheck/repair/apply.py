@@ -139,6 +139,12 @@ def find_target(model: nn.Module, name: str, kind: str) -> Target:
         target.norm, target.dim = "parametrized", plist[0].dim
     elif (hook := _old_weight_norm(module)) is not None:
         target.norm, target.dim = "weight_norm", hook.dim
+    others = [h for h in module._forward_pre_hooks.values() if h is not _old_weight_norm(module)]
+    if others:
+        raise Refused(
+            f"{name}: its weight is computed by a forward pre-hook ({type(others[0]).__name__},"
+            " such as the old spectral norm's): a corrected kernel written there would not last"
+        )
     return target
 
 
