@@ -516,3 +516,19 @@ def test_stages_the_tie_cannot_hold_are_refused_with_the_reason():
     result = repair_model(spectral, sample_rate=FS, input_shape=(1, 1024))
     assert result.stages == [] and [r["stage"] for r in result.refused] == ["0"]
     assert "SpectralNorm" in result.refused[0]["reason"]
+
+
+def test_a_model_that_passes_is_left_as_it_is():
+    """Nothing fails (a tied x4 kernel): nothing is repaired, the report says so, and the
+    model after is the model before (one check, identical outputs)."""
+    from torch import nn
+
+    from upsampcheck import repair_model
+
+    tied = nn.Sequential(nn.ConvTranspose1d(1, 1, 8, 4, bias=False)).double()
+    with torch.no_grad():
+        tied[0].weight.fill_(0.25)
+    result = repair_model(tied, sample_rate=FS, input_shape=(1, 1024))
+    assert result.stages == [] and result.after is result.before and result.verdict == "pass"
+    assert "no stage fails: nothing to repair" in result.notes
+    assert result.snr_db == float("inf")

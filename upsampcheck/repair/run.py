@@ -138,9 +138,13 @@ def repair_loaded(
     ]
     if not chosen:
         notes.append("no stage fails: nothing to repair")
-    progress("checking the repaired model")
-    after_loaded = LoadedModel(module, loaded.source, loaded.example_inputs, [], loaded.trained)
-    after = check_model(after_loaded, opts, thresholds, subject, progress)
+    if any(tie.changed for tie in done):
+        progress("checking the repaired model")
+        after_loaded = LoadedModel(module, loaded.source, loaded.example_inputs, [], loaded.trained)
+        after = check_model(after_loaded, opts, thresholds, subject, progress)
+    else:  # nothing changed: the same model, the same report
+        after = before
+        notes.append("no weight changed: the model after is the model before")
     shape = tuple(before.subject.get("input_shape") or ())
     probe = compare.multitone_input(shape, before.sample_rate_hz, opts)
     snr = compare.output_snr(loaded.module, module, probe, opts.method)
