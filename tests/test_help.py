@@ -9,7 +9,7 @@ import pytest
 
 from upsampcheck.cli import main
 
-COMMANDS = ["layer", "model", "trend", "audio"]
+COMMANDS = ["layer", "model", "repair", "trend", "audio"]
 
 
 def render(capsys, monkeypatch, *argv: str) -> str:

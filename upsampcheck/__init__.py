@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 API = frozenset(
     {"AudioThresholds", "Finding", "LayerSpec", "Report", "StackSpec", "StageResult",
      "Thresholds", "UsageError", "check_audio", "check_layer", "check_model", "check_stack",
-     "load_stack", "load_thresholds", "write_report"}
+     "load_stack", "load_thresholds", "repair_model", "write_report"}
 )  # fmt: skip
 """The names :mod:`upsampcheck.api` exports (its ``__all__``; a test keeps the two equal)."""
 

@@ -12,6 +12,9 @@ report = check_audio(["generated.wav"])      # an AudioReport: files[i].grid, .l
 
 write_report(report, "upsampcheck-report")   # report.json, verdict.txt, figures, report.html
 
+fixed = repair_model(my_vocoder, sample_rate=22050, input_shape=(80, 200))
+fixed.module, fixed.stages, fixed.snr_db, fixed.after.verdict   # tied phase sums, figures
+
 Bad input raises :class:`UsageError` (the command line's exit 2) with a one-line message.
 """
 
@@ -48,6 +51,7 @@ __all__ = [
     "check_stack",
     "load_stack",
     "load_thresholds",
+    "repair_model",
     "write_report",
 ]
 
@@ -118,6 +122,64 @@ def check_model(
     finally:
         if isinstance(model, nn.Module):
             model.train(training)  # a module handed in keeps its train/eval mode
+
+
+def repair_model(
+    model: nn.Module | str | Path,
+    *,
+    stages: list[str] | None = None,
+    arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
+    trust_checkpoint: bool = False,
+    weights: str | None = None,
+    sample_rate: float = 16000.0,
+    input_shape: tuple[int, ...] | None = None,
+    method: str = "forward",
+    silence_value: float = 0.0,
+    seed: int = 0,
+    device: str = "auto",
+    thresholds: Thresholds | None = None,
+):
+    """Tie the phase sums of a model's transposed/subpixel stages, as ``upsampcheck repair``
+    does (docs/method.md, "Repair"), and measure what changed.
+
+    ``stages``: the stage names to repair (a stage the remedy cannot fix raises
+    :class:`UsageError` with the reason); None: every failing stage (the others that fail are
+    listed in ``refused``). The other arguments are :func:`check_model`'s.
+
+    Returns:
+        A :class:`~upsampcheck.repair.run.RepairResult`: ``module`` (a corrected copy; the
+        model handed in is left as it is), ``before`` and ``after`` (the two reports),
+        ``stages`` (per repaired stage: the lines before and after, the kernel's relative
+        change, the response change max/RMS in dB), ``output``, ``beyond_reach``,
+        ``refused``, ``snr_db`` (output after vs before on the multitone), ``verdict``,
+        ``to_json()``.
+    """
+    from .repair.run import repair_loaded
+
+    if isinstance(model, nn.Module):
+        training = model.training
+        model.eval()
+        loaded = LoadedModel(module=model, source="module")
+        name = type(model).__name__
+    else:
+        path = Path(model)
+        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed, weights)
+        name = path.name
+    opts = ModelOptions(
+        sample_rate=sample_rate,
+        input_shape=input_shape,
+        method=method,
+        silence_value=silence_value,
+        seed=seed,
+        device=device,
+    )
+    subject = {"kind": "model", "name": name, "format": loaded.source, "method": method}
+    try:
+        return repair_loaded(loaded, opts, thresholds, stages, subject)
+    finally:
+        if isinstance(model, nn.Module):
+            model.train(training)
 
 
 def write_report(report: Any, out: str | Path, *, plots: bool = True) -> Path:

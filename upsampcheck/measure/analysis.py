@@ -115,6 +115,8 @@ class StageMeasurement:
     periodicity_error_db: float = FLOOR_DB
     period_in: int = 0
     reference_bins: int = 0
+    reference_gain: float = 1.0
+    """The power gain ``response_curve`` is relative to (its 1–5 % reference), not in dB."""
     transfers: dict | None = field(default=None, repr=False)
     """``{(o, c): (fractions, |H_oc| dB)}`` on channel ``c``'s own bins, when measurable alone."""
     bin_hz: float = 0.0
@@ -273,6 +275,7 @@ def measure_reduced(
         periodicity_error_db=max(float(to_db(error)), ROUNDOFF_DB),
         period_in=n_in,
         reference_bins=response.reference_bins,
+        reference_gain=response.reference,
         transfers=transfer_functions(u, v, in_bins, n_in) if pairs <= TRANSFERS_UP_TO else None,
         bin_hz=plan.bin_hz,
         excerpts={name: excerpt(first[None], fs_out) for name, first in firsts.items()},

@@ -80,6 +80,12 @@ class LoadedModel:
     example_inputs: tuple[torch.Tensor, ...] | None = None
     notes: list[str] = field(default_factory=list)
     trained: bool = True
+    checkpoint: object = None
+    """With ``keep_checkpoint``: the object the file held (tensors and plain values), else None."""
+    tensors: dict | None = None
+    """With ``keep_checkpoint``: the module's state-dict keys -> the very tensor objects of
+    :attr:`checkpoint` they were loaded from (``upsampcheck repair`` writes them back in place,
+    in the checkpoint's own layout)."""
 
 
 def build_arch(spec: str, kwargs: dict | None = None) -> torch.nn.Module:
@@ -132,6 +138,7 @@ def load_model(
     trust_checkpoint: bool = False,
     seed: int = 0,
     weights: str | None = None,
+    keep_checkpoint: bool = False,
 ) -> LoadedModel:
     """Load ``ckpt`` (any supported format) or, without one, build ``arch`` freshly initialised.
 
@@ -139,8 +146,23 @@ def load_model(
     afterwards) and is required for weights-only formats. ``weights`` picks a sub-dict or key
     prefix of a checkpoint that holds several (EMA weights; :mod:`.state_dicts`). Every
     failure, including an untrusted checkpoint that could run code, raises
-    :class:`UsageError` with a one-line message.
+    :class:`UsageError` with a one-line message. ``keep_checkpoint`` keeps what the file held
+    and where each of the module's tensors came from (:attr:`LoadedModel.checkpoint`).
     """
+    loaded = _load_model(ckpt, arch, arch_kwargs, trust_checkpoint, seed, weights)
+    if not keep_checkpoint:
+        loaded.checkpoint = loaded.tensors = None
+    return loaded
+
+
+def _load_model(
+    ckpt: pathlib.Path | None,
+    arch: str | None,
+    arch_kwargs: dict | None,
+    trust_checkpoint: bool,
+    seed: int,
+    weights: str | None,
+) -> LoadedModel:
     if ckpt is None:
         if arch is None:
             raise UsageError("nothing to load: give a checkpoint, --arch MODULE:CALLABLE, or both")
@@ -164,7 +186,7 @@ def load_model(
             check_safetensors(path, path.stat().st_size, budget)
             obj, source = read_safetensors(path), "safetensors"
             state, notes = select_weights(obj, weights, shown(path)) if weights else (obj, [])
-            return _load_state_dict(path, state, source, arch, module, notes)
+            return _kept(obj, _load_state_dict(path, state, source, arch, module, notes))
         if kind == "torch_zip":
             check_zip(path, infos, budget)
         else:  # a legacy pickle keeps its storages raw after it: its size is what it costs
@@ -174,12 +196,17 @@ def load_model(
             return _code_module(evaluated(obj), "pickled_module", arch)
         if weights:
             state, notes = select_weights(obj, weights, shown(path))
-            return _load_state_dict(path, state, "state_dict", arch, module, notes)
+            return _kept(obj, _load_state_dict(path, state, "state_dict", arch, module, notes))
         ref = module.state_dict() if module is not None else None
         state, source, notes = unwrap(path, obj, ref, constructor_buffers(module))
         if isinstance(state, torch.nn.Module):  # trusted pickle of {"model": <nn.Module>, ...}
             return _code_module(evaluated(state), "pickled_module", arch, notes)
-        return _load_state_dict(path, state, source, arch, module, notes)
+        return _kept(obj, _load_state_dict(path, state, source, arch, module, notes))
+
+
+def _kept(obj: object, loaded: LoadedModel) -> LoadedModel:
+    loaded.checkpoint = obj
+    return loaded
 
 
 def evaluated(module: torch.nn.Module) -> torch.nn.Module:
@@ -301,4 +328,6 @@ def _load_state_dict(
             f"{shown(path)} does not fit --arch {arch}: {oneline(exc)}; {hint}"
         ) from exc
     notes = list(notes or []) + stripped
-    return LoadedModel(evaluated(module), source, None, notes, trained=trained)
+    loaded = LoadedModel(evaluated(module), source, None, notes, trained=trained)
+    loaded.tensors = {key: state[key] for key in state.keys() - set(kept)}
+    return loaded
