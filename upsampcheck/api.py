@@ -20,6 +20,8 @@ Bad input raises :class:`UsageError` (the command line's exit 2) with a one-line
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +100,6 @@ def check_model(
         A :class:`Report`: ``stages``, ``findings``, ``verdict`` (``"pass"``/``"fail"``),
         ``exit_code`` and ``to_json()``.
     """
-    if isinstance(model, nn.Module):
-        training = model.training
-        model.eval()  # for its effect: a project's eval() may return None
-        loaded = LoadedModel(module=model, source="module")
-        name = type(model).__name__
-    else:
-        path = Path(model) if model is not None else None
-        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed, weights)
-        name = path.name if path else arch
     opts = ModelOptions(
         sample_rate=sample_rate,
         input_shape=input_shape,
@@ -116,9 +109,32 @@ def check_model(
         seed=seed,
         device=device,
     )
+    with _subject(model, arch, arch_kwargs, trust_checkpoint, seed, weights, method) as (
+        loaded,
+        subject,
+    ):
+        return _check_loaded(loaded, opts, thresholds or load_thresholds(), subject)
+
+
+@contextmanager
+def _subject(
+    model: nn.Module | str | Path | None, arch: str | None, arch_kwargs: dict | None,
+    trust_checkpoint: bool, seed: int, weights: str | None, method: str,
+) -> Iterator[tuple[LoadedModel, dict]]:  # fmt: skip
+    """The model to check, loaded (a module handed in is put in eval mode, and back in its
+    own mode afterwards), and the report's subject."""
+    if isinstance(model, nn.Module):
+        training = model.training
+        model.eval()  # for its effect: a project's eval() may return None
+        loaded = LoadedModel(module=model, source="module")
+        name = type(model).__name__
+    else:
+        path = Path(model) if model is not None else None
+        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed, weights)
+        name = path.name if path else arch
     subject = {"kind": "model", "name": name, "format": loaded.source, "method": method}
     try:
-        return _check_loaded(loaded, opts, thresholds or load_thresholds(), subject)
+        yield loaded, subject
     finally:
         if isinstance(model, nn.Module):
             model.train(training)  # a module handed in keeps its train/eval mode
@@ -157,15 +173,6 @@ def repair_model(
     """
     from .repair.run import repair_loaded
 
-    if isinstance(model, nn.Module):
-        training = model.training
-        model.eval()
-        loaded = LoadedModel(module=model, source="module")
-        name = type(model).__name__
-    else:
-        path = Path(model)
-        loaded = load_model(path, arch, arch_kwargs, trust_checkpoint, seed, weights)
-        name = path.name
     opts = ModelOptions(
         sample_rate=sample_rate,
         input_shape=input_shape,
@@ -174,12 +181,11 @@ def repair_model(
         seed=seed,
         device=device,
     )
-    subject = {"kind": "model", "name": name, "format": loaded.source, "method": method}
-    try:
+    with _subject(model, arch, arch_kwargs, trust_checkpoint, seed, weights, method) as (
+        loaded,
+        subject,
+    ):
         return repair_loaded(loaded, opts, thresholds, stages, subject)
-    finally:
-        if isinstance(model, nn.Module):
-            model.train(training)
 
 
 def write_report(report: Any, out: str | Path, *, plots: bool = True) -> Path:

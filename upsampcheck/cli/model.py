@@ -11,6 +11,8 @@ import typer
 from ..errors import UsageError
 from .app import Command, app
 from .options import (
+    Arch,
+    ArchKwargs,
     Baseline,
     Device,
     ExitZero,
@@ -18,18 +20,24 @@ from .options import (
     FiltWarn,
     Fmt,
     Format,
+    InputShape,
     LineFloor,
     LineProm,
+    Method,
     ModelSeed,
     OffWarn,
     Out,
     Plots,
     Quiet,
     RepWarn,
+    SampleRate,
+    SilenceValue,
     Tolerance,
     TonalFail,
     TonalWarn,
+    TrustCheckpoint,
     Verbose,
+    Weights,
     WriteBaseline,
     make_delivery,
     parse_json_object,
@@ -71,51 +79,14 @@ def model(
             metavar="CHECKPOINT",
         ),
     ] = None,
-    arch: Annotated[
-        Optional[str],
-        typer.Option(
-            help="MODULE:CALLABLE that builds the model (importable from here or PYTHONPATH) "
-            "\\[default: none: the checkpoint holds the model]."
-        ),
-    ] = None,
-    arch_kwargs: Annotated[
-        Optional[str],
-        typer.Option(help="JSON object of keyword arguments for --arch \\[default: none]."),
-    ] = None,
-    weights: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Which weights of a checkpoint that holds several: a sub-dict key or a key "
-            "prefix (e.g. ema, model_ema, gen_ema.)."
-        ),
-    ] = None,
-    trust_checkpoint: Annotated[
-        bool,
-        typer.Option(
-            "--trust-checkpoint",
-            help="Allow formats that run code when loaded (TorchScript, .pt2, pickled modules).",
-            metavar="",
-        ),
-    ] = False,
-    input_shape: Annotated[
-        Optional[str],
-        typer.Option(
-            help="One example's input shape, no batch, time last: D1,...,T \\[default: inferred]."
-        ),
-    ] = None,
-    method: Annotated[
-        str, typer.Option(help="Method to call instead of forward (e.g. decode).")
-    ] = "forward",
-    sample_rate: Annotated[
-        Optional[float],
-        typer.Option(
-            help="Sample rate of the output audio in Hz \\[default: 16000, said in a note]."
-        ),
-    ] = None,
-    silence_value: Annotated[
-        float,
-        typer.Option(help="What silence means at the input (a log-mel vocoder: its log floor)."),
-    ] = 0.0,
+    arch: Arch = None,
+    arch_kwargs: ArchKwargs = None,
+    weights: Weights = None,
+    trust_checkpoint: TrustCheckpoint = False,
+    input_shape: InputShape = None,
+    method: Method = "forward",
+    sample_rate: SampleRate = None,
+    silence_value: SilenceValue = 0.0,
     stage: Annotated[
         Optional[str],
         typer.Option(help="Only measure stages whose name contains this \\[default: all]."),

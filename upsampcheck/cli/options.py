@@ -72,6 +72,47 @@ def default_of(key: str, unit: str = " dB", table: dict[str, object] | None = No
     return f"\\[default: {shown}]"
 
 
+Arch = Annotated[
+    Optional[str],
+    typer.Option(
+        help="MODULE:CALLABLE that builds the model (importable from here or PYTHONPATH) "
+        "\\[default: none: the checkpoint holds the model]."
+    ),
+]
+ArchKwargs = Annotated[
+    Optional[str],
+    typer.Option(help="JSON object of keyword arguments for --arch \\[default: none]."),
+]
+Weights = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Which weights of a checkpoint that holds several: a sub-dict key or a key "
+        "prefix (e.g. ema, model_ema, gen_ema.)."
+    ),
+]
+TrustCheckpoint = Annotated[
+    bool,
+    typer.Option(
+        "--trust-checkpoint",
+        help="Allow formats that run code when loaded (TorchScript, .pt2, pickled modules).",
+        metavar="",
+    ),
+]
+InputShape = Annotated[
+    Optional[str],
+    typer.Option(
+        help="One example's input shape, no batch, time last: D1,...,T \\[default: inferred]."
+    ),
+]
+Method = Annotated[str, typer.Option(help="Method to call instead of forward (e.g. decode).")]
+SampleRate = Annotated[
+    Optional[float],
+    typer.Option(help="Sample rate of the output audio in Hz \\[default: 16000, said in a note]."),
+]
+SilenceValue = Annotated[
+    float,
+    typer.Option(help="What silence means at the input (a log-mel vocoder: its log floor)."),
+]
 Out = Annotated[
     Path,
     typer.Option(

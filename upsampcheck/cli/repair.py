@@ -11,7 +11,22 @@ import typer
 
 from ..errors import UsageError
 from .app import Command, app
-from .options import Device, ModelSeed, Out, Plots, Quiet, parse_json_object
+from .options import (
+    Arch,
+    ArchKwargs,
+    Device,
+    InputShape,
+    Method,
+    ModelSeed,
+    Out,
+    Plots,
+    Quiet,
+    SampleRate,
+    SilenceValue,
+    TrustCheckpoint,
+    Weights,
+    parse_json_object,
+)
 
 REPAIR_EXAMPLES = """[bold]Examples[/bold]
 
@@ -37,21 +52,10 @@ def repair(
             metavar="CHECKPOINT",
         ),
     ],
-    arch: Annotated[
-        Optional[str], typer.Option(help="MODULE:CALLABLE that builds the model.")
-    ] = None,
-    arch_kwargs: Annotated[
-        Optional[str],
-        typer.Option(help="JSON object of keyword arguments for --arch \\[default: none]."),
-    ] = None,
-    weights: Annotated[
-        Optional[str],
-        typer.Option(help="Which weights of a checkpoint that holds several (key or prefix)."),
-    ] = None,
-    trust_checkpoint: Annotated[
-        bool,
-        typer.Option("--trust-checkpoint", help="Allow a full pickle of a dict.", metavar=""),
-    ] = False,
+    arch: Arch = None,
+    arch_kwargs: ArchKwargs = None,
+    weights: Weights = None,
+    trust_checkpoint: TrustCheckpoint = False,
     stage: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -72,18 +76,10 @@ def repair(
         bool,
         typer.Option("--dry-run", help="Measure and report, write no checkpoint.", metavar=""),
     ] = False,
-    input_shape: Annotated[
-        Optional[str],
-        typer.Option(help="One example's input shape, no batch, time last \\[default: inferred]."),
-    ] = None,
-    method: Annotated[str, typer.Option(help="Method to call instead of forward.")] = "forward",
-    sample_rate: Annotated[
-        Optional[float],
-        typer.Option(help="Sample rate of the output audio in Hz \\[default: 16000]."),
-    ] = None,
-    silence_value: Annotated[
-        float, typer.Option(help="What silence means at the input (a log-mel's floor).")
-    ] = 0.0,
+    input_shape: InputShape = None,
+    method: Method = "forward",
+    sample_rate: SampleRate = None,
+    silence_value: SilenceValue = 0.0,
     seed: ModelSeed = None,
     device: Device = "auto",
     out: Out = Path("upsampcheck-repair"),
