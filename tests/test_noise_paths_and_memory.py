@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
 import torch
 from torch import nn
 
@@ -182,3 +183,29 @@ def test_a_deep_stage_s_rate_below_a_final_decimation_snaps_exactly():
     # runs of later factors still come first, and 2 % is the bound for the quotients
     assert nominal_ratio(64_500, 1000, [4, 4, 4], every) == (64.0, True)
     assert nominal_ratio(131_800, 1000, [4, 4, 4, 4], every)[1] is False
+
+
+class RecomputedWeights(nn.Module):
+    """Weight norm recomputes a 4 MB kernel on every call: memory that does not grow with
+    the signal, beside a x2 upsampler's that does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.big = nn.utils.parametrizations.weight_norm(nn.Conv1d(64, 64, 255, padding=127))
+        self.up = nn.ConvTranspose1d(64, 1, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.big(x))
+
+
+def test_the_forward_cost_splits_what_grows_with_the_signal_from_what_does_not():
+    from upsampcheck.model.footprint import forward_cost
+
+    opts = check.ModelOptions(sample_rate=16000)
+    model = RecomputedWeights().eval()
+    fixed, per_element = forward_cost(model, (64, 256), None, opts, torch.device("cpu"))
+    kernel = 64 * 64 * 255 * 4
+    assert kernel <= fixed <= 1.1 * kernel  # the recomputed kernel (and its norm), once
+    # the peak is inside the big conv: the kernel and its 64 x T float32 output; per element
+    # of the widest stage (64 x T in, 2 T out): 64 T * 4 / (66 T) bytes
+    assert per_element == pytest.approx(64 * 4 / 66, rel=1e-9)

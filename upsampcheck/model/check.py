@@ -100,13 +100,13 @@ count, StyleMelGAN's at 1.2x."""
 
 def model_memory(
     found: Discovery, stages: list[Stage], length: int, frames: int,
-    forward_ratio: float | None = None,
+    forward_cost: tuple[float, float] | None = None,
 ) -> float:  # fmt: skip
     """Bytes the probe pass adds to the model's weights at input ``frames``, from the shapes
     seen at discovery (input ``length``) scaled to ``frames``: the model's own forward
-    (``forward_ratio`` times its widest stage's float32 input and output, times
-    :data:`FORWARD_SLACK`; :mod:`.footprint`), the model output in float32, and, for the
-    widest selected stage while it is measured inside the pass, its input and output in
+    (``forward_cost``: a fixed part, and a part per element of the widest stage's input and
+    output, times :data:`FORWARD_SLACK`; :mod:`.footprint`), the model output in float32, and,
+    for the widest selected stage while it is measured inside the pass, its input and output in
     float32 plus a float64 block of each and their mean periods
     (:func:`~.measure.analysis.reduce_periods`)."""
     scale = len(PROBES) * frames / length
@@ -114,10 +114,10 @@ def model_memory(
     def widest(of: list[Stage]) -> int:
         return max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in of), default=0)
 
-    own = FORWARD_SLACK * (forward_ratio or 0.0) * 4 * widest(found.stages)
-    return scale * (own + 4 * (math.prod(found.output_shape) + 2 * widest(stages))) + (
-        2 * 8 * BLOCK_VALUES
-    )
+    fixed, per_element = forward_cost or (0.0, 0.0)
+    own = FORWARD_SLACK * per_element * widest(found.stages)
+    shapes = 4 * (math.prod(found.output_shape) + 2 * widest(stages))
+    return fixed + scale * (own + shapes) + 2 * 8 * BLOCK_VALUES
 
 
 def stage_layouts(
@@ -367,7 +367,7 @@ def checked(
     hint = "shorten --input-shape's time axis, or check fewer stages with --stage"
     if inferred and not fixed:  # a length the tool chose: a shorter one before a refusal
         shortest = fitted(choose_model_period(layouts, fs_model_in, 1, factor, [], groups)[1])
-        needed = model_memory(sized[0], measured, sized[1], frames, found.forward_ratio)
+        needed = model_memory(sized[0], measured, sized[1], frames, found.forward_cost)
         if shortest < frames and not fits_memory(needed):
             period, frames = choose_model_period(layouts, fs_model_in, shortest, factor, [], groups)
             notes.append(
@@ -380,7 +380,7 @@ def checked(
             "shortest probe its stages allow; check fewer stages with --stage"
         )
     shape = (*shape[:-1], frames)
-    check_memory(model_memory(sized[0], measured, sized[1], shape[-1], found.forward_ratio), hint)
+    check_memory(model_memory(sized[0], measured, sized[1], shape[-1], found.forward_cost), hint)
 
     def probe_at(frames: int) -> tuple[StageContext, torch.Tensor, dict[str, Tapped]]:
         ctx = StageContext(sample_rate, fs_model_in, period, groups, settings, opts, [], [])
@@ -406,7 +406,7 @@ def checked(
             f"{','.join(map(str, (*shape[:-1], wanted)))} gives it a longer lead-in)"
         )
     if late and longer > frames:
-        if fits_memory(model_memory(sized[0], measured, sized[1], longer, found.forward_ratio)):
+        if fits_memory(model_memory(sized[0], measured, sized[1], longer, found.forward_cost)):
             progress(f"probing again with a longer lead-in: {', '.join(late)} had not settled")
             ctx, y_out, taps = probe_at(longer)
             notes.append(

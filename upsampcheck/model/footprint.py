@@ -5,9 +5,11 @@ at its widest point: WaveNet-like layers at the output rate (ParallelWaveGAN: 30
 128 channels each), gates and skips. Shapes seen at the stages miss that, so it is measured: one
 pass of the short discovery input under a dispatch mode that counts every tensor an op returns
 and drops it when the last tensor on its storage is collected. The peak of those live bytes,
-over the widest stage's tensors in the same pass (:func:`forward_ratio`), times those tensors
-at the probe's length, is the forward's share of the estimate (:func:`~.check.model_memory`).
-Linear in the stages' lengths: a model with attention (quadratic) is under-estimated.
+is split, from two short passes, into a part that does not grow with the signal and one per
+element of the widest stage's input and output (:func:`forward_cost`); the second, at the
+probe's stage shapes, and the first make the forward's share of the estimate
+(:func:`~.check.model_memory`). Linear in the stages' lengths: a model with attention
+(quadratic) is under-estimated.
 """
 
 from __future__ import annotations
@@ -86,17 +88,20 @@ def forward_peak(model: nn.Module, x: torch.Tensor, method: str) -> float | None
     return float(counter.peak)
 
 
-def forward_ratio(
-    model: nn.Module, shape: tuple[int, ...], batch: int | None, opts: ModelOptions,
+LONGER = (2, 8, 32)
+"""The lengths, in multiples of the short pass's, tried for the second pass."""
+
+
+def peak_and_widest(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
     device: torch.device,
-) -> float | None:  # fmt: skip
-    """The model's forward peak on the noise probe of the short ``shape`` over the float32
-    bytes of its widest stage's input and output in the same pass (a discovery pass, so both
-    come from one run): how many such tensors the forward holds at its widest point. A ratio,
-    so a model that pads a short input to a long valid length (Demucs: 423 kB at 64 samples
-    and at 4,096) gives the same figure at every length (Demucs: 2.2 to 2.3), and
-    :func:`~.check.model_memory` scales it with the stages' shapes at the probe's length.
-    None where there are no stages or the pass fails."""
+) -> tuple[float, int] | None:
+    """The peak live bytes of one discovery pass on the noise probe of ``shape`` and the
+    element count of its widest stage's input and output, from that same pass; None where
+    there are no stages or the pass fails."""
     first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
     x = first.expand(batch or 1, *shape)
     counter = LiveTensors((x, *model.parameters(), *model.buffers()))
@@ -106,7 +111,39 @@ def forward_ratio(
     except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
         return None
     widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
-    return counter.peak / (4 * widest) if widest else None
+    return (counter.peak, widest) if widest else None
+
+
+def forward_cost(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    batch: int | None,
+    opts: ModelOptions,
+    device: torch.device,
+) -> tuple[float, float] | None:
+    """``(fixed, per_element)``: the model's forward peak as ``fixed + per_element · w``, ``w``
+    its widest stage's input and output (elements), from two short passes (``shape`` and the
+    first of :data:`LONGER` times its length where the widest stage grew: a codec whose
+    encoder makes one frame of 64 samples and of 128 grows at 2,048). The fixed part is what
+    does not grow with the signal (weight norm recomputes
+    every weight on each call: 216 MB in DAC's decoder); the per-element part scales with the
+    stages' shapes at the probe's length (:func:`~.check.model_memory`). Where the widest stage
+    is the same at both lengths (Demucs pads a short input to one long valid length: 423 kB at
+    64 samples and at 128), the peak over it is all per-element. None where the first pass
+    fails."""
+    first = peak_and_widest(model, shape, batch, opts, device)
+    if first is None:
+        return None
+    p1, w1 = first
+    for times in LONGER:
+        second = peak_and_widest(model, (*shape[:-1], times * shape[-1]), batch, opts, device)
+        if second is None:
+            break
+        p2, w2 = second
+        if w2 > w1 * 1.01:
+            per_element = max(p2 - p1, 0.0) / (w2 - w1)
+            return max(p1 - per_element * w1, 0.0), per_element
+    return 0.0, p1 / w1
 
 
 class ModelWork:

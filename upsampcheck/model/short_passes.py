@@ -18,7 +18,7 @@ from torch import nn
 
 from ..subjects.discover import Discovery
 from .discovery import SHORT_FRAMES, random_note
-from .footprint import forward_ratio
+from .footprint import forward_cost
 from .input_free import input_free_stages
 
 if TYPE_CHECKING:
@@ -36,16 +36,16 @@ def short_passes(
     model: nn.Module, found: Discovery, tested: tuple[int, ...], multiple: int, fixed: bool,
     batch: int | None, opts: ModelOptions, device: torch.device, notes: list[str],
 ) -> Discovery:  # fmt: skip
-    """``found`` with the forward's memory (as a ratio) and the input-free stages, and the
+    """``found`` with the forward's memory (:mod:`.footprint`) and the input-free stages, and the
     notes for a random model and for input-free stages."""
     shape = short_shape(tested, multiple, fixed)
-    ratio = forward_ratio(model, shape, batch, opts, device)
-    if ratio is None and shape != tested:  # the model refuses the short input
+    cost = forward_cost(model, shape, batch, opts, device)
+    if cost is None and shape != tested:  # the model refuses the short input
         shape = tested
-        ratio = forward_ratio(model, shape, batch, opts, device)
+        cost = forward_cost(model, shape, batch, opts, device)
     if (random := random_note(model, shape, batch, opts, device)) is not None:
         notes.append(random)
-    found = replace(found, forward_ratio=ratio)
+    found = replace(found, forward_cost=cost)
     if free := input_free_stages(model, found.stages, shape, batch, opts, device):
         found = replace(found, input_free=free)
         more = ", …" if len(free) > 3 else ""
