@@ -228,3 +228,30 @@ def multiband_melgan() -> nn.Module:
 def hifigan_kan_bayashi() -> nn.Module:
     """kan-bayashi's HiFi-GAN generator (upsampling 8, 8, 2, 2)."""
     return _parallel_wavegan().HiFiGANGenerator()
+
+
+def dcunet() -> nn.Module:
+    """asteroid's DCUNet-10: an STFT encoder (1024-point), a complex U-Net, an inverse STFT."""
+    from asteroid.models import DCUNet
+
+    return DCUNet("DCUNet-10")
+
+
+def mimi_decode_path() -> nn.Module:
+    """Kyutai's Mimi codec (moshi), decoding from its 512-wide latent at 12.5 Hz: the x2
+    upsampler to the encoder's frame rate, the decoder transformer, the SEANet decoder."""
+    import torch
+    from moshi.models import loaders
+
+    class DecodePath(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mimi = loaders.get_mimi(None)
+
+        def forward(self, latent: torch.Tensor) -> torch.Tensor:
+            emb = self.mimi._to_encoder_framerate(latent)
+            if self.mimi.decoder_transformer is not None:
+                (emb,) = self.mimi.decoder_transformer(emb)
+            return self.mimi.decoder(emb)
+
+    return DecodePath()

@@ -48,6 +48,8 @@ SURVEY = {
     "MelGAN": ("melgan", "parallel_wavegan", 22050),
     "Multi-band MelGAN (+ PQMF)": ("multiband_melgan", "parallel_wavegan", 22050),
     "HiFi-GAN (kan-bayashi)": ("hifigan_kan_bayashi", "parallel_wavegan", 22050),
+    "DCUNet-10 (asteroid)": ("dcunet", "asteroid", 16000),
+    "Mimi decode path (moshi)": ("mimi_decode_path", "moshi", 24000),
 }
 
 
