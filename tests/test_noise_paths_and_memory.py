@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from upsampcheck import bounds
@@ -209,3 +210,31 @@ def test_the_forward_cost_splits_what_grows_with_the_signal_from_what_does_not()
     # the peak is inside the big conv: the kernel and its 64 x T float32 output; per element
     # of the widest stage (64 x T in, 2 T out): 64 T * 4 / (66 T) bytes
     assert per_element == pytest.approx(64 * 4 / 66, rel=1e-9)
+
+
+class TrainingSegment(nn.Module):
+    """HTDemucs's shape: every input is padded to the training segment (4096 samples) before a
+    /4 encoder and a x4 decoder, and the output cropped back to the input's length, so the
+    stages keep one length whatever the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv1d(2, 8, 4, stride=4)
+        self.up = nn.ConvTranspose1d(8, 2, 4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        length = x.shape[-1]
+        x = F.pad(x, (0, 4096 - length)) if length < 4096 else x[..., :4096]
+        return self.up(torch.tanh(self.down(x)))[..., :length]
+
+
+def test_stages_padded_to_a_segment_of_the_model_s_own_are_refused_naming_shape_and_stage(cli):
+    # 3400 of 4096 samples: the stage's length ratio 0.83 would snap loosely to 1
+    result = cli("model", "--arch", f"{ARCH}:TrainingSegment", "--input-shape", "2,3400")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "the rates of up (0.8301) cannot be read at input 2,3400" in result.err
+    assert "pass --input-shape at the length it runs at (its training segment)" in result.err
+    at_segment = run_json(cli, "--arch", f"{ARCH}:TrainingSegment", "--input-shape", "2,4096")
+    assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in at_segment["stages"]] == [
+        ("up", 4, 4000.0)
+    ]

@@ -180,7 +180,8 @@ class PassPlan:
     lowest: float = math.inf
     unreadable: list[str] = field(default_factory=list)
     """Stages whose length ratio to the output is no product of the stages' factors, no
-    integer and no reciprocal of one, even loosely: their rates cannot be read (a model that
+    integer and no reciprocal of one, even loosely, or snaps only loosely while its length
+    stays the same at another input length: their rates cannot be read (a model that
     pads or crops to a length of its own, as HTDemucs does to its training segment)."""
 
     def layout(self, stage: Stage, length: int) -> StageLayout:
@@ -192,7 +193,14 @@ class PassPlan:
         here = Lengths(self.frames, self.out_len, {stage.name: length})
         lengths = length_ratio(stage.name, here, self.ref, self.factor)
         layout, clean = rated(stage, lengths, self.later[stage.name], self.every, self.sample_rate)
-        if not clean and math.isclose(self.sample_rate / layout.fs_out, lengths[0] / lengths[1]):
+        fixed = (  # the same length at another input: the model pads to a length of its own
+            self.ref is not None
+            and self.ref.input != self.frames
+            and self.ref.stages.get(stage.name) == length
+        )
+        if not clean and (
+            fixed or math.isclose(self.sample_rate / layout.fs_out, lengths[0] / lengths[1])
+        ):
             self.unreadable.append(f"{stage.name} ({lengths[0] / lengths[1]:.4g})")
         if not clean:
             self.notes.append(
