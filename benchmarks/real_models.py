@@ -207,9 +207,9 @@ def multiband_melgan() -> nn.Module:
     """Multi-band MelGAN: a MelGAN generator (8, 4, 2) making 4 bands, then the PQMF synthesis
     bank (zero stuffing x4 and a 63-tap filter) that the project runs after it."""
     import torch
-    from parallel_wavegan.layers import PQMF
 
     models = _parallel_wavegan()
+    from parallel_wavegan.layers import PQMF
 
     class MultiBand(torch.nn.Module):
         def __init__(self) -> None:

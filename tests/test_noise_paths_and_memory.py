@@ -238,3 +238,27 @@ def test_stages_padded_to_a_segment_of_the_model_s_own_are_refused_naming_shape_
     assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in at_segment["stages"]] == [
         ("up", 4, 4000.0)
     ]
+
+
+class OwnChannels(nn.Module):
+    """Vocos's front end: ``(B, T)`` audio framed into ``(B, 16, T / 16)`` features (the model
+    makes its own channel axis), then a x4 transposed conv. Audio given with a channel axis
+    reaches the conv with four axes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(16, 1, 8, stride=4, padding=2)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.up(audio.unfold(-1, 16, 16).transpose(-1, -2))
+
+
+def test_a_model_that_makes_its_own_channel_axis_gets_an_input_without_one(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:OwnChannels", "--sample-rate", "16000")
+    assert len(report["subject"]["input_shape"]) == 1
+    (note,) = [n for n in report["notes"] if "found by trying candidates" in n]
+    assert "one axis fewer: the model's 1-D conv got 4 axes, so it makes its own channels" in note
+    # the output runs at 16 kHz: the x4 stage's input at 4 kHz (the audio at 64 kHz)
+    assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in report["stages"]] == [
+        ("up", 4, 4000.0)
+    ]

@@ -56,6 +56,13 @@ _LONGER = (  # the signal's length there and the kernel's (padding: left, right,
     re.compile(r"n_fft < (\d+), but got n_fft=(\d+)"),
     re.compile(r"dimension \d+ is (\d+) but size is (\d+)"),  # unfold
 )
+_EXTRA_AXIS = re.compile(
+    r"Expected 2D \(unbatched\) or 3D \(batched\) input to conv(?:_transpose)?1d, but got "
+    r"input of size: \[\d+(?:, \d+){3}\]"
+)
+"""A 1-D conv reached with four axes: the model makes a channel axis of its own (Vocos's mel
+front end turns ``(B, T)`` audio into ``(B, n_mels, frames)``), so the input has no channel
+axis: ``(T,)``."""
 _MISMATCH = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
 """Two branches of the model disagree on a length (StyleMelGAN's noise path makes a multiple
 of 88 frames and adds it to the mel's): when one of them is the input's length, the other is
@@ -296,6 +303,10 @@ class ShapeSearch:
                         f"had {had}"
                     )
                 break
+        if _EXTRA_AXIS.search(message) and channels == 1:
+            said = "one axis fewer: the model's 1-D conv got 4 axes, so it makes its own channels"
+            self.hinted.insert(0, Candidate((length,), multiple, (*why, said)))
+            return
         if (channels, length) == candidate.shape:
             return
         self.hinted.insert(0, Candidate((channels, length), multiple, tuple(why)))
