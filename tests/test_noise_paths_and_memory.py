@@ -204,12 +204,43 @@ def test_the_forward_cost_splits_what_grows_with_the_signal_from_what_does_not()
 
     opts = check.ModelOptions(sample_rate=16000)
     model = RecomputedWeights().eval()
-    fixed, per_element = forward_cost(model, (64, 256), None, opts, torch.device("cpu"))
+    cost = forward_cost(model, (64, 256), None, opts, torch.device("cpu"))
+    fixed, per_element = cost.fixed, cost.per_element
     kernel = 64 * 64 * 255 * 4
     assert kernel <= fixed <= 1.1 * kernel  # the recomputed kernel (and its norm), once
-    # the peak is inside the big conv: the kernel and its 64 x T float32 output; per element
-    # of the widest stage (64 x T in, 2 T out): 64 T * 4 / (66 T) bytes
-    assert per_element == pytest.approx(64 * 4 / 66, rel=1e-9)
+    # the peak is inside the big conv: the kernel and its 64 x T float32 output, 64 T * 4 /
+    # (66 T) bytes per element of the widest stage (64 x T in, 2 T out); counted as at least
+    # the 4 bytes of a float32 input and output alive together
+    assert 64 * 4 / 66 < 4 and per_element == 4
+    # the widest stage grows by 66 elements per input sample (256 to 512): at 1000, 66,000
+    assert (cost.length, cost.widest, cost.growth) == (512, 66 * 512, 66.0)
+    assert cost.widest_at(1000) == 66_000
+
+
+class PaddedShort(nn.Module):
+    """SNAC's shape: every input is padded up to a multiple of 4096 samples before a x2
+    upsampler, so short inputs all look 4096 long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 8, 2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        length = x.shape[-1]
+        x = F.pad(x, (0, -length % 4096))
+        return self.up(x)[..., : 2 * length].sum(1, keepdim=True)
+
+
+def test_a_model_that_pads_short_inputs_is_sized_from_how_its_stages_grow():
+    from upsampcheck.model.footprint import forward_cost
+
+    opts = check.ModelOptions(sample_rate=16000)
+    cost = forward_cost(PaddedShort().eval(), (1, 64), None, opts, torch.device("cpu"))
+    # 64, 128, 512 and 2048 samples are all 4096 inside; 8192 grows it, from 2048 on
+    padded, grown = 4096 + 8 * 8192, 8192 + 8 * 16384  # the stage's input and output
+    assert (cost.length, cost.widest, cost.growth) == (8192, grown, (grown - padded) / 6144)
+    # at 4096 samples: 1.33 times what it is, where scaling the 64-sample shapes says 64 times
+    assert cost.widest_at(4096) == pytest.approx(padded * 4 / 3)
 
 
 class TrainingSegment(nn.Module):

@@ -64,7 +64,7 @@ from .discovery import (
     select_stages,
 )
 from .fixed_length import at_traced_length, constant_output, fixed_length_findings
-from .footprint import ModelWork
+from .footprint import ForwardCost, ModelWork
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
 from .short_passes import short_passes
@@ -100,24 +100,31 @@ count, StyleMelGAN's at 1.2x."""
 
 def model_memory(
     found: Discovery, stages: list[Stage], length: int, frames: int,
-    forward_cost: tuple[float, float] | None = None,
+    forward_cost: ForwardCost | None = None,
 ) -> float:  # fmt: skip
     """Bytes the probe pass adds to the model's weights at input ``frames``, from the shapes
     seen at discovery (input ``length``) scaled to ``frames``: the model's own forward
     (``forward_cost``: a fixed part, and a part per element of the widest stage's input and
-    output, times :data:`FORWARD_SLACK`; :mod:`.footprint`), the model output in float32, and,
-    for the widest selected stage while it is measured inside the pass, its input and output in
-    float32 plus a float64 block of each and their mean periods
+    output, times :data:`FORWARD_SLACK`, at that stage's size at ``frames``: scaled from
+    discovery, or grown as the two short passes grew where that is less, for a model that pads
+    a short input to a long one; :mod:`.footprint`), the model output in float32, and, for the
+    widest selected stage while it is measured inside the pass, its input and output in float32
+    plus a float64 block of each and their mean periods
     (:func:`~.measure.analysis.reduce_periods`)."""
-    scale = len(PROBES) * frames / length
 
     def widest(of: list[Stage]) -> int:
         return max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in of), default=0)
 
-    fixed, per_element = forward_cost or (0.0, 0.0)
-    own = FORWARD_SLACK * per_element * widest(found.stages)
+    grows = frames / length  # the discovery's shapes to the probe's: linear, or as measured
+    grown = forward_cost.widest_at(frames) if forward_cost is not None else None
+    if grown is not None and widest(found.stages):
+        grows = min(grows, grown / widest(found.stages))
     shapes = 4 * (math.prod(found.output_shape) + 2 * widest(stages))
-    return fixed + scale * (own + shapes) + 2 * 8 * BLOCK_VALUES
+    own = 0.0
+    if forward_cost is not None:
+        at = grows * widest(found.stages)
+        own = forward_cost.fixed + len(PROBES) * FORWARD_SLACK * forward_cost.per_element * at
+    return own + len(PROBES) * grows * shapes + 2 * 8 * BLOCK_VALUES
 
 
 def stage_layouts(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -88,8 +89,11 @@ def forward_peak(model: nn.Module, x: torch.Tensor, method: str) -> float | None
     return float(counter.peak)
 
 
-LONGER = (2, 8, 32)
+LONGER = (2, 8, 32, 128, 512)
 """The lengths, in multiples of the short pass's, tried for the second pass."""
+ELEMENT_BYTES = 4
+"""The least a widest-stage element costs: its input and output are alive together while it
+runs, in float32 (SNAC's passes measure 2.1 bytes between two paddings, and its run needs 4)."""
 
 
 def peak_and_widest(
@@ -114,36 +118,56 @@ def peak_and_widest(
     return (counter.peak, widest) if widest else None
 
 
+@dataclass(frozen=True)
+class ForwardCost:
+    """The model's forward peak as ``fixed + per_element · w``, ``w`` the widest stage's input
+    and output in elements; ``widest`` is ``w`` at input ``length``, and ``growth`` how much it
+    grows per input sample (None where it did not grow over the lengths tried)."""
+
+    fixed: float
+    per_element: float
+    length: int
+    widest: int
+    growth: float | None
+
+    def widest_at(self, frames: int) -> float | None:
+        """``w`` at input ``frames`` from the two passes, or None where it did not grow."""
+        if self.growth is None:
+            return None
+        return max(self.widest + self.growth * (frames - self.length), 0.0)
+
+
 def forward_cost(
-    model: nn.Module,
-    shape: tuple[int, ...],
-    batch: int | None,
-    opts: ModelOptions,
+    model: nn.Module, shape: tuple[int, ...], batch: int | None, opts: ModelOptions,
     device: torch.device,
-) -> tuple[float, float] | None:
-    """``(fixed, per_element)``: the model's forward peak as ``fixed + per_element · w``, ``w``
-    its widest stage's input and output (elements), from two short passes (``shape`` and the
-    first of :data:`LONGER` times its length where the widest stage grew: a codec whose
-    encoder makes one frame of 64 samples and of 128 grows at 2,048). The fixed part is what
-    does not grow with the signal (weight norm recomputes
-    every weight on each call: 216 MB in DAC's decoder); the per-element part scales with the
-    stages' shapes at the probe's length (:func:`~.check.model_memory`). Where the widest stage
-    is the same at both lengths (Demucs pads a short input to one long valid length: 423 kB at
-    64 samples and at 128), the peak over it is all per-element. None where the first pass
-    fails."""
+) -> ForwardCost | None:  # fmt: skip
+    """The model's forward peak from two short passes (``shape`` and the first of
+    :data:`LONGER` times its length where the widest stage grew: a codec whose encoder makes
+    one frame of 64 samples and of 128 grows at 2,048; SNAC pads every input to 4,096 samples).
+    The fixed part is what does not grow with the signal (weight norm recomputes every weight on
+    each call: 216 MB in DAC's decoder); the per-element part scales with the stages' shapes at
+    the probe's length (:func:`~.check.model_memory`). Where the widest stage is the same at
+    every length tried (Demucs pads a short input to one long valid length), the peak over it is
+    all per-element. None where the first pass fails."""
     first = peak_and_widest(model, shape, batch, opts, device)
     if first is None:
         return None
     p1, w1 = first
-    for times in LONGER:
-        second = peak_and_widest(model, (*shape[:-1], times * shape[-1]), batch, opts, device)
+    l1 = shape[-1]
+    for times in LONGER:  # from the last length where it had not grown (the padding's end)
+        l2 = times * shape[-1]
+        second = peak_and_widest(model, (*shape[:-1], l2), batch, opts, device)
         if second is None:
             break
         p2, w2 = second
         if w2 > w1 * 1.01:
-            per_element = max(p2 - p1, 0.0) / (w2 - w1)
-            return max(p1 - per_element * w1, 0.0), per_element
-    return 0.0, p1 / w1
+            slope = max(p2 - p1, 0.0) / (w2 - w1)
+            fixed = max(p1 - slope * w1, 0.0)
+            # at least the widest stage's input and output, alive together while it runs
+            per_element = max(slope, ELEMENT_BYTES)
+            return ForwardCost(fixed, per_element, l2, w2, (w2 - w1) / (l2 - l1))
+        p1, l1 = max(p1, p2), l2
+    return ForwardCost(0.0, p1 / w1, shape[-1], w1, None)
 
 
 class ModelWork:

@@ -163,10 +163,9 @@ class Discovery:
     (None: one pass): the model's factor with constant padding and cropping cancelled."""
     input_free: tuple[str, ...] = ()
     """Stages whose input does not depend on the model's input (:mod:`~.model.input_free`)."""
-    forward_cost: tuple[float, float] | None = None
-    """The model's own forward peak as ``(fixed bytes, bytes per element of its widest stage's
-    input and output)``, from two short passes (:mod:`~.model.footprint`); None where not
-    measured."""
+    forward_cost: Any = None
+    """The model's own forward peak (a :class:`~.model.footprint.ForwardCost`) from two short
+    passes; None where not measured."""
 
 
 @dataclass
