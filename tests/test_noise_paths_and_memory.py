@@ -293,3 +293,31 @@ def test_a_model_that_makes_its_own_channel_axis_gets_an_input_without_one(cli):
     assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in report["stages"]] == [
         ("up", 4, 4000.0)
     ]
+
+
+class FramesOf16(nn.Module):
+    """DCUNet's shape: a 1024-point STFT-like encoder (hop 256, not centred: (T - 1024) / 256
+    + 1 frames) whose U-Net needs the frames less one divisible by 16, which its error says of
+    the frames, not of T: 1024 samples run, 65,536 do not; then the inverse, x256."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stft = nn.Conv1d(1, 8, 1024, stride=256)
+        self.up = nn.ConvTranspose1d(8, 1, 1024, stride=256)  # the inverse: T samples back
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = self.stft(x)
+        if (frames.shape[-1] - 1) % 16:
+            raise TypeError(f"time divisible by 16, got {frames.shape[-1] - 1}")
+        return self.up(frames)
+
+
+def test_a_probe_length_the_model_refuses_is_replaced_by_one_near_it_that_runs(cli):
+    report = run_json(cli, "--arch", f"{ARCH}:FramesOf16", "--sample-rate", "16000")
+    length = report["subject"]["input_shape"][-1]
+    assert (length - 1024) % 4096 == 0 and length > 1024
+    (note,) = [n for n in report["notes"] if n.startswith("the model refused input length")]
+    assert f"ran at {length}: the 1024 its shape was found at plus a multiple of" in note
+    assert [(s["name"], s["factor"], s["fs_in_hz"]) for s in report["stages"]] == [
+        ("up", 256, 62.5)
+    ]

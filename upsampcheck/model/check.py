@@ -242,6 +242,36 @@ def retry_growth(done: float, probe_pass: float) -> float:
     return RETRY_GROWTH if done <= 0 or probe_pass <= 0 else min(RETRY_GROWTH, done / probe_pass)
 
 
+ACCEPT_TRIES = 5
+"""Lengths :func:`accepted_length` tries (one discovery pass of one probe each)."""
+
+
+def accepted_length(
+    model: nn.Module, shape: tuple[int, ...], frames: int, ran: int, batch: int | None,
+    opts: ModelOptions, device: torch.device,
+) -> tuple[int, int] | None:  # fmt: skip
+    """A probe length near ``frames`` that the model takes, for an inferred shape whose chosen
+    length it refused: ``ran`` (the length the shape search ran) plus a multiple of ``ran ·
+    2^j``, for j = 0 … :data:`ACCEPT_TRIES` − 1, each tried with one discovery pass. A length
+    rule the model's error does not state is often a residue: DCUNet's STFT (1024 points, hop
+    256, uncentred) and its U-Net want ``(T − 1024) / 256`` divisible by 16, so 1024 runs,
+    65,536 does not, and 1024 + 32 · 2048 does. Returns the length and its unit; None when
+    none runs."""
+    tried = {frames}
+    for j in range(ACCEPT_TRIES):
+        unit = ran * 2**j
+        length = ran + max(-(-(frames - ran) // unit), 1) * unit
+        if length in tried:
+            continue
+        tried.add(length)
+        try:
+            discover_stages(model, (*shape[:-1], length), batch, opts, device, shorter=False)
+        except StageError:
+            continue
+        return length, unit
+    return None
+
+
 def unless_loose(
     found: Discovery, length: int, model: nn.Module, shape: tuple[int, ...],
     opts: ModelOptions, device: torch.device, sample_rate: float,
@@ -400,7 +430,23 @@ def checked(
         y_out, taps = probe_pass(model, shaped, stages, planner, batch, ctx, device, progress)
         return ctx, y_out, taps
 
-    ctx, y_out, taps = probe_at(frames)
+    try:
+        ctx, y_out, taps = probe_at(frames)
+    except StageError as exc:  # a length the tool chose: one near it the model takes
+        again = accepted_length(model, shape, frames, least, batch, opts, device) if (
+            inferred and not fixed
+        ) else None  # fmt: skip
+        if again is None:
+            raise
+        again, unit = again
+        check_memory(model_memory(sized[0], measured, sized[1], again, found.forward_cost), hint)
+        ctx, y_out, taps = probe_at(again)
+        said = " ".join(str(exc).split())[:160]
+        notes.append(
+            f"the model refused input length {frames} ({said}); ran at {again}: the {least} "
+            f"its shape was found at plus a multiple of {unit}, a length it takes"
+        )
+        frames, shape = again, (*shape[:-1], again)
     late = [] if fixed else unsettled(stages, taps)
     growth = retry_growth(work.samples, len(PROBES) * math.prod(shape[:-1]) * frames)
     longer = retry_frames(frames, period, growth)
