@@ -294,6 +294,7 @@ def discover_model(
     device: torch.device,
     notes: list[str],
     progress: Callable[[str], None] = lambda step: None,
+    memory: bool = True,
 ) -> tuple[Discovery, int, tuple[int, ...], int | None, bool, int, bool]:
     """The discovery both the check and ``--list-stages`` stand on: the input shape (given,
     from the archive, or searched for), the stages found on a short probe (kept when their
@@ -301,7 +302,8 @@ def discover_model(
     (:func:`.fixed_length.at_traced_length`), and a note when the model draws random numbers
     (tested on the short pass's input). Returns the discovery, the input length it ran
     at, the input shape, the batch an archive fixes, whether the shape was inferred, the
-    multiple an inferred length keeps, and whether the probe's length is fixed."""
+    multiple an inferred length keeps, and whether the probe's length is fixed. With
+    ``memory`` False (``--list-stages``) the forward's memory is not measured."""
     loaded.module.to(device)  # for its effect: a project's to() may return anything
     model = loaded.module
     sample_rate = check_sample_rate(opts.sample_rate)
@@ -328,7 +330,7 @@ def discover_model(
     if not fixed and length < shape[-1]:  # a short discovery: keep it if its rates hold
         found, length = unless_loose(found, length, model, shape, opts, device, sample_rate)
     tested = (*shape[:-1], length if fixed else min(short, length))
-    found = short_passes(model, found, tested, multiple, fixed, batch, opts, device, notes)
+    found = short_passes(model, found, tested, multiple, fixed, batch, opts, device, notes, memory)
     return found, length, shape, batch, inferred, multiple, fixed
 
 

@@ -53,7 +53,8 @@ def list_stages(loaded: LoadedModel, opts: ModelOptions) -> StageListing:
     nothing."""
     sample_rate = check_sample_rate(opts.sample_rate)
     notes = list(loaded.notes)
-    found, length, shape, *_ = discover_model(loaded, opts, resolve_device(opts.device), notes)
+    device = resolve_device(opts.device)
+    found, length, shape, *_ = discover_model(loaded, opts, device, notes, memory=False)
     stages = select_stages(found.stages, opts.stage)
     factor = model_factor(found, length, notes)
     layouts, clean = stage_layouts(found, stages, sample_rate, Lengths.of(found, length), None)

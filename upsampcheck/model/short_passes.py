@@ -35,12 +35,14 @@ def short_shape(tested: tuple[int, ...], multiple: int, fixed: bool) -> tuple[in
 def short_passes(
     model: nn.Module, found: Discovery, tested: tuple[int, ...], multiple: int, fixed: bool,
     batch: int | None, opts: ModelOptions, device: torch.device, notes: list[str],
+    memory: bool = True,
 ) -> Discovery:  # fmt: skip
-    """``found`` with the forward's memory (:mod:`.footprint`) and the input-free stages, and the
-    notes for a random model and for input-free stages."""
+    """``found`` with the forward's memory (:mod:`.footprint`; not with ``memory`` False, for
+    ``--list-stages``) and the input-free stages, and the notes for a random model and for
+    input-free stages."""
     shape = short_shape(tested, multiple, fixed)
-    cost = forward_cost(model, shape, batch, opts, device)
-    if cost is None and shape != tested:  # the model refuses the short input
+    cost = forward_cost(model, shape, batch, opts, device) if memory else None
+    if memory and cost is None and shape != tested:  # the model refuses the short input
         shape = tested
         cost = forward_cost(model, shape, batch, opts, device)
     if (random := random_note(model, shape, batch, opts, device)) is not None:
