@@ -93,9 +93,10 @@ class ModelOptions:
 
 
 FORWARD_SLACK = 2.0
-"""The measured forward peak (:mod:`.footprint`) times this: what the count cannot see (a
-convolution's workspace, the allocator's slack). ParallelWaveGAN's pass peaks at 1.9x the
-count, StyleMelGAN's at 1.2x."""
+"""The per-element part of the measured forward peak (:mod:`.footprint`) times this: what the
+count cannot see (a convolution's workspace, the allocator's slack). A bare forward of
+ParallelWaveGAN's five probes peaks at 1.9x its count, StyleMelGAN's at 1.3x; with it, no
+model of the survey (benchmarks/README.md) used more than its estimate."""
 
 
 def model_memory(
