@@ -15,7 +15,7 @@ from torch import nn
 
 from upsampcheck import bounds
 from upsampcheck.cli.options import StepLines
-from upsampcheck.model import check, short_passes
+from upsampcheck.model import check, footprint, short_passes
 from upsampcheck.model.footprint import forward_peak
 
 ARCH = "test_noise_paths_and_memory"
@@ -140,7 +140,7 @@ def test_the_memory_estimate_holds_the_model_s_own_forward(cli, monkeypatch):
     run_json(cli, "--arch", f"{ARCH}:WideInside", "--input-shape", "1,4096")
     frames, with_forward, shapes_only = estimates[-1]
     # tanh(wide) and wide: two 256-channel float32 signals of 2 * frames, per probe, x2 slack
-    forward = check.FORWARD_SLACK * 2 * 256 * 2 * frames * 4 * 5
+    forward = footprint.FORWARD_SLACK * 2 * 256 * 2 * frames * 4 * 5
     assert with_forward - shapes_only >= forward
     assert math.isclose(with_forward - shapes_only, forward, rel_tol=0.05)
     # a machine where the shapes alone would fit, the forward not: refused with the estimate

@@ -21,7 +21,7 @@ from test_fixed_length_trace import FACTOR, TRACE_LENGTH, traced
 from torch import nn
 
 from upsampcheck.api import check_model
-from upsampcheck.model import check
+from upsampcheck.model import check, retry
 
 
 class FixedOutput(nn.Module):
@@ -118,7 +118,7 @@ RETRY_NOTE = re.compile(
 @pytest.fixture
 def time_to_spare(monkeypatch) -> None:
     """The run before the retry did much beside the probe pass: the retry may double it."""
-    monkeypatch.setattr(check, "retry_growth", lambda done, probe_pass: check.RETRY_GROWTH)
+    monkeypatch.setattr(check, "retry_growth", lambda done, probe_pass: retry.RETRY_GROWTH)
 
 
 def test_an_unsettled_stage_is_probed_once_more_at_most_twice_as_long(time_to_spare):
@@ -189,10 +189,10 @@ def test_the_retry_adds_no_more_model_work_than_the_run_had_done():
 
 
 def test_the_retry_length_is_capped_by_growth_and_needs_a_whole_period_each_side():
-    assert check.retry_frames(400, 100) == 800  # 2 measured + 4 lead periods each side: capped
-    assert check.retry_frames(2000, 100) == 2200  # one more period each side at least
-    assert check.retry_frames(400, 100, growth=1.6) == 640
-    assert check.retry_frames(400, 100, growth=1.4) is None  # not one period each side
-    assert check.retry_growth(done=3000, probe_pass=2000) == 1.5
-    assert check.retry_growth(done=30000, probe_pass=2000) == check.RETRY_GROWTH
-    assert check.retry_growth(done=0, probe_pass=2000) == check.RETRY_GROWTH  # not counted
+    assert retry.retry_frames(400, 100) == 800  # 2 measured + 4 lead periods each side: capped
+    assert retry.retry_frames(2000, 100) == 2200  # one more period each side at least
+    assert retry.retry_frames(400, 100, growth=1.6) == 640
+    assert retry.retry_frames(400, 100, growth=1.4) is None  # not one period each side
+    assert retry.retry_growth(done=3000, probe_pass=2000) == 1.5
+    assert retry.retry_growth(done=30000, probe_pass=2000) == retry.RETRY_GROWTH
+    assert retry.retry_growth(done=0, probe_pass=2000) == retry.RETRY_GROWTH  # not counted

@@ -18,7 +18,7 @@ Every probe is periodic in ``M`` input samples (:mod:`.periods`): each stage is 
 on whole periods in the middle of its tapped signals (:func:`~.measure.analysis.measure_stage`),
 image rejection included, whatever its rate. A stage that has not settled there (a receptive
 field longer than the lead-in, randomness inside the model) is probed once more with a longer
-lead-in (:func:`retry_frames`: at most twice the first pass's input, and no longer than the
+lead-in (:func:`.retry.retry_frames`: at most twice the first pass's input, and no longer than the
 run so far allows, so the retry at most doubles the run; a note gives the cost),
 and a warning says so if it still differs period to period. A trace whose output length is
 constant is analysed at the length it was traced at, or refused naming it
@@ -34,14 +34,12 @@ import torch
 from torch import nn
 
 from ..bounds import check_memory, fits_memory, gib
-from ..check import PERIODS, check_sample_rate, resolve_device
+from ..check import check_sample_rate, resolve_device
 from ..config import Thresholds, load_thresholds
 from ..errors import StageError, UsageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
-from ..measure.reduce import BLOCK_VALUES
 from ..report.findings import (
-    PERIODICITY_TOLERANCE_DB,
     Finding,
     Report,
     StageResult,
@@ -64,17 +62,13 @@ from .discovery import (
     select_stages,
 )
 from .fixed_length import at_traced_length, constant_output, fixed_length_findings
-from .footprint import ForwardCost, ModelWork
+from .footprint import ModelWork, model_memory
 from .output import output_offset
 from .rates import Lengths, PassPlan, StageLayout, length_ratio, rated, stage_factors
+from .retry import accepted_length, retry_frames, retry_growth, unsettled
 from .short_passes import short_passes
 from .stages import StageContext, finish_stage, trace_output_lines
 from .taps import Tapped, finite_or_finding, input_groups, probe_model, shared_groups_note
-
-RETRY_LEAD = 4.0
-"""Lead-in periods each side the one retry aims for after a stage has not settled."""
-RETRY_GROWTH = 2.0
-"""The retry's input is at most this many times the first pass's: its cost stays bounded."""
 
 
 @dataclass
@@ -90,42 +84,6 @@ class ModelOptions:
     seed: int = 0
     device: str = "auto"
     standalone: bool = True
-
-
-FORWARD_SLACK = 2.0
-"""The per-element part of the measured forward peak (:mod:`.footprint`) times this: what the
-count cannot see (a convolution's workspace, the allocator's slack). A bare forward of
-ParallelWaveGAN's five probes peaks at 1.9x its count, StyleMelGAN's at 1.3x; with it, no
-model of the survey (benchmarks/README.md) used more than its estimate."""
-
-
-def model_memory(
-    found: Discovery, stages: list[Stage], length: int, frames: int,
-    forward_cost: ForwardCost | None = None,
-) -> float:  # fmt: skip
-    """Bytes the probe pass adds to the model's weights at input ``frames``, from the shapes
-    seen at discovery (input ``length``) scaled to ``frames``: the model's own forward
-    (``forward_cost``: a fixed part, and a part per element of the widest stage's input and
-    output, times :data:`FORWARD_SLACK`, at that stage's size at ``frames``: scaled from
-    discovery, or grown as the two short passes grew where that is less, for a model that pads
-    a short input to a long one; :mod:`.footprint`), the model output in float32, and, for the
-    widest selected stage while it is measured inside the pass, its input and output in float32
-    plus a float64 block of each and their mean periods
-    (:func:`~.measure.analysis.reduce_periods`)."""
-
-    def widest(of: list[Stage]) -> int:
-        return max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in of), default=0)
-
-    grows = frames / length  # the discovery's shapes to the probe's: linear, or as measured
-    grown = forward_cost.widest_at(frames) if forward_cost is not None else None
-    if grown is not None and widest(found.stages):
-        grows = min(grows, grown / widest(found.stages))
-    shapes = 4 * (math.prod(found.output_shape) + 2 * widest(stages))
-    own = 0.0
-    if forward_cost is not None:
-        at = grows * widest(found.stages)
-        own = forward_cost.fixed + len(PROBES) * FORWARD_SLACK * forward_cost.per_element * at
-    return own + len(PROBES) * grows * shapes + 2 * 8 * BLOCK_VALUES
 
 
 def stage_layouts(
@@ -209,68 +167,6 @@ def finish_all(
         if result is not None:
             results.append(result)
     return results
-
-
-def unsettled(stages: list[Stage], taps: dict[str, Tapped]) -> list[str]:
-    """The stages measured in the pass whose periods still differ (periodicity error above
-    :data:`~.report.findings.PERIODICITY_TOLERANCE_DB`): not settled within the lead-in."""
-    return [
-        s.name
-        for s in stages
-        if (m := taps[s.name].measurement) is not None
-        and not taps[s.name].nonfinite
-        and m.periodicity_error_db > PERIODICITY_TOLERANCE_DB
-    ]
-
-
-def retry_frames(frames: int, period: int, growth: float = RETRY_GROWTH) -> int | None:
-    """The probe length of the one retry after a stage has not settled: the lead-in grows to
-    :data:`RETRY_LEAD` periods each side, but the input at most ``growth`` times as long as
-    the first pass's ``frames``; None when that is less than one more period each side."""
-    wanted = max(frames + 2 * period, math.ceil((PERIODS + 2 * RETRY_LEAD) * period))
-    longer = min(wanted, math.floor(growth * frames))
-    return longer if longer >= frames + 2 * period else None
-
-
-def retry_growth(done: float, probe_pass: float) -> float:
-    """How much longer than the first probe pass the retry's input may be: at most
-    :data:`RETRY_GROWTH`, and at most the model's work so far (``done``: input samples through
-    the whole model, every discovery pass and the first probe pass included) over that pass's
-    (``probe_pass``), so that the retry, whose work grows with its input, adds no more than the
-    run had done: the run with the retry stays within about twice the run without it
-    (DPRNN-TasNet, whose probe pass is nearly all of its run, gets a short retry or none). Work,
-    not time: the same model and flags make the same report on any machine, however loaded."""
-    return RETRY_GROWTH if done <= 0 or probe_pass <= 0 else min(RETRY_GROWTH, done / probe_pass)
-
-
-ACCEPT_TRIES = 5
-"""Lengths :func:`accepted_length` tries (one discovery pass of one probe each)."""
-
-
-def accepted_length(
-    model: nn.Module, shape: tuple[int, ...], frames: int, ran: int, batch: int | None,
-    opts: ModelOptions, device: torch.device,
-) -> tuple[int, int] | None:  # fmt: skip
-    """A probe length near ``frames`` that the model takes, for an inferred shape whose chosen
-    length it refused: ``ran`` (the length the shape search ran) plus a multiple of ``ran ·
-    2^j``, for j = 0 … :data:`ACCEPT_TRIES` − 1, each tried with one discovery pass. A length
-    rule the model's error does not state is often a residue: DCUNet's STFT (1024 points, hop
-    256, uncentred) and its U-Net want ``(T − 1024) / 256`` divisible by 16, so 1024 runs,
-    65,536 does not, and 1024 + 32 · 2048 does. Returns the length and its unit; None when
-    none runs."""
-    tried = {frames}
-    for j in range(ACCEPT_TRIES):
-        unit = ran * 2**j
-        length = ran + max(-(-(frames - ran) // unit), 1) * unit
-        if length in tried:
-            continue
-        tried.add(length)
-        try:
-            discover_stages(model, (*shape[:-1], length), batch, opts, device, shorter=False)
-        except StageError:
-            continue
-        return length, unit
-    return None
 
 
 def unless_loose(

@@ -70,7 +70,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def input_memory(shape: tuple[int, ...]) -> float:
     """Bytes the probe batch of ``shape`` takes before the model adds its own: every probe's
     input in float32, and at least as much again for its output (an upsampler's is longer;
-    the full estimate follows discovery, :func:`~.check.model_memory`)."""
+    the full estimate follows discovery, :func:`~.footprint.model_memory`)."""
     return 2 * len(PROBES) * 4 * math.prod(shape)
 
 

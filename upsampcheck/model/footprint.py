@@ -24,7 +24,9 @@ from torch import nn
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..subjects.discover import discover
+from ..measure.probes import PROBES
+from ..measure.reduce import BLOCK_VALUES
+from ..subjects.discover import Discovery, Stage, discover
 from .seeding import seeded
 from .taps import model_dtype, probe_batch
 
@@ -194,3 +196,39 @@ class ModelWork:
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:
             self.handle.remove()
+
+
+FORWARD_SLACK = 2.0
+"""The per-element part of the measured forward peak (:func:`forward_cost`) times this: what the
+count cannot see (a convolution's workspace, the allocator's slack). A bare forward of
+ParallelWaveGAN's five probes peaks at 1.9x its count, StyleMelGAN's at 1.3x; with it, no
+model of the survey (benchmarks/README.md) used more than its estimate."""
+
+
+def model_memory(
+    found: Discovery, stages: list[Stage], length: int, frames: int,
+    forward_cost: ForwardCost | None = None,
+) -> float:  # fmt: skip
+    """Bytes the probe pass adds to the model's weights at input ``frames``, from the shapes
+    seen at discovery (input ``length``) scaled to ``frames``: the model's own forward
+    (``forward_cost``: a fixed part, and a part per element of the widest stage's input and
+    output, times :data:`FORWARD_SLACK`, at that stage's size at ``frames``: scaled from
+    discovery, or grown as the two short passes grew where that is less, for a model that pads
+    a short input to a long one; :func:`forward_cost`), the model output in float32, and, for the
+    widest selected stage while it is measured inside the pass, its input and output in float32
+    plus a float64 block of each and their mean periods
+    (:func:`~.measure.analysis.reduce_periods`)."""
+
+    def widest(of: list[Stage]) -> int:
+        return max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in of), default=0)
+
+    grows = frames / length  # the discovery's shapes to the probe's: linear, or as measured
+    grown = forward_cost.widest_at(frames) if forward_cost is not None else None
+    if grown is not None and widest(found.stages):
+        grows = min(grows, grown / widest(found.stages))
+    shapes = 4 * (math.prod(found.output_shape) + 2 * widest(stages))
+    own = 0.0
+    if forward_cost is not None:
+        at = grows * widest(found.stages)
+        own = forward_cost.fixed + len(PROBES) * FORWARD_SLACK * forward_cost.per_element * at
+    return own + len(PROBES) * grows * shapes + 2 * 8 * BLOCK_VALUES
