@@ -8,7 +8,7 @@ and drops it when the last tensor on its storage is collected. The peak of those
 is split, from two short passes, into a part that does not grow with the signal and one per
 element of the widest stage's input and output (:func:`forward_cost`); the second, at the
 probe's stage shapes, and the first make the forward's share of the estimate
-(:func:`~.check.model_memory`). Linear in the stages' lengths: a model with attention
+(:func:`model_memory`). Linear in the stages' lengths: a model with attention
 (quadratic) is under-estimated.
 """
 
@@ -148,7 +148,7 @@ def forward_cost(
     one frame of 64 samples and of 128 grows at 2,048; SNAC pads every input to 4,096 samples).
     The fixed part is what does not grow with the signal (weight norm recomputes every weight on
     each call: 216 MB in DAC's decoder); the per-element part scales with the stages' shapes at
-    the probe's length (:func:`~.check.model_memory`). Where the widest stage is the same at
+    the probe's length (:func:`model_memory`). Where the widest stage is the same at
     every length tried (Demucs pads a short input to one long valid length), the peak over it is
     all per-element. None where the first pass fails."""
     first = peak_and_widest(model, shape, batch, opts, device)
