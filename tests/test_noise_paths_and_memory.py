@@ -62,7 +62,7 @@ def test_a_noise_path_does_not_set_the_probe_length_and_is_driven_alone(cli, mon
     assert {f["stage"] for f in found} == {"noise.0", "noise.2", "noise.4", "noise.6"}
     assert all("found but not reached by the probes" in f["message"] for f in found)
     # were the noise path's rate (1/88 of the mel's) to set the period: 11 times as long
-    monkeypatch.setattr(short_passes, "input_free_stages", lambda *args: ())
+    monkeypatch.setattr(short_passes, "input_free_stages", lambda *args: ((), None))
     longer = run_json(cli, "--arch", f"{ARCH}:NoisePath", "--sample-rate", "16000")
     assert longer["subject"]["input_shape"][-1] > 10 * 32768
 

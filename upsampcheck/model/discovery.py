@@ -229,11 +229,14 @@ def random_note(
     batch: int | None,
     opts: ModelOptions,
     device: torch.device,
+    reference: torch.Tensor | None = None,
 ) -> str | None:
-    """The note for a model that draws random numbers in ``forward``: the same short input of
-    ``shape`` run twice (unseeded) gives two different outputs. None for a deterministic one."""
+    """The note for a model that draws random numbers in ``forward``: the noise probe of the
+    short ``shape`` run under two seeds gives two different outputs (``reference``: the output
+    of the ``--seed`` pass, already run). None for a deterministic one."""
     first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
-    if not draws_random(model, first.expand(batch or 1, *shape), opts.method, device):
+    x = first.expand(batch or 1, *shape)
+    if not draws_random(model, x, opts.method, device, opts.seed, reference):
         return None
     return (
         "the model draws random numbers in forward (its output differs between two runs of "

@@ -35,25 +35,28 @@ def input_free_stages(
     batch: int | None,
     opts: ModelOptions,
     device: torch.device,
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], torch.Tensor | None]:
     """The names of ``stages`` whose input is identical for the noise probe of ``shape`` and
-    the same probe rotated by :data:`SHIFT` samples (both passes seeded with ``--seed``);
-    ``()`` when a pass fails."""
+    the same probe rotated by :data:`SHIFT` samples (both passes seeded with ``--seed``), and
+    the model's output on the first pass (the random test's first run); ``()`` when a pass
+    fails."""
     if not stages or shape[-1] <= SHIFT:
-        return ()
+        return (), None
     first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
-    inputs = []
+    inputs, output = [], None
     for x in (first, first.roll(SHIFT, dims=-1)):
         try:
             with seeded(opts.seed, device):
-                _, taps = tap(model, x.expand(batch or 1, *shape), stages, opts.method)
+                out, taps = tap(model, x.expand(batch or 1, *shape), stages, opts.method)
         except Exception:  # noqa: BLE001 (a model that refuses the shift: nothing is known)
-            return ()
+            return (), output
+        output = out if output is None else output
         inputs.append({name: pair[0] for name, pair in taps.items()})
     a, b = inputs
-    return tuple(
+    free = tuple(
         s.name for s in stages if s.name in a and s.name in b and same(a[s.name], b[s.name])
     )
+    return free, output
 
 
 def same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -32,19 +32,21 @@ def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
 
 
 def draws_random(
-    model: nn.Module, x: torch.Tensor, method: str, device: torch.device | None = None
-) -> bool:
-    """True when two unseeded passes of the same input ``x`` give different outputs (beyond
-    float round-off): the model draws random numbers in ``forward``. False also when the
-    model refuses ``x`` (discovery has run it, so it should not)."""
-    outputs = []
-    with torch.random.fork_rng(devices=_devices(device)):
-        for _ in range(2):
-            try:
+    model: nn.Module, x: torch.Tensor, method: str, device: torch.device | None = None,
+    seed: int = 0, reference: torch.Tensor | None = None,
+) -> bool:  # fmt: skip
+    """True when two passes of the same input ``x``, seeded with ``seed`` and ``seed + 1``,
+    give different outputs (beyond float round-off): the model draws random numbers in
+    ``forward``. ``reference``: the output of the ``seed`` pass, already run (one pass is
+    saved). False also when the model refuses ``x`` (discovery has run it, so it should not)."""
+    outputs = [] if reference is None else [reference.detach().to(torch.float64)]
+    for run_seed in (seed, seed + 1)[len(outputs) :]:
+        try:
+            with seeded(run_seed, device):
                 out, _ = tap(model, x, [], method, {})
-            except Exception:
-                return False
-            outputs.append(out.detach().to(torch.float64))
+        except Exception:
+            return False
+        outputs.append(out.detach().to(torch.float64))
     a, b = outputs
     if a.shape != b.shape:
         return True

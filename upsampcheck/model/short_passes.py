@@ -45,10 +45,11 @@ def short_passes(
     if memory and cost is None and shape != tested:  # the model refuses the short input
         shape = tested
         cost = forward_cost(model, shape, batch, opts, device)
-    if (random := random_note(model, shape, batch, opts, device)) is not None:
-        notes.append(random)
     found = replace(found, forward_cost=cost)
-    if free := input_free_stages(model, found.stages, shape, batch, opts, device):
+    free, output = input_free_stages(model, found.stages, shape, batch, opts, device)
+    if (random := random_note(model, shape, batch, opts, device, output)) is not None:
+        notes.append(random)
+    if free:
         found = replace(found, input_free=free)
         more = ", …" if len(free) > 3 else ""
         notes.append(
