@@ -3,6 +3,7 @@ the markup, no stray space before punctuation, no raw type names as metavars; ``
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -81,17 +82,24 @@ def test_quiet_prints_the_verdict_line_only(capsys, tmp_path):
     assert captured.err == ""
 
 
-def test_verbose_prints_each_steps_time_on_stderr(capsys, tmp_path):
+def test_verbose_prints_the_time_of_each_phase_and_they_add_up_to_the_run(capsys, tmp_path):
     assert main([*FAILING, "--out", str(tmp_path / "r"), "--verbose"]) == 1
     captured = capsys.readouterr()
     assert "verdict: FAIL (exit 1)" in captured.out  # the full summary as usual
     times = [ln for ln in captured.err.splitlines() if ln.startswith("upsampcheck: time: ")]
-    steps = [ln.split(": ")[2] for ln in times]
-    assert steps[0].startswith("setting up") and "writing the report" in steps
-    assert times[-1].startswith("upsampcheck: time: in all: ")
+    phases = [ln.split(": ")[2] for ln in times]
+    assert phases[0] == "import" and phases[-2:] == ["other", "in all"]
+    assert {"measurement", "write"} <= set(phases)  # --no-plots: no figures, no page
     total = float(times[-1].split(": ")[-1].rstrip(" s"))
     parts = sum(float(ln.split(": ")[-1].rstrip(" s")) for ln in times[:-1])
-    assert parts == pytest.approx(total, abs=0.05)  # the steps add up to the run
+    assert parts == pytest.approx(total, abs=0.05)  # the phases add up to the run
+    timings = json.loads((tmp_path / "r" / "report.json").read_text())["timings"]
+    assert list(timings)[0] == "import" and timings["total"] >= timings["measurement"] > 0
+
+
+def test_without_verbose_the_report_has_no_timings(tmp_path):
+    assert main([*FAILING, "--out", str(tmp_path / "r"), "-q"]) == 1
+    assert "timings" not in json.loads((tmp_path / "r" / "report.json").read_text())
 
 
 @pytest.mark.parametrize("command", ["layer", "model", "audio"])

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..phases import phase
 from .app import Command, app
 from .options import (
     AUDIO_DEFAULTS,
@@ -145,9 +146,11 @@ def audio(
         for path in files:  # every file valid before any work
             open_info(path)
         delivery.prepare()
-        from ..audio.check import check_audio
+        with phase("import"):
+            from ..audio.check import check_audio
 
-        with progress_reporter(delivery.timings) as step:
-            report = check_audio(files, thresholds, progress=step)
+        with progress_reporter() as step:
+            with phase("measurement"):
+                report = check_audio(files, thresholds, progress=step)
             step("writing the report")
             return delivery.deliver(report)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..phases import phase
 from .app import Command, app
 from .options import (
     Baseline,
@@ -150,7 +151,8 @@ def layer(
     renderer = FigureRenderer(background=plots)  # starts importing matplotlib now
     with renderer, make_delivery(params, renderer) as delivery:
         flags = threshold_flags(params)
-        from ..check import resolve_device
+        with phase("import"):
+            from ..check import resolve_device
 
         resolve_device(device)  # a device that is not here, or that cannot compute: exit 2 now
         layer_flags = {
@@ -191,7 +193,7 @@ def layer(
         thresholds = load_thresholds(
             config=stack.thresholds, config_name=stack.source or "--config", flags=flags
         )
-        with progress_reporter(delivery.timings) as step:
+        with progress_reporter() as step, phase("measurement"):
             report = check_stack(
                 stack,
                 seed=seed,

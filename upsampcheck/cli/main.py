@@ -8,6 +8,7 @@ import sys
 
 from .. import signals
 from ..errors import UsageError
+from ..phases import CLOCK
 from ..streams import GuardedStream
 
 
@@ -102,6 +103,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         from .app import app
 
+        CLOCK.reset()
         result = app(args=argv, standalone_mode=False, prog_name="upsampcheck")
     except UsageError as exc:
         say(f"error: {exc}")

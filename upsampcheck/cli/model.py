@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..phases import phase
 from .app import Command, app
 from .options import (
     Arch,
@@ -166,7 +167,8 @@ def model(
         table = read_toml(config).get("thresholds", {}) if config is not None else {}
         thresholds = load_thresholds(config=table, config_name=str(config), flags=flags)
         delivery.prepare()
-        from ..model.check import check_model
+        with phase("import"):
+            from ..model.check import check_model
 
         opts = model_options(params)
         real_input = None
@@ -198,7 +200,8 @@ def model(
             name = shown(path.name) if path else arch
             step(f"loading {name}")
             with time_limit(timeout, name) as watch:  # one limit: loading, then the check
-                loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
+                with phase("load"):
+                    loaded = load_model(path, arch, kwargs, trust_checkpoint, opts.seed, weights)
                 watch.running(loaded.module)
                 if find_step and path is not None:
                     number = checkpoint_step(path)
@@ -212,10 +215,12 @@ def model(
                     "weights": "learned" if loaded.trained else "initialization",
                     "method": method,
                 }
-                report = check_model(loaded, opts, thresholds, subject, progress=step)
+                with phase("measurement"):
+                    report = check_model(loaded, opts, thresholds, subject, progress=step)
             if real_input is not None:
                 step(f"driving the model with {shown(input_file.name)}")
-                add_real_input(report, loaded.module, *real_input, opts)
+                with phase("measurement"):
+                    add_real_input(report, loaded.module, *real_input, opts)
             if sample_rate is None:
                 report.notes.append(
                     "no --sample-rate given: the output is taken to run at 16000 Hz, and every "
@@ -223,7 +228,7 @@ def model(
                 )
             return report
 
-        with progress_reporter(delivery.timings) as step:
+        with progress_reporter() as step:
             if len(paths) <= 1:
                 path = paths[0] if paths else None
                 report = run_one(path, step, None, find_step=True)

@@ -311,12 +311,9 @@ prints nothing."""
 
 class progress_reporter:
     """A transient rich spinner on stderr naming the current step on a terminal; off one, a
-    line per step once the run has taken long (:data:`LONG_STEP_SECONDS`). With ``timings``
-    (a list), each step's name and start time (``time.monotonic``) are appended to it, for
-    ``--verbose``."""
+    line per step once the run has taken long (:data:`LONG_STEP_SECONDS`)."""
 
-    def __init__(self, timings: list[tuple[str, float]] | None = None) -> None:
-        self.timings = timings
+    def __init__(self) -> None:
         self.lines = StepLines()
 
     def __enter__(self):
@@ -337,10 +334,6 @@ class progress_reporter:
         lines = self.lines if not console.is_terminal else None
 
         def step(text: str) -> None:
-            if self.timings is not None:
-                import time
-
-                self.timings.append((text, time.monotonic()))
             self.progress.update(self.task, description=text)
             if lines is not None:
                 lines.step(text)

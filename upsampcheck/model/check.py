@@ -39,6 +39,7 @@ from ..config import Thresholds, load_thresholds
 from ..errors import StageError, UsageError
 from ..measure.analysis import LineSettings, excerpt
 from ..measure.probes import PROBES
+from ..phases import phase
 from ..report.findings import (
     Finding,
     Report,
@@ -124,6 +125,7 @@ def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
     return found
 
 
+@phase("probe pass")
 def probe_pass(
     model: nn.Module,
     shape: tuple[int, ...],
@@ -185,6 +187,7 @@ def unless_loose(
         return found, length
 
 
+@phase("discovery")
 def discover_model(
     loaded: LoadedModel,
     opts: ModelOptions,
@@ -286,7 +289,10 @@ def checked(
         # take the rates from how much each stage grew in between.
         progress("discovering again at the probe length for exact rates")
         try:
-            longer, _ = discover_stages(model, (*shape[:-1], frames), batch, opts, device, False)
+            with phase("discovery"):
+                longer, _ = discover_stages(
+                    model, (*shape[:-1], frames), batch, opts, device, False
+                )
             ref, here = here, Lengths.of(longer, frames)
             layouts, _ = stage_layouts(found, driven, sample_rate, here, ref)
             sized = (longer, frames)

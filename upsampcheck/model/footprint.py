@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 from torch.utils import _pytree as pytree
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
 from ..subjects.discover import Discovery, Stage, discover
+from ..subjects.dispatch_mode import PlainDispatchMode
 from .seeding import seeded
 from .taps import model_dtype, probe_batch
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .check import ModelOptions
 
 
-class LiveTensors(TorchDispatchMode):
+class LiveTensors(PlainDispatchMode):
     """Counts the bytes of the storages that tensors returned by ops keep alive; ``peak`` is
     the most at once. Views share their base's storage and are counted once."""
 

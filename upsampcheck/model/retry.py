@@ -13,6 +13,7 @@ from torch import nn
 
 from ..check import PERIODS
 from ..errors import StageError
+from ..phases import phase
 from ..report.findings import PERIODICITY_TOLERANCE_DB
 from ..subjects.discover import Stage
 from .discovery import discover_stages
@@ -63,6 +64,7 @@ ACCEPT_TRIES = 5
 """Lengths :func:`accepted_length` tries (one discovery pass of one probe each)."""
 
 
+@phase("discovery")
 def accepted_length(
     model: nn.Module, shape: tuple[int, ...], frames: int, ran: int, batch: int | None,
     opts: ModelOptions, device: torch.device,

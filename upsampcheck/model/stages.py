@@ -21,6 +21,7 @@ from ..measure.analysis import (
 )
 from ..measure.attribution import assign_origins, grid_owners, trace_inputs
 from ..measure.multitone import groups_for, min_period
+from ..phases import phase
 from ..report.findings import Finding, StageResult
 from ..subjects.discover import Stage
 from ..units import hz
@@ -44,6 +45,7 @@ ALONE_ELEMENTS = 2**19
 """A stage driven alone gets at most this many input values per probe (channels x frames)."""
 
 
+@phase("standalone drives")
 def measure_alone(
     stage: Stage,
     tapped: TapShape,

@@ -6,12 +6,12 @@ import json
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..phases import CLOCK, PHASES, phase
 from ..report.findings import Report
 from ..report.text import note_lines, render_text, summary_entries
 from ..units import hz
@@ -26,19 +26,26 @@ def fill_report_folder(
     folder: Path,
     figures: bool = True,
     renderer: FigureRenderer | None = None,
-) -> None:
-    """Write ``report.json`` (``data``, the report's JSON after any baseline gating),
-    ``verdict.txt``, the figures, ``report.html`` and ``audio/*.wav`` into the new folder
-    ``folder`` (a staging folder)."""
+    timed: bool = False,
+) -> dict[str, Any]:
+    """Write ``verdict.txt``, the figures, ``report.html``, ``audio/*.wav`` and, last,
+    ``report.json`` (``data``, the report's JSON after any baseline gating) into the new folder
+    ``folder`` (a staging folder). With ``timed``, report.json gets ``timings``: the run's
+    phases so far (:mod:`~upsampcheck.phases`). Returns the JSON written."""
     folder.mkdir(exist_ok=True)
     if figures:  # drawn by the figure workers while this process writes the other files
         renderer = renderer or FigureRenderer(background=False)
         renderer.start({**report.figure_data(), "verdict": data["verdict"]}, folder)
-    (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
     (folder / "verdict.txt").write_text(render_text(data))
     if figures:
-        renderer.finish()
-        write_html(folder, report, data)  # report.html and audio/*.wav (outputs/html.py)
+        with phase("figures"):
+            renderer.finish()
+        with phase("page"):
+            write_html(folder, report, data)  # report.html and audio/*.wav (outputs/html.py)
+    if timed:
+        data = {**data, "timings": CLOCK.account()}
+    (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    return data
 
 
 def write_report_folder(
@@ -153,10 +160,8 @@ class Delivery:
     exit_zero: bool = False
     renderer: FigureRenderer | None = None
     verbosity: int = 0
-    """-1: the verdict line only (``--quiet``); 1: also each step's time (``--verbose``)."""
-    timings: list[tuple[str, float]] = field(default_factory=list)
-    """(step, start time) as the command's progress reports them, for ``--verbose``."""
-    _started: float = field(default_factory=time.monotonic, init=False)
+    """-1: the verdict line only (``--quiet``); 1: also the time of each phase of the run, on
+    stderr and under ``timings`` in report.json (``--verbose``)."""
     _baseline: dict[str, Any] | None = field(default=None, init=False)
     _folder: OutFolder | None = field(default=None, init=False)
     _wrote: bool = field(default=False, init=False)
@@ -219,8 +224,10 @@ class Delivery:
         data = self.gate(report)
         baseline = None
         try:
-            with self._staged() as staging:
-                fill_report_folder(report, data, staging, self.plots, self.renderer)
+            with phase("write"), self._staged() as staging:
+                data = fill_report_folder(
+                    report, data, staging, self.plots, self.renderer, self.verbosity > 0
+                )
                 if self.write_baseline is not None:  # written now, published after the swap
                     from ..report.baseline import make_baseline, stage_baseline
 
@@ -267,15 +274,15 @@ class Delivery:
                 write_step_summary(markdown)
 
     def print_timings(self) -> None:
-        """``--verbose``: how long each reported step took, and the command's whole run after
-        its imports, on stderr."""
+        """``--verbose``: the time of each phase of the run (:mod:`~upsampcheck.phases`) and
+        in all, on stderr."""
         if self.verbosity <= 0:
             return
-        now = time.monotonic()
-        marks = [("setting up (reading inputs, checks)", self._started), *self.timings, ("", now)]
-        for (step, start), (_, end) in zip(marks, marks[1:], strict=False):
-            sys.stderr.write(f"upsampcheck: time: {step}: {end - start:.2f} s\n")
-        sys.stderr.write(f"upsampcheck: time: in all: {now - self._started:.2f} s\n")
+        account = CLOCK.account()
+        for name in (*PHASES, "other"):
+            if name in account:
+                sys.stderr.write(f"upsampcheck: time: {name}: {account[name]:.2f} s\n")
+        sys.stderr.write(f"upsampcheck: time: in all: {account['total']:.2f} s\n")
 
     def deliver_series(self, entries: list[dict[str, Any]]) -> int:
         """Several checkpoints: one report folder each plus ``trend.json`` / ``trend.png``, all

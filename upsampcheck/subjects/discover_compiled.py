@@ -32,9 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from upsampcheck.errors import StageError
+from upsampcheck.subjects.dispatch_mode import PlainDispatchMode
 from upsampcheck.subjects.stages import (
     FEATURE_MODULES,
     ROOT,
@@ -247,7 +247,7 @@ class _OpWatch:
         return failure_message(where, exc)
 
 
-class _OpDispatch(TorchDispatchMode):
+class _OpDispatch(PlainDispatchMode):
     """Every ATen op a TorchScript model runs, as the dispatcher sees it."""
 
     def __init__(self, watch: _OpWatch) -> None:
