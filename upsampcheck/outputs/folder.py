@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -16,6 +15,7 @@ from ..report.findings import Report
 from ..report.text import note_lines, render_text, summary_entries
 from ..units import hz
 from .html import write_html
+from .json_text import json_text
 from .render import FigureRenderer
 from .safe_folder import OutFolder, write_marker
 
@@ -44,7 +44,7 @@ def fill_report_folder(
             write_html(folder, report, data)  # report.html and audio/*.wav (outputs/html.py)
     if timed:
         data = {**data, "timings": CLOCK.account()}
-    (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    (folder / "report.json").write_text(json_text(data) + "\n")
     return data
 
 
@@ -248,7 +248,7 @@ class Delivery:
         allows, i.e. a JSON list and one JUnit document)."""
         if self.format == "json":
             payload = reports[0] if len(reports) == 1 else reports
-            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+            sys.stdout.write(json_text(payload) + "\n")
             return
         if self.format == "junit":
             from .formats import to_junit
@@ -320,7 +320,7 @@ def deliver_trend(delivery: Delivery, trend: dict[str, Any]) -> int:
         write_trend(staging, trend, delivery.plots)
     delivery._wrote = True
     if delivery.format == "json":
-        sys.stdout.write(json.dumps(trend, indent=2) + "\n")
+        sys.stdout.write(json_text(trend) + "\n")
     else:
         print_trend(trend, delivery.out)
     return 0 if delivery.exit_zero else int(trend["exit_code"])
@@ -328,7 +328,7 @@ def deliver_trend(delivery: Delivery, trend: dict[str, Any]) -> int:
 
 def write_trend(folder: Path, trend: dict[str, Any], plots: bool) -> None:
     """``trend.json`` (and ``trend.png``) into the staging ``folder``."""
-    (folder / "trend.json").write_text(json.dumps(trend, indent=2) + "\n")
+    (folder / "trend.json").write_text(json_text(trend) + "\n")
     if plots:
         from .plotting import plot_trend
 

@@ -4,7 +4,6 @@ folder: ``before/`` and ``after/`` are full report folders of the two models."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from ..outputs.clips import PEAK, Clip
 from ..outputs.html_parts import audio, page, table, text
+from ..outputs.json_text import json_text
 from .compare import GONE_DB, drop_db
 
 
@@ -176,7 +176,7 @@ def fill_repair_folder(result, data: dict[str, Any], folder: Path, plots: bool) 
     for name, report in (("before", result.before), ("after", result.after)):
         fill_report_folder(report, report.to_json(), folder / name, plots)
         write_marker(folder / name)
-    (folder / "repair.json").write_text(json.dumps(data, indent=2) + "\n")
+    (folder / "repair.json").write_text(json_text(data) + "\n")
     (folder / "repair.txt").write_text("\n".join(summary_lines(data)) + "\n")
     if plots:
         (folder / "repair.html").write_text(html_page(data, silence_clips(result)))
