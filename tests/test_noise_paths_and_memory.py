@@ -217,6 +217,21 @@ def test_the_forward_cost_splits_what_grows_with_the_signal_from_what_does_not()
     assert cost.widest_at(1000) == 66_000
 
 
+def test_the_forward_cost_reads_the_passes_discovery_ran_and_gives_what_its_own_would():
+    from upsampcheck.model.discovery import discover_stages
+    from upsampcheck.model.footprint import forward_cost
+
+    opts, cpu = check.ModelOptions(sample_rate=16000), torch.device("cpu")
+    alone = forward_cost(RecomputedWeights().eval(), (64, 256), None, opts, cpu)
+    model, passes = RecomputedWeights().eval(), []
+    model.register_forward_pre_hook(lambda module, args: passes.append(args[0].shape[-1]))
+    discover_stages(model, (64, 256), None, opts, cpu, shorter=False)  # 256, then 512
+    assert passes == [256, 512]
+    cost = forward_cost(model, (64, 256), None, opts, cpu)
+    assert passes == [256, 512]  # no pass of its own: both lengths were counted in discovery
+    assert cost == alone  # the same peaks, split the same way (4 MB kernel, 4 B per element)
+
+
 class PaddedShort(nn.Module):
     """SNAC's shape: every input is padded up to a multiple of 4096 samples before a x2
     upsampler, so short inputs all look 4096 long."""

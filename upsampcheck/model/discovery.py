@@ -17,10 +17,11 @@ from ..bounds import INPUT_DIMS, INPUT_VALUES, PROBE_SAMPLES
 from ..errors import StageError, UsageError
 from ..measure.probes import PROBES
 from ..report.findings import Finding
-from ..subjects.discover import Discovery, Stage, discover, module_types
+from ..subjects.discover import Discovery, Stage, module_types
 from ..subjects.loading import LoadedModel
+from .footprint import counted_discovery
 from .rates import nominal_ratio
-from .seeding import draws_random, seeded
+from .seeding import draws_random
 from .shapes import DISCOVERY_FRAMES, Candidate, ShapeSearch, first_length  # noqa: F401
 from .taps import model_dtype, probe_batch
 
@@ -200,9 +201,7 @@ def discover_stages(
 
     def at_length(length: int) -> tuple[Discovery, int]:
         probe_shape = (*shape[:-1], length)
-        first = probe_batch(probe_shape, 1.0, opts)[:1].to(device, model_dtype(model))
-        with seeded(opts.seed, device):
-            return discover(model, first.expand(batch or 1, *probe_shape), opts.method), length
+        return counted_discovery(model, probe_shape, batch, opts, device), length
 
     short = max(SHORT_FRAMES, shape[-1] // 16)
     found = None

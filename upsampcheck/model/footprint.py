@@ -98,16 +98,66 @@ ELEMENT_BYTES = 4
 runs, in float32 (SNAC's passes measure 2.1 bytes between two paddings, and its run needs 4)."""
 
 
+Peak = tuple[float, int] | None
+"""A discovery pass's peak live bytes and its widest stage's input and output in elements."""
+_COUNTED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, Peak]] = weakref.WeakKeyDictionary()
+"""The passes :func:`counted_discovery` ran, per model: :func:`peak_and_widest` needs none of
+its own at a shape discovery has run."""
+
+
+def counted_discovery(
+    model: nn.Module, shape: tuple[int, ...], batch: int | None, opts: ModelOptions,
+    device: torch.device,
+) -> Discovery:  # fmt: skip
+    """:func:`~.subjects.discover.discover` on the seeded noise probe of ``shape`` (repeated
+    to ``batch``), the pass discovery runs, with its tensors counted (:class:`LiveTensors`) so
+    that :func:`forward_cost` reads its peak instead of running the same pass again (two of
+    EnCodec's seven short passes). A pass that fails under the count runs again without it:
+    a refusal is the model's own."""
+    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
+    x = first.expand(batch or 1, *shape)
+    counter = LiveTensors((x, *model.parameters(), *model.buffers()))
+    try:
+        with seeded(opts.seed, device), counter:
+            found = discover(model, x, opts.method)
+    except Exception:  # noqa: BLE001 (the model's own error, if any, comes from the plain pass)
+        with seeded(opts.seed, device):
+            return discover(model, x, opts.method)
+    _COUNTED.setdefault(model, {})[_key(shape, batch, opts, device)] = _peak(found, counter)
+    return found
+
+
+def _key(shape: tuple[int, ...], batch: int | None, opts: ModelOptions, device: torch.device):
+    return (
+        tuple(shape),
+        batch,
+        opts.seed,
+        opts.method,
+        opts.level,
+        opts.silence_value,
+        str(device),
+    )
+
+
+def _peak(found: Discovery, counter: LiveTensors) -> Peak:
+    widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
+    return (counter.peak, widest) if widest else None
+
+
 def peak_and_widest(
     model: nn.Module,
     shape: tuple[int, ...],
     batch: int | None,
     opts: ModelOptions,
     device: torch.device,
-) -> tuple[float, int] | None:
+) -> Peak:
     """The peak live bytes of one discovery pass on the noise probe of ``shape`` and the
-    element count of its widest stage's input and output, from that same pass; None where
-    there are no stages or the pass fails."""
+    element count of its widest stage's input and output, from that same pass (the one
+    discovery ran, where it ran at ``shape``: :func:`counted_discovery`); None where there
+    are no stages or the pass fails."""
+    known = _COUNTED.get(model, {})
+    if (key := _key(shape, batch, opts, device)) in known:
+        return known[key]
     first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
     x = first.expand(batch or 1, *shape)
     counter = LiveTensors((x, *model.parameters(), *model.buffers()))
@@ -116,8 +166,7 @@ def peak_and_widest(
             found = discover(model, x, opts.method)
     except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
         return None
-    widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
-    return (counter.peak, widest) if widest else None
+    return _peak(found, counter)
 
 
 @dataclass(frozen=True)
