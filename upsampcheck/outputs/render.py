@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import sys
 from collections import deque
 from multiprocessing.connection import wait
@@ -164,9 +165,10 @@ class FigureRenderer:
             return
         self._waiting = deque(enumerate(jobs_of(data)))
         self._busy = {conn: deque() for conn in self._conns}
-        if self._waiting:
+        if self._waiting:  # pickled once for both workers (BigVGAN's: 77 stages' spectra)
+            payload = pickle.dumps(("data", data, str(folder)), pickle.HIGHEST_PROTOCOL)
             for conn in self._conns:
-                conn.send(("data", data, str(folder)))
+                conn.send_bytes(payload)
             for _ in range(QUEUED):  # a job in hand and one queued: no worker waits on us
                 for conn in self._conns:
                     self._give(conn)

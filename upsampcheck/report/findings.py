@@ -209,7 +209,9 @@ class Report(Verdict):
                     "grid_hz": [stage.fs_in_hz * k for k in range(1, int(stage.factor // 2) + 1)],
                     "freqs_hz": m.freqs_hz,
                     "spectra": {name: to_db(p / ref) for name, p in m.spectra.items()},
-                    "spectrograms": {name: to_db(p / ref) for name, p in m.spectrograms.items()},
+                    "spectrograms": {}  # an identical stage is drawn with the first: never used
+                    if stage.name in repeats
+                    else {name: to_db(p / ref) for name, p in m.spectrograms.items()},
                     "lines": [(line.freq_hz, line.level_db, line.probe) for line in m.lines],
                     "response": m.response_curve,
                     # the curve is the chain's; the stage's numbers are its own, driven alone
