@@ -7,10 +7,13 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 # Children import upsampcheck from the checkout that holds this file, whatever an editable
@@ -65,18 +68,66 @@ def round_robin(
     benches: dict[str, Bench], repeat: int, warmup: int, tmp: str
 ) -> dict[str, list[dict[str, Any]]]:
     """Run every bench once per round (so machine noise spreads over all of them), `warmup`
-    untimed rounds first; warns when the last end-to-end run (the second bench) wrote no PNG."""
+    untimed rounds first; warns when the last end-to-end run (the second bench) wrote no PNG.
+    Each result also holds ``out``, its --out folder (None for a bench that takes none)."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in benches}
     for rnd in range(warmup + repeat):
         for i, (name, (cmd, ok, wants_out)) in enumerate(benches.items()):
             out = ["--out", os.path.join(tmp, f"r{rnd}-{i}")] if wants_out else []
             result = run_once(cmd + out, ok, tmp)
+            result["out"] = out[1] if out else None
             if rnd >= warmup:
                 runs[name].append(result)
     last_report = os.path.join(tmp, f"r{warmup + repeat - 1}-1")
     if not any(f.endswith(".png") for f in os.listdir(last_report)):
         print("warning: the end-to-end run wrote no PNG figures", file=sys.stderr)
     return runs
+
+
+BURN = "import os, sys\nwhile os.getppid() == int(sys.argv[1]):\n    sum(range(10**6))\n"
+"""A CPU-bound competitor (argv: its parent's pid); it ends by itself within ~30 ms once that
+parent is gone."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def busy(n: int) -> Iterator[list[int]]:
+    """Keep `n` CPU-bound processes (:data:`BURN`) running for the length of the block; yields
+    their pids. Each is the leader of its own process group, and every group gets SIGKILL on
+    the way out, whatever the way (an exception, Ctrl-C, or SIGTERM, turned into SystemExit
+    while the block runs); were this process killed outright, they end by themselves."""
+    procs: list[subprocess.Popen] = []
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        for _ in range(n):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", BURN, str(os.getpid())],
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        yield [p.pid for p in procs]
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in procs:
+            proc.wait()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def load_average() -> float:
+    """The 1-minute load average (NaN where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return float("nan")
 
 
 def summary(values: list[float]) -> dict[str, Any]:
