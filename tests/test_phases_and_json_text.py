@@ -63,3 +63,36 @@ def test_json_text_parses_to_the_same_values_as_json_dumps():
     assert '        "db": [-0.1, -Infinity]' in lines  # a curve on one line
     assert '        {"freq_hz": 75.0, "level_db": -5.1}' in lines  # a record on one line
     assert lines[0] == "{" and lines[-1] == "}"
+
+
+def test_torch_threads_wait_passively_only_when_other_tasks_hold_the_cores(monkeypatch):
+    from upsampcheck import busy
+
+    monkeypatch.setattr(busy, "usable_cores", lambda: 2)
+    monkeypatch.setattr(busy, "other_runnable", lambda: 0)
+    quiet: dict[str, str] = {}
+    assert not busy.wait_passively_when_busy(quiet) and quiet == {}
+    monkeypatch.setattr(busy, "other_runnable", lambda: 2)  # two CPU-bound processes beside
+    loaded: dict[str, str] = {}
+    assert busy.wait_passively_when_busy(loaded) and loaded == {"OMP_WAIT_POLICY": "PASSIVE"}
+    chosen = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice stays
+    assert not busy.wait_passively_when_busy(chosen) and chosen["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_wait_policy_changes_no_byte_of_the_report(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    reports = []
+    for policy in ("ACTIVE", "PASSIVE"):
+        out = tmp_path / policy
+        env = {**os.environ, "OMP_WAIT_POLICY": policy}
+        argv = ["layer", "--type", "transposed", "--length", "5", "--stride", "4", "--no-plots"]
+        done = subprocess.run(
+            [sys.executable, "-m", "upsampcheck", *argv, "--out", str(out), "-q"],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        reports.append((out / "report.json").read_bytes())
+    assert reports[0] == reports[1]

@@ -1,9 +1,11 @@
 """The console script's entry: cheap to start, safe from the first instruction.
 
 Before anything heavy is imported, closed standard descriptors get ``/dev/null``
-(:func:`~upsampcheck.streams.ensure_descriptors`) and SIGINT/SIGTERM/SIGHUP end the process
-with one line and ``128 + signum`` (nothing is written yet, so there is nothing to clean up);
-then the command line (:func:`upsampcheck.cli.main.main`) takes over with its own handlers.
+(:func:`~upsampcheck.streams.ensure_descriptors`), SIGINT/SIGTERM/SIGHUP end the process
+with one line and ``128 + signum`` (nothing is written yet, so there is nothing to clean up),
+and on a machine busy with other work torch's threads are told to sleep, not spin, between
+parallel regions (:mod:`~upsampcheck.busy`); then the command line
+(:func:`upsampcheck.cli.main.main`) takes over with its own handlers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def run() -> None:
     from .streams import ensure_descriptors
 
     ensure_descriptors()
+    from .busy import wait_passively_when_busy
+
+    wait_passively_when_busy()  # before torch is imported: its threads read it once
     from .cli.main import main
 
     code = main()

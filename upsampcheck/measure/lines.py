@@ -46,8 +46,9 @@ class Line:
 
 
 def to_db(power: float | np.ndarray) -> float | np.ndarray:
-    """``10 log10(power)``, clipped below at :data:`FLOOR_DB`."""
-    return np.maximum(10 * np.log10(np.maximum(power, 1e-300)), FLOOR_DB)
+    """``10 log10(power)``, clipped below at :data:`FLOOR_DB` (in float64, whatever the input's
+    precision: a float32 spectrogram's zeros are clipped, not logged)."""
+    return np.maximum(10 * np.log10(np.maximum(power, 1e-300, dtype=np.float64)), FLOOR_DB)
 
 
 ROUNDOFF_FLOOR_DB = -140.0

@@ -114,34 +114,40 @@ def counted_discovery(
     that :func:`forward_cost` reads its peak instead of running the same pass again (two of
     EnCodec's seven short passes). A pass that fails under the count runs again without it:
     a refusal is the model's own."""
-    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
-    x = first.expand(batch or 1, *shape)
-    counter = LiveTensors((x, *model.parameters(), *model.buffers()))
+    x = noise_input(model, shape, batch, opts, device)
     try:
-        with seeded(opts.seed, device), counter:
-            found = discover(model, x, opts.method)
+        found, peak = counted(model, x, opts, device)
     except Exception:  # noqa: BLE001 (the model's own error, if any, comes from the plain pass)
         with seeded(opts.seed, device):
             return discover(model, x, opts.method)
-    _COUNTED.setdefault(model, {})[_key(shape, batch, opts, device)] = _peak(found, counter)
+    _COUNTED.setdefault(model, {})[_key(shape, batch, opts, device)] = peak
     return found
 
 
-def _key(shape: tuple[int, ...], batch: int | None, opts: ModelOptions, device: torch.device):
-    return (
-        tuple(shape),
-        batch,
-        opts.seed,
-        opts.method,
-        opts.level,
-        opts.silence_value,
-        str(device),
-    )
+def noise_input(
+    model: nn.Module, shape: tuple[int, ...], batch: int | None, opts: ModelOptions,
+    device: torch.device,
+) -> torch.Tensor:  # fmt: skip
+    """The noise probe of ``shape``, repeated to ``batch``, in the model's dtype."""
+    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
+    return first.expand(batch or 1, *shape)
 
 
-def _peak(found: Discovery, counter: LiveTensors) -> Peak:
+def counted(
+    model: nn.Module, x: torch.Tensor, opts: ModelOptions, device: torch.device
+) -> tuple[Discovery, Peak]:
+    """One seeded discovery pass on ``x`` under the count: what it found, its peak live bytes
+    and its widest stage's input and output in elements (None without stages)."""
+    counter = LiveTensors((x, *model.parameters(), *model.buffers()))
+    with seeded(opts.seed, device), counter:
+        found = discover(model, x, opts.method)
     widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
-    return (counter.peak, widest) if widest else None
+    return found, ((counter.peak, widest) if widest else None)
+
+
+def _key(shape: tuple[int, ...], batch: int | None, opts: ModelOptions, device: torch.device):
+    what = (opts.seed, opts.method, opts.level, opts.silence_value, str(device))
+    return (tuple(shape), batch, *what)
 
 
 def peak_and_widest(
@@ -158,15 +164,10 @@ def peak_and_widest(
     known = _COUNTED.get(model, {})
     if (key := _key(shape, batch, opts, device)) in known:
         return known[key]
-    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
-    x = first.expand(batch or 1, *shape)
-    counter = LiveTensors((x, *model.parameters(), *model.buffers()))
     try:
-        with seeded(opts.seed, device), counter:
-            found = discover(model, x, opts.method)
+        return counted(model, noise_input(model, shape, batch, opts, device), opts, device)[1]
     except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
         return None
-    return _peak(found, counter)
 
 
 @dataclass(frozen=True)

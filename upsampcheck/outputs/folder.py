@@ -283,6 +283,13 @@ class Delivery:
             if name in account:
                 sys.stderr.write(f"upsampcheck: time: {name}: {account[name]:.2f} s\n")
         sys.stderr.write(f"upsampcheck: time: in all: {account['total']:.2f} s\n")
+        from ..busy import PASSIVE_SET
+
+        if PASSIVE_SET["done"]:
+            sys.stderr.write(
+                "upsampcheck: note: other tasks were running at the start: torch's threads "
+                "waited passively between parallel regions (OMP_WAIT_POLICY=PASSIVE)\n"
+            )
 
     def deliver_series(self, entries: list[dict[str, Any]]) -> int:
         """Several checkpoints: one report folder each plus ``trend.json`` / ``trend.png``, all
