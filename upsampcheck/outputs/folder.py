@@ -28,14 +28,17 @@ def fill_report_folder(
     renderer: FigureRenderer | None = None,
     timed: bool = False,
 ) -> dict[str, Any]:
-    """Write ``verdict.txt``, the figures, ``report.html``, ``audio/*.wav`` and, last,
-    ``report.json`` (``data``, the report's JSON after any baseline gating) into the new folder
-    ``folder`` (a staging folder). With ``timed``, report.json gets ``timings``: the run's
-    phases so far (:mod:`~upsampcheck.phases`). Returns the JSON written."""
+    """Write ``report.json`` (``data``, the report's JSON after any baseline gating),
+    ``verdict.txt``, the figures, ``report.html`` and ``audio/*.wav`` into the new folder
+    ``folder`` (a staging folder), the JSON while the figure workers draw. With ``timed``,
+    report.json is written last, with ``timings``: the run's phases up to then
+    (:mod:`~upsampcheck.phases`). Returns the JSON written."""
     folder.mkdir(exist_ok=True)
     if figures:  # drawn by the figure workers while this process writes the other files
         renderer = renderer or FigureRenderer(background=False)
         renderer.start({**report.figure_data(), "verdict": data["verdict"]}, folder)
+    if not timed:
+        (folder / "report.json").write_text(json_text(data) + "\n")
     (folder / "verdict.txt").write_text(render_text(data))
     if figures:
         with phase("figures"):
@@ -44,7 +47,7 @@ def fill_report_folder(
             write_html(folder, report, data)  # report.html and audio/*.wav (outputs/html.py)
     if timed:
         data = {**data, "timings": CLOCK.account()}
-    (folder / "report.json").write_text(json_text(data) + "\n")
+        (folder / "report.json").write_text(json_text(data) + "\n")
     return data
 
 
