@@ -6,10 +6,13 @@ The small stand-in models below are built by ``--arch test_causes_and_inputs:NAM
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from upsampcheck.model import check
 
 ARCH = "test_causes_and_inputs"
 
@@ -164,6 +167,44 @@ def test_a_model_that_draws_random_numbers_is_seeded_and_reproduces(cli, tmp_pat
 def test_a_deterministic_model_gets_no_random_note(cli):
     report = run_json(cli, "--arch", f"{ARCH}:Transposed", "--sample-rate", "16000")
     assert not [n for n in report["notes"] if "random" in n]
+
+
+class NumpyNoisy(nn.Module):
+    """Noise from numpy's global generator, which ``--seed`` does not reach."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose1d(1, 1, 4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.from_numpy(np.random.standard_normal(x.shape).astype(np.float32))
+        return self.up(x + noise * 0.01)
+
+
+def test_noise_from_numpy_s_generator_is_noted_as_random():
+    from upsampcheck.model.discovery import discover_stages
+    from upsampcheck.model.short_passes import short_passes
+
+    opts, cpu, notes = check.ModelOptions(sample_rate=16000), torch.device("cpu"), []
+    model = NumpyNoisy().eval()
+    found, _ = discover_stages(model, (1, 1024), None, opts, cpu)
+    short_passes(model, found, (1, 1024), 1, False, None, opts, cpu, notes)
+    assert [n for n in notes if n.startswith("the model draws random numbers in forward")]
+
+
+def test_a_deterministic_model_pays_one_short_pass_after_discovery():
+    from upsampcheck.model.discovery import discover_stages
+    from upsampcheck.model.short_passes import short_passes
+
+    opts, cpu, notes, passes = check.ModelOptions(sample_rate=16000), torch.device("cpu"), [], []
+    model = Transposed().eval()
+    model.register_forward_pre_hook(lambda module, args: passes.append(args[0].shape[-1]))
+    found, _ = discover_stages(model, (1, 1024), None, opts, cpu)
+    assert passes == [64, 128]  # discovery: the short length, then twice it for the slope
+    short_passes(model, found, (1, 1024), 1, False, None, opts, cpu, notes)
+    # the memory count read both discovery passes, the input-free test took the first as its
+    # own and ran the rotated probe, and no generator moved: no pass under a second seed
+    assert passes == [64, 128, 64] and notes == []
 
 
 # ---- inputs that mean something: a spectrogram's height --------------------------------------

@@ -67,6 +67,39 @@ def test_a_noise_path_does_not_set_the_probe_length_and_is_driven_alone(cli, mon
     assert longer["subject"]["input_shape"][-1] > 10 * 32768
 
 
+def test_the_input_free_test_takes_discovery_s_pass_as_its_first_and_finds_the_same():
+    from upsampcheck.model.discovery import discover_stages
+    from upsampcheck.model.input_free import SHIFT, input_free_stages
+
+    opts, cpu, shape = check.ModelOptions(sample_rate=16000), torch.device("cpu"), (8, 352)
+    model, passes = NoisePath().eval(), []
+    model.register_forward_pre_hook(lambda module, args: passes.append(args[0].clone()))
+    found, _ = discover_stages(model, shape, None, opts, cpu, shorter=False)  # 352, then 704
+    free, output = input_free_stages(model, found.stages, shape, None, opts, cpu)
+    assert len(passes) == 3  # one pass of its own: the probe rotated by SHIFT samples
+    assert torch.equal(passes[2], passes[0].roll(SHIFT, dims=-1))
+    assert free == ("noise.0", "noise.2", "noise.4", "noise.6")
+    # the same stages and output as from two passes of its own, on a model discovery never ran
+    fresh = NoisePath().eval()
+    fresh.load_state_dict(model.state_dict())
+    assert input_free_stages(fresh, found.stages, shape, None, opts, cpu)[0] == free
+    with torch.no_grad():
+        assert torch.equal(output, fresh(passes[0]))
+
+
+def test_signals_are_told_apart_by_their_values_and_never_equal_with_a_nan():
+    from upsampcheck.subjects.digest import digest, same
+
+    x = torch.randn(2, 3, 16)
+    assert same(digest(x), digest(x.clone()))
+    assert same(digest(x[..., ::2]), digest(x[..., ::2].contiguous()))  # strides do not count
+    assert not same(digest(x), digest(x.roll(1, dims=-1)))
+    assert not same(digest(x), digest(x.double()))  # nor does a dtype go unseen
+    assert not same(digest(x), digest(x.reshape(3, 2, 16)))
+    nan = torch.full((4,), float("nan"))
+    assert not same(digest(nan), digest(nan.clone()))  # as torch.equal: NaN is not NaN
+
+
 class ContextWindow(nn.Module):
     """ParallelWaveGAN's conditioning: a conv without padding eats ``2 * aux`` frames of
     context, then x4 x4 nearest upsampling; ``z = 0`` at the output length."""

@@ -25,9 +25,10 @@ from torch.utils import _pytree as pytree
 
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
-from ..subjects.discover import Discovery, Stage, discover
+from ..subjects.digest import Digest
+from ..subjects.discover import Discovery, Stage, discover, discover_digested
 from ..subjects.dispatch_mode import PlainDispatchMode
-from .seeding import seeded
+from .seeding import generator_states, seeded
 from .taps import model_dtype, probe_batch
 
 if TYPE_CHECKING:
@@ -100,9 +101,26 @@ runs, in float32 (SNAC's passes measure 2.1 bytes between two paddings, and its 
 
 Peak = tuple[float, int] | None
 """A discovery pass's peak live bytes and its widest stage's input and output in elements."""
-_COUNTED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, Peak]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class CountedPass:
+    """What one counted discovery pass left: its :data:`Peak`, each stage input's digest
+    (:func:`~.subjects.digest.digest`) and the model's analysed output."""
+
+    peak: Peak
+    digests: dict[str, Digest]
+    output: torch.Tensor
+    drew: bool
+    """True when the pass drew from a generator :func:`~.seeding.generator_states` reads."""
+
+
+_COUNTED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, CountedPass]] = (
+    weakref.WeakKeyDictionary()
+)
 """The passes :func:`counted_discovery` ran, per model: :func:`peak_and_widest` needs none of
-its own at a shape discovery has run."""
+its own at a shape discovery has run, nor the input-free test a first pass
+(:func:`discovery_pass`)."""
 
 
 def counted_discovery(
@@ -116,12 +134,20 @@ def counted_discovery(
     a refusal is the model's own."""
     x = noise_input(model, shape, batch, opts, device)
     try:
-        found, peak = counted(model, x, opts, device)
+        found, kept = counted(model, x, opts, device)
     except Exception:  # noqa: BLE001 (the model's own error, if any, comes from the plain pass)
         with seeded(opts.seed, device):
             return discover(model, x, opts.method)
-    _COUNTED.setdefault(model, {})[_key(shape, batch, opts, device)] = peak
+    _COUNTED.setdefault(model, {})[_key(shape, batch, opts, device)] = kept
     return found
+
+
+def discovery_pass(
+    model: nn.Module, shape: tuple[int, ...], batch: int | None, opts: ModelOptions,
+    device: torch.device,
+) -> CountedPass | None:  # fmt: skip
+    """The counted discovery pass run on the noise probe of ``shape``, None where none ran."""
+    return _COUNTED.get(model, {}).get(_key(shape, batch, opts, device))
 
 
 def noise_input(
@@ -135,14 +161,19 @@ def noise_input(
 
 def counted(
     model: nn.Module, x: torch.Tensor, opts: ModelOptions, device: torch.device
-) -> tuple[Discovery, Peak]:
-    """One seeded discovery pass on ``x`` under the count: what it found, its peak live bytes
-    and its widest stage's input and output in elements (None without stages)."""
+) -> tuple[Discovery, CountedPass]:
+    """One seeded discovery pass on ``x`` under the count: what it found, and its peak live
+    bytes and widest stage's input and output in elements (None without stages), its stage
+    inputs' digests and its output."""
     counter = LiveTensors((x, *model.parameters(), *model.buffers()))
-    with seeded(opts.seed, device), counter:
-        found = discover(model, x, opts.method)
+    with seeded(opts.seed, device):
+        before = generator_states(device)
+        with counter:
+            found, digests, output = discover_digested(model, x, opts.method)
+        drew = generator_states(device) != before
     widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
-    return found, ((counter.peak, widest) if widest else None)
+    peak = (counter.peak, widest) if widest else None
+    return found, CountedPass(peak, digests, output, drew)
 
 
 def _key(shape: tuple[int, ...], batch: int | None, opts: ModelOptions, device: torch.device):
@@ -161,11 +192,11 @@ def peak_and_widest(
     element count of its widest stage's input and output, from that same pass (the one
     discovery ran, where it ran at ``shape``: :func:`counted_discovery`); None where there
     are no stages or the pass fails."""
-    known = _COUNTED.get(model, {})
-    if (key := _key(shape, batch, opts, device)) in known:
-        return known[key]
+    if (known := discovery_pass(model, shape, batch, opts, device)) is not None:
+        return known.peak
     try:
-        return counted(model, noise_input(model, shape, batch, opts, device), opts, device)[1]
+        x = noise_input(model, shape, batch, opts, device)
+        return counted(model, x, opts, device)[1].peak
     except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
         return None
 

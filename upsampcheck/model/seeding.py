@@ -31,6 +31,24 @@ def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
         yield
 
 
+def generator_states(device: torch.device | None = None) -> tuple:
+    """The states of every generator a model's ``forward`` commonly draws from: torch's CPU
+    generator and ``device``'s, numpy's global one and Python's ``random``. A pass that
+    leaves them all as they were drew no random numbers from them."""
+    import random
+
+    import numpy as np
+
+    torch_states = [torch.get_rng_state()]
+    torch_states += [torch.cuda.get_rng_state(index) for index in _devices(device)]
+    kind, keys, pos, *rest = np.random.get_state()
+    return (
+        tuple(bytes(t.numpy()) for t in torch_states),
+        (kind, keys.tobytes(), pos, *rest),
+        random.getstate(),
+    )
+
+
 def draws_random(
     model: nn.Module, x: torch.Tensor, method: str, device: torch.device | None = None,
     seed: int = 0, reference: torch.Tensor | None = None,

@@ -4,8 +4,12 @@ draws random numbers (:func:`~.discovery.random_note`), how much memory its own 
 
 They run at :data:`~.discovery.SHORT_FRAMES` frames (kept a multiple of what the model asks)
 where that is shorter than the discovery's input, so a large model (ParallelWaveGAN: a
-WaveNet at the output rate) pays five short forwards, not five at the discovery length; at
-the discovery's own length where the model refuses the short one.
+WaveNet at the output rate) pays short forwards, not ones at the discovery length; at
+the discovery's own length where the model refuses the short one. The first of them is
+discovery's own pass where it ran at that shape: its output and its stage inputs' digests
+stand in for the input-free test's first pass, and a model that drew nothing from torch's,
+numpy's or Python's generators in it (:func:`~.seeding.generator_states`) needs no pass under
+a second seed to be called deterministic. A deterministic model pays one short pass here.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from torch import nn
 
 from ..subjects.discover import Discovery
 from .discovery import SHORT_FRAMES, random_note
-from .footprint import forward_cost
+from .footprint import discovery_pass, forward_cost
 from .input_free import input_free_stages
 
 if TYPE_CHECKING:
@@ -47,7 +51,9 @@ def short_passes(
         cost = forward_cost(model, shape, batch, opts, device)
     found = replace(found, forward_cost=cost)
     free, output = input_free_stages(model, found.stages, shape, batch, opts, device)
-    if (random := random_note(model, shape, batch, opts, device, output)) is not None:
+    known = discovery_pass(model, shape, batch, opts, device)
+    drew = known is None or known.drew  # a pass that drew nothing from any seeded generator
+    if drew and (random := random_note(model, shape, batch, opts, device, output)) is not None:
         notes.append(random)
     if free:
         found = replace(found, input_free=free)

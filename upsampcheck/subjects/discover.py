@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,7 @@ from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
 from upsampcheck.errors import StageError, UsageError
+from upsampcheck.subjects.digest import digest_input
 from upsampcheck.subjects.discover_compiled import is_compiled, module_types, run_compiled
 from upsampcheck.subjects.owners import TensorOwners
 from upsampcheck.subjects.stages import (
@@ -93,6 +95,7 @@ from upsampcheck.subjects.stages import (
     Call,
     Stage,
     StageLog,
+    Want,
     arg,
     failure_message,
     first_tensor,
@@ -210,7 +213,7 @@ def _type_name(m: nn.Module) -> str:
 class _Recorder(TorchFunctionMode):
     """Hook callbacks + torch function mode: the stages of one eager pass go to ``log``."""
 
-    def __init__(self, names: dict[nn.Module, str], want: set[str] | None = None) -> None:
+    def __init__(self, names: dict[nn.Module, str], want: Want = None) -> None:
         super().__init__()
         self.names = names
         self.thread = threading.get_ident()
@@ -332,7 +335,7 @@ class _Recorder(TorchFunctionMode):
 
 
 def _run_eager(
-    model: nn.Module, inputs: torch.Tensor, method: str, want: set[str] | None
+    model: nn.Module, inputs: torch.Tensor, method: str, want: Want
 ) -> tuple[StageLog, Any]:
     """One hooked pass of ``getattr(model, method)(inputs)`` under ``no_grad``; hooks are
     removed also when the model raises."""
@@ -367,9 +370,7 @@ def _run_eager(
     return rec.log, output
 
 
-def _run(
-    model: nn.Module, inputs: torch.Tensor, method: str, want: set[str] | None
-) -> tuple[StageLog, Any]:
+def _run(model: nn.Module, inputs: torch.Tensor, method: str, want: Want) -> tuple[StageLog, Any]:
     """One discovery pass of ``getattr(model, method)(inputs)``: its stages and its output."""
     if not callable(getattr(model, method, None)):
         raise UsageError(f"model {type(model).__name__} has no method '{method}'")
@@ -400,15 +401,26 @@ def discover(model: nn.Module, inputs: torch.Tensor, method: str = "forward") ->
     Raises:
         StageError: the model raised (one line naming the module that was running).
     """
-    log, output = _run(model, inputs, method, None)
+    return discover_digested(model, inputs, method, None)[0]
+
+
+def discover_digested(
+    model: nn.Module, inputs: torch.Tensor, method: str = "forward",
+    keep: Callable[[torch.Tensor, torch.Tensor], Any] | None = digest_input,
+) -> tuple[Discovery, dict[str, Any], torch.Tensor]:  # fmt: skip
+    """:func:`discover`, and what ``keep`` made of every stage's ``(input, output)`` while the
+    model ran (by default the input's :func:`~.digest.digest`, so that the pass can stand in
+    for the input-free test's first one), and the analysed output (detached)."""
+    log, output = _run(model, inputs, method, keep)
     index, y = _analysed(output)
     stages = log.ordered()
-    return Discovery(
+    found = Discovery(
         stages=[s for s in stages if s.time_axis],
         other_axis=[s for s in stages if not s.time_axis],
         output_index=index,
         output_shape=tuple(y.shape),
     )
+    return found, log.taps, y.detach()
 
 
 def tap(

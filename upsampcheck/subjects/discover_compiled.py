@@ -40,6 +40,7 @@ from upsampcheck.subjects.stages import (
     ROOT,
     Call,
     StageLog,
+    Want,
     failure_message,
     first_tensor,
     grows,
@@ -119,7 +120,7 @@ class _OpWatch:
     runs (exported graphs) or the module that owns a transposed conv's weight. The stages
     go to ``log``."""
 
-    def __init__(self, model: nn.Module, want: set[str] | None) -> None:
+    def __init__(self, model: nn.Module, want: Want) -> None:
         self.log = StageLog(want)
         self.types = module_types(model)
         self.modules = dict(model.named_modules())
@@ -287,7 +288,7 @@ class _NodeInterpreter(torch.fx.Interpreter):
 
 
 def run_compiled(
-    model: nn.Module, inputs: torch.Tensor, method: str, want: set[str] | None
+    model: nn.Module, inputs: torch.Tensor, method: str, want: Want
 ) -> tuple[StageLog, Any]:
     """One pass of a compiled model under ``no_grad``, watched by :class:`_OpWatch` (an
     exported graph node by node, its flat outputs returned; TorchScript, or another method

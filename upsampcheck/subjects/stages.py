@@ -242,13 +242,17 @@ class Call:
         return replay
 
 
+Want = set[str] | dict[str, Callable] | Callable | None
+"""What a pass keeps of its stages' signals (:class:`StageLog`)."""
+
+
 class StageLog:
     """The stages one pass finds, keyed by call order, and (for a tap pass) the tensors of the
     stages named in ``want``: ``taps[name] = (input, output)``, detached, or, when ``want`` maps
     names to reducers, ``reduce(input, output)`` computed while the model runs (so nothing of the
-    stage's signals outlives the call)."""
+    stage's signals outlives the call). A callable ``want`` reduces every stage's pair."""
 
-    def __init__(self, want: set[str] | dict[str, Callable] | None = None) -> None:
+    def __init__(self, want: Want = None) -> None:
         self.want = want
         self.calls: Counter[str] = Counter()
         self.seq = 0
@@ -287,7 +291,9 @@ class StageLog:
             c.operands() if c.functional else (), c.learned if c.functional else None,
         )  # fmt: skip
         self.stages.append((c.seq, stage))
-        if self.want is not None and c.name in self.want:
+        if callable(self.want):
+            self.taps[c.name] = self.want(c.x.detach(), c.y.detach())
+        elif self.want is not None and c.name in self.want:
             reduce = self.want.get(c.name) if isinstance(self.want, dict) else None
             pair = (c.x.detach(), c.y.detach())
             self.taps[c.name] = reduce(*pair) if reduce is not None else pair
