@@ -15,9 +15,11 @@ Shapes, found by untimed ``--no-plots`` runs before any timing: ``default`` is t
 picks with no ``--input-shape`` (``subject.input_shape`` of its report.json); ``short`` asks for
 an output of about 32,768 samples, ``--input-shape C,max(1, round(T * 32768 / N))`` from the
 default (C, T) and its output length N (the last integer of the note "analysed ... of shape
-(...) per probe"), and keeps the shape the tool then actually probed (it may lengthen it to
-whole periods). The tool's timed runs at ``short`` pass that shape as ``--input-shape``; a short
-shape equal to the default one is said so, marked ``short*`` and timed all the same.
+(...) per probe"), with ``--short-probe`` (keep that length below the full-resolution probe),
+and keeps the shape the tool then actually probed (it may lengthen it to whole periods of the
+shortest multitone). The tool's timed runs at ``short`` pass that shape as ``--input-shape`` with
+``--short-probe``; a short shape equal to the default one is said so, marked ``short*`` and
+timed all the same.
 
 Per (load, shape), commands run round-robin, one of each per round, while ``load`` CPU-bound
 processes compete (started before the first round, killed after the last, whatever happens);
@@ -117,7 +119,8 @@ def find_shapes(cmd: list[str], wanted: list[str], tag: str, tmp: str) -> tuple[
     elif "short" in wanted:
         *lead, frames = (int(d) for d in shape.split(","))
         asked = ",".join(map(str, [*lead, max(1, round(frames * SHORT_SAMPLES / length))]))
-        got, got_len, _ = probed([*cmd, "--input-shape", asked], f"{tmp}/{tag}-short", tmp)
+        short = [*cmd, "--input-shape", asked, "--short-probe"]
+        got, got_len, _ = probed(short, f"{tmp}/{tag}-short", tmp)
         label = "short*" if got == shape else "short"
         shapes["short"] = dict(input_shape=got, output_samples=got_len, label=label, asked=asked)
         print(f"  short  : asked ({asked}), probed ({got}) -> {got_len} output samples")
@@ -284,7 +287,7 @@ def main() -> int:
                         figures[name]["loads"][str(load)][key] = same
                         rows.append((name, label, shape, same))
                         continue
-                    given = ["--input-shape", shape] if key == "short" else []
+                    given = ["--input-shape", shape, "--short-probe"] if key == "short" else []
                     cmd = [*tool, *arch, *given, "-v"]
                     benches = {
                         "bare": ([sys.executable, bare_py, builder, shape], (0,), False),

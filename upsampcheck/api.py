@@ -73,6 +73,7 @@ def check_model(
     seed: int = 0,
     device: str = "auto",
     thresholds: Thresholds | None = None,
+    short_probe: bool = False,
 ) -> Report:
     """Check a model's upsampling stages, as ``upsampcheck model`` does.
 
@@ -95,11 +96,15 @@ def check_model(
         seed: seeds the probes and any fresh initialisation (0 .. 2**64 - 1).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         thresholds: severities; None: the shipped defaults merged with pyproject.toml.
+        short_probe: keep ``input_shape``'s length where it is shorter than the
+            full-resolution probe (``--short-probe``): the same lines, coarser responses.
 
     Returns:
         A :class:`Report`: ``stages``, ``findings``, ``verdict`` (``"pass"``/``"fail"``),
         ``exit_code`` and ``to_json()``.
     """
+    if short_probe and input_shape is None:
+        raise UsageError("short_probe keeps the length of input_shape: give one")
     opts = ModelOptions(
         sample_rate=sample_rate,
         input_shape=input_shape,
@@ -108,6 +113,7 @@ def check_model(
         stage=stage,
         seed=seed,
         device=device,
+        short_probe=short_probe,
     )
     with _subject(model, arch, arch_kwargs, trust_checkpoint, seed, weights, method) as (
         loaded,

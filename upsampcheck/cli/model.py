@@ -85,6 +85,16 @@ def model(
     weights: Weights = None,
     trust_checkpoint: TrustCheckpoint = False,
     input_shape: InputShape = None,
+    short_probe: Annotated[
+        bool,
+        typer.Option(
+            "--short-probe",
+            help="Probe at --input-shape's length even where it is shorter than the full-"
+            "resolution probe, down to 32 samples per period at the deepest stage: the same "
+            "lines and offsets, coarser responses (a quick check of a large model).",
+            metavar="",
+        ),
+    ] = False,
     method: Method = "forward",
     sample_rate: SampleRate = None,
     silence_value: SilenceValue = 0.0,
@@ -268,7 +278,10 @@ def model_options(params: dict) -> ModelOptions:
         stage=params["stage"],
         seed=check_seed(0 if seed is None else seed),
         device=params["device"],
+        short_probe=bool(params.get("short_probe")),
     )
+    if opts.short_probe and opts.input_shape is None:
+        raise UsageError("--short-probe keeps the length of --input-shape: give one")
     check_timeout(params["timeout"])
     resolve_device(opts.device)  # a device that is not here, or that cannot compute: exit 2 now
     if opts.input_shape is not None:

@@ -75,6 +75,12 @@ def covers_reference(period: int, groups: int) -> bool:
     return len(set(group_of(inside, groups).tolist())) == groups
 
 
+def holds_groups(period: int, groups: int) -> bool:
+    """True when every one of ``groups`` bin groups has an excited bin in ``period``."""
+    every = excited_bins(period) if period >= 8 and period % 2 == 0 else np.arange(0)
+    return len(set(group_of(every, groups).tolist())) == groups
+
+
 def min_period(groups: int, unit: int = 1) -> int:
     """The shortest period ``unit · 2^j ≥ MIN_PERIOD`` whose reference band holds a bin of
     every group (256 for up to 2 groups, 512 for 4, 1024 for 8)."""

@@ -85,6 +85,9 @@ class ModelOptions:
     seed: int = 0
     device: str = "auto"
     standalone: bool = True
+    short_probe: bool = False
+    """Keep a given ``input_shape``'s length below the full-resolution probe
+    (:func:`~.periods.choose_period`'s ``coarse``)."""
 
 
 def stage_layouts(
@@ -106,12 +109,12 @@ def stage_layouts(
 
 def choose_model_period(
     layouts: list[StageLayout], fs0: float, requested: int | None, factor: float,
-    notes: list[str], groups: int = 1,
+    notes: list[str], groups: int = 1, coarse: bool = False,
 ) -> tuple[int, int]:  # fmt: skip
     """:func:`~.periods.choose_period` for the stages' input rates over ``fs0``."""
     ratios = [periods.rate_ratio(lay.fs_in / fs0) for lay in layouts if lay.rate]
     ratios = ratios or [periods.Fraction(1)]
-    return periods.choose_period(ratios, 16, requested, factor, notes, groups)
+    return periods.choose_period(ratios, 16, requested, factor, notes, groups, coarse)
 
 
 def identical_groups(layouts: list[StageLayout]) -> dict[str, list[str]]:
@@ -282,7 +285,9 @@ def checked(
     here, ref, sized = Lengths.of(found, length), None, (found, length)
     driven = [s for s in stages if s.name not in found.input_free]  # set the probe's period
     layouts, clean = stage_layouts(found, driven, sample_rate, here, None)
-    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, [], groups)
+    period, frames = choose_model_period(
+        layouts, fs_model_in, requested, factor, [], groups, coarse=opts.short_probe
+    )
     frames = fitted(frames)
     if not clean and not fixed and frames > length:
         # Loose snaps at the short discovery length: discover again at the probe's length and
@@ -298,7 +303,9 @@ def checked(
             sized = (longer, frames)
         except StageError:
             pass  # the rates from the first pass, as they are
-    period, frames = choose_model_period(layouts, fs_model_in, requested, factor, notes, groups)
+    period, frames = choose_model_period(
+        layouts, fs_model_in, requested, factor, notes, groups, coarse=opts.short_probe
+    )
     frames = fitted(frames)
     if fixed and frames != shape[-1]:  # a fixed length: the longest period it holds
         ratios = [periods.rate_ratio(lay.fs_in / fs_model_in) for lay in layouts if lay.rate]

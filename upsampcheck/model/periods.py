@@ -22,6 +22,7 @@ import torch
 
 from ..check import OUTPUT_SAMPLES, PERIODS
 from ..errors import UsageError
+from ..measure.multitone import holds_groups
 from ..measure.periodic import reference_groups
 
 MIN_STAGE_PERIOD = 32
@@ -56,13 +57,17 @@ def covers_references(ratios: list[Fraction], period: int, groups: int) -> bool:
     )
 
 
-def min_model_period(ratios: list[Fraction], floor: int, groups: int = 1) -> int:
+def min_model_period(
+    ratios: list[Fraction], floor: int, groups: int = 1, references: bool = True
+) -> int:
     """The shortest ``unit · 2^k ≥ floor`` giving the deepest stage :data:`MIN_STAGE_PERIOD`
-    and every stage its reference bins (:func:`covers_references`)."""
+    and (with ``references``) every stage its reference bins (:func:`covers_references`)."""
     period, low = period_unit(ratios), min(ratios, default=Fraction(1))
     while period < floor or period * low < MIN_STAGE_PERIOD:
         period *= 2
-    while not covers_references(ratios, period, groups) and period < 2**24:
+    while not holds_groups(period, groups) and period < 2**24:
+        period *= 2
+    while references and not covers_references(ratios, period, groups) and period < 2**24:
         period *= 2
     return period
 
@@ -74,7 +79,7 @@ def periods_in(length: int, period: int, lead: float = LEAD) -> bool:
 
 def choose_period(
     ratios: list[Fraction], floor: int, length: int | None, factor: float, notes: list[str],
-    groups: int = 1,
+    groups: int = 1, coarse: bool = False,
 ) -> tuple[int, int]:  # fmt: skip
     """``(M, input length)`` for a model whose stages run at ``ratios · fs0``.
 
@@ -82,6 +87,12 @@ def choose_period(
     length too short for the shortest ``M`` is extended to that minimum, with a note. Without
     one (an inferred shape): the shortest ``M`` giving :data:`OUTPUT_SAMPLES` output samples
     over the analysed periods at the model's output/input ``factor``.
+
+    ``coarse`` (a length the user asked for): a length too short for the reference bins
+    (:func:`covers_references`) but not for :data:`MIN_STAGE_PERIOD` keeps a shorter ``M``,
+    with a note: the responses measured in the pass are coarser, and a stage whose band then
+    has no driven bin in 1–5 % is read against its lowest one (noted per stage). One too short
+    even for that is extended to that shorter minimum.
     """
     shortest = min_model_period(ratios, floor, groups)
     if length is None:
@@ -90,12 +101,32 @@ def choose_period(
             period *= 2
         return period, math.ceil((PERIODS + 2 * LEAD) * period)
     if not periods_in(length, shortest):
-        needed = math.ceil((PERIODS + 2 * LEAD) * shortest)
+        full = math.ceil((PERIODS + 2 * LEAD) * shortest)
+        least = min_model_period(ratios, floor, groups, references=False) if coarse else shortest
+        if least < shortest:
+            period = least
+            while 2 * period < shortest and periods_in(length, 2 * period):
+                period *= 2
+            if not periods_in(length, period):
+                notes.append(
+                    f"input length {length} is too short for {PERIODS} periods of the "
+                    f"{period}-sample multitone the deepest stage needs (plus transients); "
+                    f"extended to {math.ceil((PERIODS + 2 * LEAD) * period)}"
+                )
+                length = math.ceil((PERIODS + 2 * LEAD) * period)
+            notes.append(
+                f"input length {length} holds a {period}-sample multitone period, short of "
+                f"the {shortest} that puts driven bins in 1-5 % of every stage's band: the "
+                "responses the probe pass measures are coarser, and relative to the lowest "
+                "driven bin where a band has none in 1-5 % (a note names each such stage; "
+                f"lengthen the time axis to {full} for the full resolution)"
+            )
+            return period, length
         notes.append(
             f"input length {length} is too short for {PERIODS} periods of the {shortest}-sample "
-            f"multitone the deepest stage needs (plus transients); extended to {needed}"
+            f"multitone the deepest stage needs (plus transients); extended to {full}"
         )
-        return shortest, needed
+        return shortest, full
     period = shortest
     while periods_in(length, 2 * period):
         period *= 2
