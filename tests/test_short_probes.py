@@ -102,3 +102,12 @@ def test_short_probe_on_the_command_line_keeps_the_given_length(cli):
     assert [n for n in report["notes"] if n.startswith("input length 100 is too short")]
     refused = cli("model", *args, "--short-probe")
     assert refused.code == 2 and "--short-probe keeps the length of --input-shape" in refused.err
+
+
+def test_a_period_of_millions_of_samples_is_sized_without_listing_its_bins():
+    # loose rates snapped at a short discovery (Demucs 700 M at --input-shape 2,32768) made a
+    # period unit of 4093 * 4091 * ...: listing every bin took over 16 GiB before the refusal
+    ratios = [Fraction(1, 4093), Fraction(1, 4091), Fraction(2)]
+    unit = 4093 * 4091
+    assert periods.min_model_period(ratios, 16, 8) == unit * 2  # made even, then no listing
+    assert periods.covers_references([Fraction(1)], 2**24, 8)  # the band's bins only

@@ -76,9 +76,13 @@ def covers_reference(period: int, groups: int) -> bool:
 
 
 def holds_groups(period: int, groups: int) -> bool:
-    """True when every one of ``groups`` bin groups has an excited bin in ``period``."""
-    every = excited_bins(period) if period >= 8 and period % 2 == 0 else np.arange(0)
-    return len(set(group_of(every, groups).tolist())) == groups
+    """True when every one of ``groups`` bin groups has an excited bin in ``period``: as
+    consecutive odd bins run through the groups in turn, when it has ``groups`` excited bins
+    (counted, not listed: a model's period can run to millions of samples)."""
+    if period < 8 or period % 2:
+        return False
+    guard = guard_for(period)
+    return len(range(guard + 1, period // 2 - guard, 2)) >= groups
 
 
 def min_period(groups: int, unit: int = 1) -> int:

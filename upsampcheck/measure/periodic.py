@@ -15,6 +15,8 @@ input rate, in bins ``g``: artifacts only) and the remaining even bins (distorti
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -50,14 +52,17 @@ def source_bins(q: np.ndarray, mt_period: int) -> np.ndarray:
     return np.minimum(k, mt_period - k)
 
 
-def driven_bins(n: int, mt_period: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+def driven_bins(
+    n: int, mt_period: int, groups: int, below: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """The driven bins ``0 < q < n/2`` of an ``n``-sample period and each one's group.
 
     With ``n ≥ M`` (a stage at or above ``fs0``) bin ``q`` is driven when its source bin is
     excited, and belongs to that bin's group. Below ``fs0`` (a model stage after downsampling)
     many excited bins fold onto each odd bin: every odd bin is driven, grouped by its residue.
+    ``below``: only the bins ``q ≤ below · n`` (a band's top, so a long period lists a few).
     """
-    q = np.arange(1, (n + 1) // 2, 2)
+    q = np.arange(1, min((n + 1) // 2, math.floor(below * n) + 1), 2)
     if n < mt_period:
         return q, group_of(q, groups)
     k = source_bins(q, mt_period)
@@ -69,7 +74,7 @@ def driven_bins(n: int, mt_period: int, groups: int) -> tuple[np.ndarray, np.nda
 def reference_groups(n: int, mt_period: int, groups: int) -> int:
     """How many of the ``groups`` bin groups have a driven bin of an ``n``-sample period in the
     1–5 % reference band (``REFERENCE_BAND``, fractions of the Nyquist ``n / 2``)."""
-    q, group = driven_bins(n, mt_period, groups)
+    q, group = driven_bins(n, mt_period, groups, REFERENCE_BAND[1] / 2)  # only the band's
     fraction = q / (n / 2)
     inside = (fraction >= REFERENCE_BAND[0]) & (fraction <= REFERENCE_BAND[1])
     return len(set(group[inside].tolist()))

@@ -289,7 +289,8 @@ def checked(
         layouts, fs_model_in, requested, factor, [], groups, coarse=opts.short_probe
     )
     frames = fitted(frames)
-    if not clean and not fixed and frames > length:
+    longer_fits = fits_memory(model_memory(found, stages, length, frames, found.forward_cost))
+    if not clean and not fixed and frames > length and longer_fits:
         # Loose snaps at the short discovery length: discover again at the probe's length and
         # take the rates from how much each stage grew in between.
         progress("discovering again at the probe length for exact rates")

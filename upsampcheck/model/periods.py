@@ -65,10 +65,10 @@ def min_model_period(
     period, low = period_unit(ratios), min(ratios, default=Fraction(1))
     while period < floor or period * low < MIN_STAGE_PERIOD:
         period *= 2
-    while not holds_groups(period, groups) and period < 2**24:
+    while period < 2**24 and not holds_groups(period, groups):
         period *= 2
-    while references and not covers_references(ratios, period, groups) and period < 2**24:
-        period *= 2
+    while period < 2**24 and references and not covers_references(ratios, period, groups):
+        period *= 2  # (bins are listed only below 2**24: a longer probe is refused for memory)
     return period
 
 
