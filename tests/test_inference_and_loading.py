@@ -342,3 +342,9 @@ def test_an_inferred_shape_that_cannot_fit_names_the_shape(cli, monkeypatch):
     one_line_error(result, "would need about 488 MiB", "at the inferred input shape 1,512")
     given = cli("model", "--arch", f"{ARCH}:NoneEval", "--input-shape", "1,4096")
     one_line_error(given, "would need about 3.8 GiB", "shorten --input-shape's time axis")
+    # a given length the stages lengthen: the refusal says so, not to shorten it further
+    short = cli("model", "--arch", f"{ARCH}:NoneEval", "--input-shape", "1,100")
+    one_line_error(
+        short,
+        "the stages' rates ask for 512 input samples (4 periods of 128) where 100 were given",
+    )

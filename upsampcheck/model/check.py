@@ -315,6 +315,11 @@ def checked(
     named = {s.name: s for s in found.stages} | {s.name: s for s in sized[0].stages}
     measured = [named[s.name] for s in stages]
     hint = "shorten --input-shape's time axis, or check fewer stages with --stage"
+    if requested is not None and frames > requested:  # lengthened by the stages, not given
+        hint = (
+            f"the stages' rates ask for {frames} input samples ({frames / period:.3g} periods "
+            f"of {period}) where {requested} were given; check fewer stages with --stage"
+        )
     if inferred and not fixed:  # a length the tool chose: a shorter one before a refusal
         shortest = fitted(choose_model_period(layouts, fs_model_in, 1, factor, [], groups)[1])
         needed = model_memory(sized[0], measured, sized[1], frames, found.forward_cost)
