@@ -289,8 +289,12 @@ def checked(
         layouts, fs_model_in, requested, factor, [], groups, coarse=opts.short_probe
     )
     frames = fitted(frames)
-    longer_fits = fits_memory(model_memory(found, stages, length, frames, found.forward_cost))
-    if not clean and not fixed and frames > length and longer_fits:
+    if (
+        not clean
+        and not fixed
+        and frames > length
+        and fits_memory(model_memory(found, stages, length, frames, found.forward_cost))
+    ):
         # Loose snaps at the short discovery length: discover again at the probe's length and
         # take the rates from how much each stage grew in between.
         progress("discovering again at the probe length for exact rates")

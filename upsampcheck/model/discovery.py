@@ -19,11 +19,10 @@ from ..measure.probes import PROBES
 from ..report.findings import Finding
 from ..subjects.discover import Discovery, Stage, module_types
 from ..subjects.loading import LoadedModel
-from .footprint import counted_discovery
+from .footprint import counted_discovery, noise_input
 from .rates import nominal_ratio
 from .seeding import draws_random
 from .shapes import DISCOVERY_FRAMES, Candidate, ShapeSearch, first_length  # noqa: F401
-from .taps import model_dtype, probe_batch
 
 if TYPE_CHECKING:
     from .check import ModelOptions
@@ -233,8 +232,7 @@ def random_note(
     """The note for a model that draws random numbers in ``forward``: the noise probe of the
     short ``shape`` run under two seeds gives two different outputs (``reference``: the output
     of the ``--seed`` pass, already run). None for a deterministic one."""
-    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
-    x = first.expand(batch or 1, *shape)
+    x = noise_input(model, shape, batch, opts, device)
     if not draws_random(model, x, opts.method, device, opts.seed, reference):
         return None
     return (

@@ -25,7 +25,7 @@ from torch.utils import _pytree as pytree
 
 from ..measure.probes import PROBES
 from ..measure.reduce import BLOCK_VALUES
-from ..subjects.digest import Digest
+from ..subjects.digest import Digest, digest_input
 from ..subjects.discover import Discovery, Stage, discover, discover_digested
 from ..subjects.dispatch_mode import PlainDispatchMode
 from .seeding import generator_states, seeded
@@ -160,20 +160,22 @@ def noise_input(
 
 
 def counted(
-    model: nn.Module, x: torch.Tensor, opts: ModelOptions, device: torch.device
-) -> tuple[Discovery, CountedPass]:
+    model: nn.Module, x: torch.Tensor, opts: ModelOptions, device: torch.device,
+    digests: bool = True,
+) -> tuple[Discovery, CountedPass]:  # fmt: skip
     """One seeded discovery pass on ``x`` under the count: what it found, and its peak live
     bytes and widest stage's input and output in elements (None without stages), its stage
-    inputs' digests and its output."""
+    inputs' digests (none without ``digests``: a pass only measured) and its output."""
     counter = LiveTensors((x, *model.parameters(), *model.buffers()))
     with seeded(opts.seed, device):
         before = generator_states(device)
         with counter:
-            found, digests, output = discover_digested(model, x, opts.method)
+            keep = digest_input if digests else None
+            found, kept, output = discover_digested(model, x, opts.method, keep)
         drew = generator_states(device) != before
     widest = max((math.prod(s.in_shape) + math.prod(s.out_shape) for s in found.stages), default=0)
     peak = (counter.peak, widest) if widest else None
-    return found, CountedPass(peak, digests, output, drew)
+    return found, CountedPass(peak, kept, output, drew)
 
 
 def _key(shape: tuple[int, ...], batch: int | None, opts: ModelOptions, device: torch.device):
@@ -196,7 +198,7 @@ def peak_and_widest(
         return known.peak
     try:
         x = noise_input(model, shape, batch, opts, device)
-        return counted(model, x, opts, device)[1].peak
+        return counted(model, x, opts, device, digests=False)[1].peak
     except Exception:  # noqa: BLE001 (no measurement: the estimate from shapes stands)
         return None
 

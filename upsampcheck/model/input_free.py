@@ -19,9 +19,8 @@ from torch import nn
 
 from ..subjects.digest import digest, same
 from ..subjects.discover import Stage, tap
-from .footprint import discovery_pass
+from .footprint import discovery_pass, noise_input
 from .seeding import seeded
-from .taps import model_dtype, probe_batch
 
 if TYPE_CHECKING:
     from .check import ModelOptions
@@ -46,7 +45,7 @@ def input_free_stages(
     rotated one runs; inputs are compared by :func:`~.subjects.digest.digest`."""
     if not stages or shape[-1] <= SHIFT:
         return (), None
-    first = probe_batch(shape, 1.0, opts)[:1].to(device, model_dtype(model))
+    first = noise_input(model, shape, batch, opts, device)
     known = discovery_pass(model, shape, batch, opts, device)
     if known is not None and all(known.digests.get(s.name) is not None for s in stages):
         digests, output = [known.digests], known.output
@@ -57,7 +56,7 @@ def input_free_stages(
     for x in inputs:
         try:
             with seeded(opts.seed, device):
-                out, taps = tap(model, x.expand(batch or 1, *shape), stages, opts.method)
+                out, taps = tap(model, x, stages, opts.method)
         except Exception:  # noqa: BLE001 (a model that refuses the shift: nothing is known)
             return (), output
         output = out if output is None else output
